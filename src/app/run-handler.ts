@@ -1,0 +1,204 @@
+// Runs one request through a loaded handler, in either style, inside the
+// request's AsyncLocalStorage context; turns a throw into 500 (or 504 for a
+// RequestTimeout) and reports when the request is over.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { contextStorage, type RequestContext } from './context.js';
+import { ClientDisconnected, RequestTimeout } from './request-timeout.js';
+import type { Handler } from './load.js';
+import type { Cause } from '../protocol/causes.js';
+import { CAUSE_HEADER } from '../protocol/envelope.js';
+
+export class LiveContext implements RequestContext {
+  private controller: AbortController | undefined;
+  /** Set once the signal has been aborted with a RequestTimeout. */
+  interrupted = false;
+
+  constructor(
+    readonly requestId: string,
+    readonly mountPoint: string,
+    readonly processGroup: string,
+    readonly applicationGroup: string,
+    readonly queueStart: number,
+    readonly requestStart: number,
+    readonly clientAddress: string,
+    readonly clientPort: number,
+    readonly scheme: 'http' | 'https',
+    readonly remoteUser: string | undefined,
+  ) {}
+
+  // Created on first use: most requests never look at it.
+  get signal(): AbortSignal {
+    return (this.controller ??= new AbortController()).signal;
+  }
+
+  abort(reason: unknown): void {
+    this.controller ??= new AbortController();
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+}
+
+export interface RunHooks {
+  /** The app failed; `status` is what the client is sent (if nothing was sent yet). */
+  onAppError(err: unknown, status: number, cause: Cause): void;
+  /** The request is over: the response finished, or the connection closed. */
+  onDone(finished: boolean): void;
+}
+
+export function isRequestTimeout(err: unknown): boolean {
+  return err instanceof RequestTimeout || (err instanceof Error && err.name === 'RequestTimeout');
+}
+
+/** A response sluice itself makes: plain text, with the cause header. */
+export function sendError(res: ServerResponse, status: number, cause: Cause | undefined, text: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = `${status} ${text}\n`;
+  const headers: Record<string, string | number> = {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  };
+  if (cause) headers[CAUSE_HEADER] = cause;
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+export function runHandler(h: Handler, req: IncomingMessage, res: ServerResponse, ctx: LiveContext, hooks: RunHooks): void {
+  res.once('close', () => {
+    const finished = res.writableFinished;
+    if (!finished) ctx.abort(new ClientDisconnected());
+    hooks.onDone(finished);
+  });
+  if (ctx.mountPoint) (req as IncomingMessage & { originalUrl?: string }).originalUrl = ctx.mountPoint + req.url;
+  const fail = (err: unknown) => {
+    const timeout = isRequestTimeout(err) || (ctx.interrupted && ctx.signal.aborted);
+    const status = timeout ? 504 : 500;
+    const cause: Cause = timeout ? 'request-timeout-recovered' : 'app-error';
+    hooks.onAppError(err, status, cause);
+    sendError(res, status, cause, timeout ? 'Gateway Timeout' : 'Internal Server Error');
+  };
+  contextStorage.run(ctx, () => {
+    if (h.style === 'node') runNode(h.listener, req, res, fail);
+    else runFetch(h.fetch, req, res, ctx, fail).catch(fail);
+  });
+}
+
+function runNode(listener: (req: IncomingMessage, res: ServerResponse) => unknown, req: IncomingMessage, res: ServerResponse, fail: (e: unknown) => void): void {
+  let ret: unknown;
+  try {
+    ret = listener(req, res);
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  if (ret !== undefined && ret !== null && typeof (ret as Promise<unknown>).then === 'function') {
+    (ret as Promise<unknown>).then(undefined, fail);
+  }
+}
+
+function toRequest(req: IncomingMessage, ctx: LiveContext): Request {
+  const raw = req.rawHeaders;
+  const headers = new Headers();
+  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  const host = req.headers.host ?? 'localhost';
+  const method = req.method ?? 'GET';
+  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal: ctx.signal };
+  if (method !== 'GET' && method !== 'HEAD') {
+    init.body = Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>;
+    init.duplex = 'half';
+  }
+  return new Request(`${ctx.scheme}://${host}${req.url ?? '/'}`, init);
+}
+
+const NEXT_TURN = Symbol('next turn');
+
+async function runFetch(
+  fetch: (r: Request, c: unknown) => Response | Promise<Response>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: LiveContext,
+  fail: (e: unknown) => void,
+): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(toRequest(req, ctx), ctx);
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  if (ctx.interrupted) {
+    // The request was judged wedged and unwound within the grace window: it
+    // is recovered, and answered 504 whatever it produced late.
+    fail(new RequestTimeout('request-timeout fired', 0));
+    return;
+  }
+  if (!response || typeof response !== 'object' || typeof (response as Response).status !== 'number' || !(response as Response).headers) {
+    fail(new TypeError(`the fetch handler returned ${response === null ? 'null' : typeof response}, not a Response`));
+    return;
+  }
+  if (res.destroyed) return;
+  const headers: string[] = [];
+  let hasLength = false;
+  for (const [k, v] of response.headers) {
+    headers.push(k, v);
+    if (k === 'content-length' || k === 'transfer-encoding') hasLength = true;
+  }
+  const body = response.body;
+  if (!body || req.method === 'HEAD' || response.status === 204 || response.status === 304) {
+    res.writeHead(response.status, response.statusText || undefined, headers);
+    res.end();
+    if (body) body.cancel().catch(() => {});
+    return;
+  }
+  const reader = body.getReader();
+  res.once('close', () => {
+    if (!res.writableFinished) reader.cancel().catch(() => {});
+  });
+  // Most bodies are one chunk: look one chunk ahead (no longer than one
+  // event-loop turn, so streams are not held back) to send a Content-Length
+  // instead of chunked framing.
+  const first = await reader.read();
+  if (first.done) {
+    if (!hasLength) headers.push('content-length', '0');
+    res.writeHead(response.status, response.statusText || undefined, headers);
+    res.end();
+    return;
+  }
+  const secondP = reader.read();
+  const second = await Promise.race([secondP, new Promise<typeof NEXT_TURN>((r) => setImmediate(r, NEXT_TURN))]);
+  if (second !== NEXT_TURN && second.done) {
+    if (!hasLength) headers.push('content-length', String(first.value.byteLength));
+    res.writeHead(response.status, response.statusText || undefined, headers);
+    res.end(first.value);
+    return;
+  }
+  res.writeHead(response.status, response.statusText || undefined, headers);
+  if (!(await write(res, first.value))) return;
+  let next = second === NEXT_TURN ? await secondP : second;
+  while (!next.done) {
+    if (!(await write(res, next.value))) return;
+    next = await reader.read();
+  }
+  res.end();
+}
+
+/** Writes with backpressure; false if the response was closed meanwhile. */
+function write(res: ServerResponse, chunk: Uint8Array): Promise<boolean> | boolean {
+  if (res.destroyed) return false;
+  if (res.write(chunk)) return true;
+  return new Promise((resolve) => {
+    const onDrain = () => {
+      res.off('close', onClose);
+      resolve(true);
+    };
+    const onClose = () => {
+      res.off('drain', onDrain);
+      resolve(false);
+    };
+    res.once('drain', onDrain);
+    res.once('close', onClose);
+  });
+}

@@ -1,0 +1,116 @@
+// sluice: the command line.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../config/errors.js';
+import { validateConfig } from '../config/validate.js';
+import { findConfigFile, loadConfigFile } from '../config/load.js';
+import { parseArgs, one, startConfig, applyServerFlags, START_FLAGS, SERVER_FLAGS, type Parsed } from './args.js';
+import { describeConfig } from './describe.js';
+import { Supervisor } from '../supervisor/supervisor.js';
+import type { EffectiveConfig } from '../config/types.js';
+
+const USAGE = `usage:
+  sluice start APP [--port N] [--host H] [--processes N] [--threads N] [--embedded]
+                   [--mount PATH] [--<daemon option> VALUE ...]
+      run one app with tuned defaults (daemon mode unless --embedded)
+  sluice serve [-c FILE]     run a config file (sluice.config.ts, .js, .mjs or .json)
+  sluice check [-c FILE] [--json]
+                             validate a config and print the effective configuration
+  sluice check APP [start options]
+                             the same for what \`sluice start\` would run
+Daemon options (seconds unless said): see docs/timeouts.md, or \`sluice start --help\`.`;
+
+function version(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  return (JSON.parse(fs.readFileSync(path.join(here, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** Flag-level names for what `sluice start` builds, so errors name what the user typed. */
+function startKeyPath(key: string): string {
+  if (key === 'mounts[0].app') return 'APP';
+  if (key === 'mounts[0].path') return '--mount';
+  const m = /^mounts\[0\]\.(applicationGroup|callableObject|style)$/.exec(key);
+  if (m) return `--${m[1]!.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
+  if (key === 'port' || key === 'host' || key === 'socketPrefix') return `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
+  return key;
+}
+
+async function effectiveConfig(command: string, p: Parsed): Promise<EffectiveConfig> {
+  const configFlag = one(p, 'config');
+  if (command === 'start' || (command === 'check' && p.positional.length > 0 && configFlag === undefined)) {
+    try {
+      return validateConfig(startConfig(p), { baseDir: process.cwd(), tuned: true });
+    } catch (err) {
+      if (err instanceof ConfigError) throw new ConfigError(startKeyPath(err.keyPath), err.reason);
+      throw err;
+    }
+  }
+  if (p.positional.length > 0) throw new ConfigError(p.positional[0]!, `unexpected argument (sluice ${command} takes -c FILE)`);
+  const file = findConfigFile(configFlag);
+  const config = await loadConfigFile(file);
+  const overrides = {} as Record<string, unknown>;
+  applyServerFlags(p, overrides);
+  if (Object.keys(overrides).length === 0) return config;
+  const merged = { ...JSON.parse(JSON.stringify(await rawConfig(file))), ...overrides };
+  return validateConfig(merged, { baseDir: path.dirname(file), configFile: file });
+}
+
+async function rawConfig(file: string): Promise<unknown> {
+  if (file.endsWith('.json')) return JSON.parse(fs.readFileSync(file, 'utf8'));
+  const { importModule } = await import('../app/import-module.js');
+  return ((await importModule(file)) as { default: unknown }).default;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`sluice ${version()}\n`);
+    return 0;
+  }
+  let p: Parsed;
+  switch (command) {
+    case 'start':
+      p = parseArgs(rest, START_FLAGS);
+      break;
+    case 'serve':
+      p = parseArgs(rest, ['config', 'help', ...SERVER_FLAGS]);
+      break;
+    case 'check':
+      p = parseArgs(rest, ['config', 'json', ...START_FLAGS]);
+      break;
+    default:
+      throw new ConfigError(command, 'unknown command (start, serve, check)');
+  }
+  if (one(p, 'help') === 'true') {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const config = await effectiveConfig(command, p);
+  if (command === 'check') {
+    process.stdout.write(one(p, 'json') === 'true' ? JSON.stringify(config, null, 2) + '\n' : describeConfig(config));
+    return 0;
+  }
+  const sup = new Supervisor(config);
+  await sup.start();
+  for (const line of sup.layout()) process.stdout.write(`sluice: ${line}\n`);
+  return -1; // keep running; the supervisor exits on a signal
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`sluice: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`sluice: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,98 @@
+// What a user writes (UserConfig) and what every sluice process runs on
+// (EffectiveConfig: validated, defaults applied, paths absolute).
+import type { GroupOptions } from './options.js';
+
+export type AppStyle = 'auto' | 'fetch' | 'node';
+
+export interface MountConfig {
+  /** URL path prefix the app is mounted at ("/" for the whole host). */
+  path?: string;
+  /** The handler module (.ts, .mts, .js, .mjs), relative to the config file. */
+  app: string;
+  /** Daemon process group to run it in; "%{GLOBAL}" runs it embedded in the front end. */
+  processGroup?: string;
+  /** Module instance inside the process; "%{GLOBAL}" is the one shared instance. */
+  applicationGroup?: string;
+  /** Export to call (default: "default"). */
+  callableObject?: string;
+  /** Handler style; "auto" detects it. */
+  style?: AppStyle;
+}
+
+export interface ListenConfig {
+  port: number;
+  host?: string;
+}
+
+export interface HostConfig {
+  serverName: string;
+  serverAlias?: string[];
+  mounts: MountConfig[];
+  /** Groups declared in this host; usable from hosts with the same serverName. */
+  groups?: Record<string, Partial<GroupOptions>>;
+}
+
+export interface UserConfig {
+  listen?: ListenConfig[];
+  port?: number;
+  host?: string;
+  /** Front end: seconds to wait on the client for a request head or body read (Apache Timeout). */
+  timeout?: number;
+  /** Front end: seconds an idle keep-alive connection is kept (Apache KeepAliveTimeout). */
+  keepAliveTimeout?: number;
+  /** Front end: seconds in-flight requests get when the server stops (defaults to the largest group shutdown-timeout). */
+  shutdownTimeout?: number;
+  /** Directory under which sluice makes its private socket directory (WSGISocketPrefix). */
+  socketPrefix?: string;
+  /** Refuse any app configured to run embedded (WSGIRestrictEmbedded On). */
+  restrictEmbedded?: boolean;
+  /** "stdout", "stderr", a file path, or false. */
+  accessLog?: string | false;
+  /** "stderr", "stdout" or a file path. */
+  errorLog?: string;
+  /** Largest request head the front end accepts, in bytes (431 beyond). */
+  maxHeaderSize?: number;
+  groups?: Record<string, Partial<GroupOptions>>;
+  /** Mounts of the default host. */
+  mounts?: MountConfig[];
+  hosts?: HostConfig[];
+}
+
+export interface EffectiveMount {
+  path: string; // "" for the root, else "/prefix" without a trailing slash
+  app: string; // absolute path
+  processGroup: string; // group name, or "%{GLOBAL}" for embedded
+  applicationGroup: string;
+  callableObject: string;
+  style: AppStyle;
+}
+
+export interface EffectiveHost {
+  serverName: string;
+  serverAlias: string[];
+  mounts: EffectiveMount[]; // longest path first
+}
+
+export interface EffectiveGroup extends GroupOptions {
+  name: string;
+  /** Set by the supervisor when it creates the group's listener. */
+  socketPath?: string;
+}
+
+export interface EffectiveConfig {
+  configFile: string | undefined;
+  /** true when built by `sluice start` (tuned defaults). */
+  tuned: boolean;
+  listen: Array<{ host: string; port: number }>;
+  timeout: number;
+  keepAliveTimeout: number;
+  shutdownTimeout: number;
+  socketPrefix: string;
+  restrictEmbedded: boolean;
+  accessLog: string | false;
+  errorLog: string;
+  maxHeaderSize: number;
+  groups: Record<string, EffectiveGroup>;
+  /** The first host is the default host. */
+  hosts: EffectiveHost[];
+}

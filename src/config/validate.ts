@@ -1,0 +1,328 @@
+// Turns a user's configuration into the EffectiveConfig, or throws a
+// ConfigError naming the key path and the reason (the CLI exits 2 with it).
+import fs from 'node:fs';
+import path from 'node:path';
+import os from 'node:os';
+import { ConfigError, suggest } from './errors.js';
+import { GROUP_OPTIONS, OPTION_BY_KEY, GLOBAL, defaultGroupOptions, type GroupOptions, type OptionSpec } from './options.js';
+import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, EffectiveMount, UserConfig } from './types.js';
+
+const TOP_KEYS = [
+  'listen', 'port', 'host', 'timeout', 'keepAliveTimeout', 'shutdownTimeout', 'socketPrefix',
+  'restrictEmbedded', 'accessLog', 'errorLog', 'maxHeaderSize', 'groups', 'mounts', 'hosts',
+] as const;
+const MOUNT_KEYS = ['path', 'app', 'processGroup', 'applicationGroup', 'callableObject', 'style'] as const;
+const HOST_KEYS = ['serverName', 'serverAlias', 'mounts', 'groups'] as const;
+export const APP_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
+const GROUP_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+
+export interface ValidateOptions {
+  /** Directory relative paths are resolved against. */
+  baseDir: string;
+  configFile?: string;
+  /** Apply the tuned `sluice start` defaults instead of mod_wsgi's. */
+  tuned?: boolean;
+  platform?: NodeJS.Platform;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkKeys(obj: Record<string, unknown>, allowed: readonly string[], at: string): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) throw new ConfigError(join(at, k), `unknown key${suggest(k, allowed)}`);
+  }
+}
+
+function join(at: string, key: string | number): string {
+  if (typeof key === 'number') return `${at}[${key}]`;
+  return at ? `${at}.${key}` : key;
+}
+
+export function parseSeconds(v: unknown, at: string): number {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isFinite(n)) throw new ConfigError(at, `must be a number of seconds (got ${show(v)})`);
+  if (n < 0) throw new ConfigError(at, `must not be negative (got ${n})`);
+  return n;
+}
+
+function parseCount(v: unknown, at: string, min: number): number {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n)) throw new ConfigError(at, `must be a whole number (got ${show(v)})`);
+  if (n < min) throw new ConfigError(at, `must be at least ${min} (got ${n})`);
+  return n;
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+export function parseBytes(v: unknown, at: string): number {
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return Math.floor(v);
+  if (typeof v === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)[bB]?\s*$/.exec(v);
+    if (m) return Math.floor(Number(m[1]) * BYTE_UNITS[m[2]!.toLowerCase()]!);
+  }
+  throw new ConfigError(at, `must be a size in bytes, e.g. 536870912 or "512M" (got ${show(v)})`);
+}
+
+function parseBoolean(v: unknown, at: string): boolean {
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === 'on' || v === '1') return true;
+  if (v === 'false' || v === 'off' || v === '0') return false;
+  throw new ConfigError(at, `must be true or false (got ${show(v)})`);
+}
+
+function parseString(v: unknown, at: string): string {
+  if (typeof v !== 'string' || v === '') throw new ConfigError(at, `must be a non-empty string (got ${show(v)})`);
+  return v;
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v === undefined) return 'nothing';
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+export function parseOptionValue(spec: OptionSpec, v: unknown, at: string): number | boolean | string {
+  switch (spec.kind) {
+    case 'seconds':
+      return parseSeconds(v, at);
+    case 'count':
+      return parseCount(v, at, spec.min ?? 0);
+    case 'bytes':
+      return parseBytes(v, at);
+    case 'boolean':
+      return parseBoolean(v, at);
+    case 'string':
+      return parseString(v, at);
+  }
+}
+
+function parseGroup(name: string, raw: unknown, at: string, tuned: boolean): EffectiveGroup {
+  if (!GROUP_NAME.test(name)) {
+    throw new ConfigError(at, 'group names are letters, digits, "_", "-" and "." (at most 64), starting with a letter, digit or "_"');
+  }
+  if (!isObject(raw)) throw new ConfigError(at, `must be an object of group options (got ${show(raw)})`);
+  const opts = defaultGroupOptions(tuned) as unknown as Record<string, unknown>;
+  for (const [k, v] of Object.entries(raw)) {
+    const spec = OPTION_BY_KEY.get(k);
+    if (!spec) throw new ConfigError(join(at, k), `unknown group option${suggest(k, GROUP_OPTIONS.map((o) => o.key))}`);
+    if (v === undefined) continue;
+    opts[k] = parseOptionValue(spec, v, join(at, k));
+  }
+  return { name, ...(opts as unknown as GroupOptions) };
+}
+
+function normaliseMountPath(v: unknown, at: string): string {
+  if (v === undefined) return '';
+  if (typeof v !== 'string' || !v.startsWith('/')) throw new ConfigError(at, `must be a URL path starting with "/" (got ${show(v)})`);
+  if (/[?#\s]/.test(v) || v.includes('//') || v.split('/').some((s) => s === '..' || s === '.')) {
+    throw new ConfigError(at, `must be a plain URL path without "?", "#", spaces, "//" or dot segments (got ${show(v)})`);
+  }
+  return v.replace(/\/+$/, '');
+}
+
+function resolveApp(v: unknown, at: string, baseDir: string): string {
+  const file = parseString(v, at);
+  const abs = path.resolve(baseDir, file);
+  const ext = path.extname(abs);
+  if (!APP_EXTENSIONS.includes(ext)) {
+    throw new ConfigError(at, `must be a ${APP_EXTENSIONS.join(', ')} module (got ${show(file)})`);
+  }
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch {
+    throw new ConfigError(at, `file not found: ${abs}`);
+  }
+  if (!st.isFile()) throw new ConfigError(at, `not a file: ${abs}`);
+  return abs;
+}
+
+function parseStyle(v: unknown, at: string): AppStyle {
+  if (v === undefined) return 'auto';
+  if (v === 'auto' || v === 'fetch' || v === 'node') return v;
+  throw new ConfigError(at, `must be "auto", "fetch" or "node" (got ${show(v)})`);
+}
+
+function parseListen(raw: Record<string, unknown>): Array<{ host: string; port: number }> {
+  const out: Array<{ host: string; port: number }> = [];
+  const one = (port: unknown, host: unknown, at: string, hostAt: string) => {
+    const p = parseCount(port, at, 0);
+    if (p > 65535) throw new ConfigError(at, `must be a TCP port 0-65535 (got ${p})`);
+    const h = host === undefined ? '0.0.0.0' : parseString(host, hostAt);
+    out.push({ host: h, port: p });
+  };
+  if (raw.listen !== undefined) {
+    if (raw.port !== undefined || raw.host !== undefined) {
+      throw new ConfigError('listen', 'give either "listen" or "port"/"host", not both');
+    }
+    if (!Array.isArray(raw.listen) || raw.listen.length === 0) {
+      throw new ConfigError('listen', `must be a non-empty array of { port, host } (got ${show(raw.listen)})`);
+    }
+    raw.listen.forEach((l, i) => {
+      const at = join('listen', i);
+      if (!isObject(l)) throw new ConfigError(at, `must be { port, host } (got ${show(l)})`);
+      checkKeys(l, ['port', 'host'], at);
+      one(l.port, l.host, join(at, 'port'), join(at, 'host'));
+    });
+  } else {
+    one(raw.port ?? 8000, raw.host, 'port', 'host');
+  }
+  const seen = new Set<string>();
+  for (const l of out) {
+    const k = `${l.host}:${l.port}`;
+    if (l.port !== 0 && seen.has(k)) throw new ConfigError('listen', `${k} is listed twice`);
+    seen.add(k);
+  }
+  return out;
+}
+
+export function defaultSocketPrefix(): string {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  return path.join(process.env.XDG_RUNTIME_DIR && uid !== 0 ? process.env.XDG_RUNTIME_DIR : os.tmpdir(), `sluice-${uid}`);
+}
+
+export function validateConfig(input: unknown, o: ValidateOptions): EffectiveConfig {
+  const tuned = o.tuned ?? false;
+  const platform = o.platform ?? process.platform;
+  if (!isObject(input)) throw new ConfigError('(config)', `must be an object (got ${show(input)})`);
+  checkKeys(input, TOP_KEYS, '');
+  const raw = input as Record<string, unknown>;
+
+  const listen = parseListen(raw);
+  const timeout = raw.timeout === undefined ? 60 : parseSeconds(raw.timeout, 'timeout');
+  if (timeout === 0) throw new ConfigError('timeout', 'must be greater than 0');
+  const keepAliveTimeout = raw.keepAliveTimeout === undefined ? 5 : parseSeconds(raw.keepAliveTimeout, 'keepAliveTimeout');
+  const restrictEmbedded = raw.restrictEmbedded === undefined ? false : parseBoolean(raw.restrictEmbedded, 'restrictEmbedded');
+  const socketPrefix = raw.socketPrefix === undefined ? defaultSocketPrefix() : path.resolve(o.baseDir, parseString(raw.socketPrefix, 'socketPrefix'));
+  const accessLog = raw.accessLog === undefined ? 'stdout' : raw.accessLog === false ? false : parseString(raw.accessLog, 'accessLog');
+  const errorLog = raw.errorLog === undefined ? 'stderr' : parseString(raw.errorLog, 'errorLog');
+  const maxHeaderSize = raw.maxHeaderSize === undefined ? 16384 : parseCount(raw.maxHeaderSize, 'maxHeaderSize', 1024);
+
+  // Groups: global ones, plus those declared inside hosts (scoped by serverName).
+  const groups: Record<string, EffectiveGroup> = {};
+  const groupScope = new Map<string, string | undefined>(); // group -> serverName that declared it (undefined: global)
+  const addGroups = (g: unknown, at: string, serverName: string | undefined) => {
+    if (g === undefined) return;
+    if (!isObject(g)) throw new ConfigError(at, `must be an object mapping group names to options (got ${show(g)})`);
+    for (const [name, opts] of Object.entries(g)) {
+      if (groups[name]) throw new ConfigError(join(at, name), 'a group of this name is already declared');
+      groups[name] = parseGroup(name, opts, join(at, name), tuned);
+      groupScope.set(name, serverName);
+    }
+  };
+  addGroups(raw.groups, 'groups', undefined);
+
+  const hostInputs: Array<{ at: string; h: Record<string, unknown> }> = [];
+  if (raw.hosts !== undefined) {
+    if (!Array.isArray(raw.hosts)) throw new ConfigError('hosts', `must be an array (got ${show(raw.hosts)})`);
+    raw.hosts.forEach((h, i) => {
+      const at = join('hosts', i);
+      if (!isObject(h)) throw new ConfigError(at, `must be an object (got ${show(h)})`);
+      checkKeys(h, HOST_KEYS, at);
+      hostInputs.push({ at, h });
+      addGroups(h.groups, join(at, 'groups'), parseString(h.serverName, join(at, 'serverName')));
+    });
+  }
+  if (raw.mounts === undefined && hostInputs.length === 0) {
+    throw new ConfigError('mounts', 'no app configured: give "mounts" (or "hosts" with mounts)');
+  }
+
+  const groupNames = Object.keys(groups);
+  let implicitGroup: string | undefined;
+  const mountGroupDefault = (at: string): string => {
+    if (groupNames.length === 1) return groupNames[0]!;
+    if (groupNames.length === 0) {
+      implicitGroup = 'default';
+      return implicitGroup;
+    }
+    throw new ConfigError(at, `required when several groups are declared (${groupNames.join(', ')})`);
+  };
+
+  const parseMounts = (m: unknown, at: string, serverName: string | undefined): EffectiveMount[] => {
+    if (!Array.isArray(m)) throw new ConfigError(at, `must be an array of mounts (got ${show(m)})`);
+    const out: EffectiveMount[] = [];
+    m.forEach((mount, i) => {
+      const mat = join(at, i);
+      if (!isObject(mount)) throw new ConfigError(mat, `must be { path, app, processGroup, ... } (got ${show(mount)})`);
+      checkKeys(mount, MOUNT_KEYS, mat);
+      const p = normaliseMountPath(mount.path, join(mat, 'path'));
+      if (out.some((x) => x.path === p)) throw new ConfigError(join(mat, 'path'), `"${p || '/'}" is mounted twice in this host`);
+      const app = resolveApp(mount.app, join(mat, 'app'), o.baseDir);
+      let processGroup: string;
+      if (mount.processGroup === undefined) processGroup = mountGroupDefault(join(mat, 'processGroup'));
+      else {
+        processGroup = parseString(mount.processGroup, join(mat, 'processGroup'));
+        if (processGroup !== GLOBAL) {
+          if (!groups[processGroup]) {
+            throw new ConfigError(join(mat, 'processGroup'), `no group named "${processGroup}"${suggest(processGroup, groupNames)}`);
+          }
+          const scope = groupScope.get(processGroup);
+          if (scope !== undefined && scope !== serverName) {
+            throw new ConfigError(
+              join(mat, 'processGroup'),
+              `group "${processGroup}" is declared in host "${scope}"; only hosts with that serverName can use it`,
+            );
+          }
+        }
+      }
+      if (processGroup === GLOBAL && restrictEmbedded) {
+        throw new ConfigError(join(mat, 'processGroup'), '%{GLOBAL} runs the app embedded in the front end, which restrictEmbedded forbids');
+      }
+      if (processGroup !== GLOBAL && platform === 'win32') {
+        throw new ConfigError(join(mat, 'processGroup'), 'daemon mode is not available on Windows; use processGroup "%{GLOBAL}" (embedded)');
+      }
+      out.push({
+        path: p,
+        app,
+        processGroup,
+        applicationGroup: mount.applicationGroup === undefined ? GLOBAL : parseString(mount.applicationGroup, join(mat, 'applicationGroup')),
+        callableObject: mount.callableObject === undefined ? 'default' : parseString(mount.callableObject, join(mat, 'callableObject')),
+        style: parseStyle(mount.style, join(mat, 'style')),
+      });
+    });
+    return out.sort((a, b) => b.path.length - a.path.length);
+  };
+
+  const hosts: EffectiveHost[] = [];
+  if (raw.mounts !== undefined) {
+    hosts.push({ serverName: '_default_', serverAlias: [], mounts: parseMounts(raw.mounts, 'mounts', undefined) });
+  }
+  for (const { at, h } of hostInputs) {
+    const serverName = parseString(h.serverName, join(at, 'serverName')).toLowerCase();
+    let serverAlias: string[] = [];
+    if (h.serverAlias !== undefined) {
+      if (!Array.isArray(h.serverAlias)) throw new ConfigError(join(at, 'serverAlias'), `must be an array of names (got ${show(h.serverAlias)})`);
+      serverAlias = h.serverAlias.map((a, i) => parseString(a, join(join(at, 'serverAlias'), i)).toLowerCase());
+    }
+    if (h.mounts === undefined) throw new ConfigError(join(at, 'mounts'), 'a host needs mounts');
+    hosts.push({ serverName, serverAlias, mounts: parseMounts(h.mounts, join(at, 'mounts'), serverName) });
+  }
+  if (implicitGroup) groups[implicitGroup] = { name: implicitGroup, ...defaultGroupOptions(tuned) };
+
+  const groupShutdown = Object.values(groups).map((g) => g.shutdownTimeout);
+  const shutdownTimeout =
+    raw.shutdownTimeout === undefined
+      ? groupShutdown.length > 0 ? Math.max(...groupShutdown) : 5
+      : parseSeconds(raw.shutdownTimeout, 'shutdownTimeout');
+
+  return {
+    configFile: o.configFile,
+    tuned,
+    listen,
+    timeout,
+    keepAliveTimeout,
+    shutdownTimeout,
+    socketPrefix,
+    restrictEmbedded,
+    accessLog,
+    errorLog,
+    maxHeaderSize,
+    groups,
+    hosts,
+  };
+}

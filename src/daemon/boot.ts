@@ -1,0 +1,31 @@
+// What the supervisor tells a daemon process at spawn (SLUICE_DAEMON_BOOT).
+import type { AppStyle, EffectiveGroup } from '../config/types.js';
+
+export interface DaemonApp {
+  app: string;
+  applicationGroup: string;
+  callableObject: string;
+  style: AppStyle;
+}
+
+export interface DaemonBoot {
+  group: EffectiveGroup;
+  /** Apps mounted on this group: loaded at start (startup-timeout covers it). */
+  apps: DaemonApp[];
+  /** Every app of the configuration: a dispatch may send any of them here. */
+  allowedApps: DaemonApp[];
+  errorLog: string;
+  /** The front end's timeout: socket-timeout falls back to it. */
+  serverTimeout: number;
+  maxHeaderSize: number;
+  /** Position of this process in its group (0..processes-1). */
+  index: number;
+  /** Consecutive failed app loads of this position: backs off reload attempts. */
+  loadFailures: number;
+}
+
+export const BOOT_ENV = 'SLUICE_DAEMON_BOOT';
+
+export function processTitle(group: EffectiveGroup): string {
+  return group.displayName === '%{GROUP}' ? `(sluice:${group.name})` : group.displayName.replaceAll('%{GROUP}', group.name);
+}

@@ -1,0 +1,49 @@
+// Entry point of a daemon process (spawned by the supervisor).
+//   fd 3: status pipe to the supervisor; fd 4: the group's listening socket;
+//   stdin: a pipe from the supervisor, whose end means the supervisor is gone.
+import { BOOT_ENV, processTitle, type DaemonBoot } from './boot.js';
+import { Daemon } from './daemon.js';
+import { sendStatus } from './status-pipe.js';
+import { openErrorLog, logError, logNotice } from '../log/error-log.js';
+
+const boot = JSON.parse(process.env[BOOT_ENV] ?? 'null') as DaemonBoot | null;
+if (!boot) {
+  process.stderr.write('sluice daemon: started without its boot configuration (run through the supervisor)\n');
+  process.exit(2);
+}
+delete process.env[BOOT_ENV];
+process.title = processTitle(boot.group);
+openErrorLog(boot.errorLog, 'daemon');
+
+const daemon = new Daemon(boot);
+const group = boot.group.name;
+
+// Signals: SIGTERM shuts down (shutdown-timeout), SIGUSR1 evicts (eviction /
+// graceful drain). SIGINT is the supervisor's to act on (a terminal sends it
+// to the whole process group).
+process.on('SIGTERM', () => daemon.lifecycle.shutdown('shutdown', 'SIGTERM'));
+process.on('SIGINT', () => {});
+process.on('SIGUSR1', () => daemon.lifecycle.evict());
+process.stdin.on('end', () => daemon.lifecycle.shutdown('shutdown', 'the supervisor went away'));
+process.stdin.on('error', () => {});
+process.stdin.resume();
+
+process.on('uncaughtException', (err) => {
+  logError(`uncaught exception: ${err?.stack ?? String(err)}`, { group, cause: 'app-error' });
+});
+process.on('unhandledRejection', (err) => {
+  logError(`unhandled promise rejection: ${(err as Error)?.stack ?? String(err)}`, { group, cause: 'app-error' });
+});
+
+const t0 = performance.now();
+const ok = await daemon.loadApps();
+const loadMs = performance.now() - t0;
+if (!ok) {
+  // Serve the load error (500, app-load-error) and retry in a fresh process,
+  // backing off while it keeps failing; an edit of the app file reloads sooner.
+  const wait = Math.min(30, 2 ** boot.loadFailures);
+  logNotice(`app load failed; answering 500 and retrying in a fresh process in ${wait} s`, { group, cause: 'app-load-error' });
+  setTimeout(() => daemon.lifecycle.shutdown('app-load-error', 'retrying the app load'), wait * 1000).unref();
+}
+sendStatus({ t: 'ready', pid: process.pid, loadMs, ok });
+daemon.start();

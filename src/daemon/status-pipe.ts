@@ -1,0 +1,21 @@
+// Messages from a daemon process to the supervisor: JSON lines on fd 3.
+// Written synchronously so they can come from the deadlock watchdog thread
+// too, and so the last one is out before the process exits.
+import fs from 'node:fs';
+import type { Cause } from '../protocol/causes.js';
+
+export const STATUS_FD = 3;
+export const LISTEN_FD = 4;
+
+export type DaemonMessage =
+  | { t: 'ready'; pid: number; loadMs: number; ok: boolean }
+  | { t: 'recycling'; pid: number; cause: Cause; detail: string }
+  | { t: 'exit'; pid: number; cause: Cause };
+
+export function sendStatus(msg: DaemonMessage, fd = STATUS_FD): void {
+  try {
+    fs.writeSync(fd, JSON.stringify(msg) + '\n');
+  } catch {
+    // The supervisor is gone; the stdin watch will end this process.
+  }
+}

@@ -1,0 +1,67 @@
+// Embedded mode: the app runs inside the front-end process, no socket hop.
+// None of the daemon options apply here (no queue, no request-timeout, no
+// recycling): only the front end's own timeouts.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HandlerCache, type Handler } from '../app/load.js';
+import { LiveContext, runHandler, sendError } from '../app/run-handler.js';
+import { GLOBAL } from '../config/options.js';
+import { wallNow } from '../protocol/envelope.js';
+import { logError, logNotice } from '../log/error-log.js';
+import type { EffectiveConfig, EffectiveMount } from '../config/types.js';
+
+export interface EmbeddedResult {
+  status: number;
+  cause: string | undefined;
+}
+
+export class EmbeddedApps {
+  private readonly cache = new HandlerCache();
+  private readonly errors = new Map<EffectiveMount, string>();
+
+  async load(config: EffectiveConfig): Promise<void> {
+    for (const h of config.hosts) {
+      for (const m of h.mounts) {
+        if (m.processGroup !== GLOBAL) continue;
+        try {
+          await this.cache.preload(m.app, m.applicationGroup, m.callableObject, m.style);
+        } catch (err) {
+          this.errors.set(m, (err as Error)?.message ?? String(err));
+          logError(`failed to load ${m.app}: ${(err as Error)?.stack ?? String(err)}`, { group: GLOBAL, cause: 'app-load-error' });
+        }
+      }
+    }
+  }
+
+  run(
+    req: IncomingMessage,
+    res: ServerResponse,
+    mount: EffectiveMount,
+    appUrl: string,
+    requestId: string,
+    client: { address: string; port: number; scheme: 'http' | 'https'; remoteUser: string | undefined },
+    done: (r: EmbeddedResult) => void,
+  ): void {
+    const h: Handler | undefined = this.cache.ready(mount.app, mount.applicationGroup, mount.callableObject);
+    if (!h) {
+      logError(`${mount.app} could not be loaded: ${this.errors.get(mount) ?? 'not loaded'}`, { group: GLOBAL, request: requestId, status: 500, cause: 'app-load-error' });
+      sendError(res, 500, 'app-load-error', 'Internal Server Error');
+      done({ status: 500, cause: 'app-load-error' });
+      return;
+    }
+    const now = wallNow();
+    const ctx = new LiveContext(requestId, mount.path, GLOBAL, mount.applicationGroup, now, now, client.address, client.port, client.scheme, client.remoteUser);
+    const method = req.method;
+    const url = req.url;
+    req.url = appUrl;
+    let cause: string | undefined;
+    runHandler(h, req, res, ctx, {
+      onAppError: (err, status, c) => {
+        cause = c;
+        const log = { group: GLOBAL, request: requestId, status, cause: c };
+        if (c === 'request-timeout-recovered') logNotice(`${method} ${url} unwound after its signal was aborted`, log);
+        else logError(`${method} ${url} threw: ${(err as Error)?.stack ?? String(err)}`, log);
+      },
+      onDone: (finished) => done({ status: finished || res.headersSent ? res.statusCode : 499, cause: cause ?? (finished ? undefined : 'client-gone') }),
+    });
+  }
+}

@@ -1,0 +1,39 @@
+// Entry point of a front-end process (spawned by the supervisor).
+//   fd 3: IPC with the supervisor; fd 4...: the listening sockets.
+import { Frontend, FRONTEND_BOOT_ENV, type FrontendBoot } from './frontend.js';
+import { openErrorLog, logError } from '../log/error-log.js';
+
+export type FrontendMessage = { t: 'ready'; pid: number } | { t: 'stopped'; pid: number };
+export type SupervisorMessage = { t: 'stop'; seconds: number };
+
+const boot = JSON.parse(process.env[FRONTEND_BOOT_ENV] ?? 'null') as FrontendBoot | null;
+if (!boot || !process.send) {
+  process.stderr.write('sluice front end: started without its boot configuration (run through the supervisor)\n');
+  process.exit(2);
+}
+delete process.env[FRONTEND_BOOT_ENV];
+process.title = 'sluice: front end';
+openErrorLog(boot.config.errorLog, 'frontend');
+
+process.on('SIGINT', () => {});
+process.on('uncaughtException', (err) => logError(`uncaught exception: ${err?.stack ?? String(err)}`, { cause: 'app-error' }));
+process.on('unhandledRejection', (err) => logError(`unhandled promise rejection: ${(err as Error)?.stack ?? String(err)}`, { cause: 'app-error' }));
+
+const frontend = new Frontend(boot);
+let stopping = false;
+const stop = async (seconds: number) => {
+  if (stopping) return;
+  stopping = true;
+  await frontend.stop(seconds);
+  process.send?.({ t: 'stopped', pid: process.pid } satisfies FrontendMessage);
+  process.exit(0);
+};
+process.on('message', (m: SupervisorMessage) => {
+  if (m?.t === 'stop') void stop(m.seconds);
+});
+// The supervisor went away: stop as if told to.
+process.on('disconnect', () => void stop(boot.config.shutdownTimeout));
+process.on('SIGTERM', () => void stop(boot.config.shutdownTimeout));
+
+await frontend.start();
+process.send({ t: 'ready', pid: process.pid } satisfies FrontendMessage);

@@ -1,0 +1,68 @@
+// Virtual host and mount matching: Host header -> host (ServerName /
+// ServerAlias, "*" wildcards; the first host is the default), then the
+// longest mount path that is a whole-segment prefix of the request path.
+import type { EffectiveConfig, EffectiveHost, EffectiveMount } from '../config/types.js';
+
+export interface Route {
+  host: EffectiveHost;
+  mount: EffectiveMount;
+  /** The request target as the app sees it (mount prefix removed). */
+  appUrl: string;
+}
+
+function wildcard(pattern: string): RegExp {
+  return new RegExp('^' + pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^.]*') + '$');
+}
+
+export class Router {
+  private readonly exact = new Map<string, EffectiveHost>();
+  private readonly patterns: Array<{ re: RegExp; host: EffectiveHost }> = [];
+  private readonly defaultHost: EffectiveHost;
+  private readonly single: EffectiveHost | undefined;
+
+  constructor(config: EffectiveConfig) {
+    this.defaultHost = config.hosts[0]!;
+    this.single = config.hosts.length === 1 ? this.defaultHost : undefined;
+    for (const h of config.hosts) {
+      for (const name of [h.serverName, ...h.serverAlias]) {
+        if (name.includes('*')) this.patterns.push({ re: wildcard(name), host: h });
+        else if (!this.exact.has(name)) this.exact.set(name, h);
+      }
+    }
+  }
+
+  hostFor(hostHeader: string | undefined): EffectiveHost {
+    if (this.single) return this.single;
+    if (!hostHeader) return this.defaultHost;
+    let name = hostHeader.toLowerCase();
+    // Strip the port: "name:8000", "[::1]:8000".
+    if (name.startsWith('[')) {
+      const end = name.indexOf(']');
+      if (end > 0) name = name.slice(0, end + 1);
+    } else {
+      const colon = name.indexOf(':');
+      if (colon >= 0 && name.indexOf(':', colon + 1) < 0) name = name.slice(0, colon);
+    }
+    if (name.endsWith('.')) name = name.slice(0, -1);
+    const h = this.exact.get(name);
+    if (h) return h;
+    for (const p of this.patterns) if (p.re.test(name)) return p.host;
+    return this.defaultHost;
+  }
+
+  route(hostHeader: string | undefined, url: string): Route | undefined {
+    const host = this.hostFor(hostHeader);
+    for (const mount of host.mounts) {
+      const p = mount.path;
+      if (p === '') return { host, mount, appUrl: url };
+      if (url.startsWith(p)) {
+        const next = url.charCodeAt(p.length);
+        // whole segment: "/api" matches "/api", "/api/x", "/api?q" but not "/apix"
+        if (Number.isNaN(next)) return { host, mount, appUrl: '/' };
+        if (next === 47 /* / */) return { host, mount, appUrl: url.slice(p.length) };
+        if (next === 63 /* ? */) return { host, mount, appUrl: '/' + url.slice(p.length) };
+      }
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,52 @@
+// The access log: Common Log Format, then the pipeline's figures:
+//   127.0.0.1 - - [22/Nov/2026:22:43:01 +0000] "GET /x HTTP/1.1" 200 12 total=1.234ms queue=0.101ms group=app pid=4242 id=k3x.1f cause=-
+import { LogSink } from './sink.js';
+
+export interface AccessRecord {
+  clientAddress: string;
+  remoteUser: string | undefined;
+  method: string;
+  url: string;
+  httpVersion: string;
+  status: number;
+  bytes: number;
+  totalMs: number;
+  queueMs: number | undefined;
+  group: string;
+  pid: number | undefined;
+  requestId: string;
+  cause: string | undefined;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+let dateSecond = -1;
+let dateText = '';
+
+function clfDate(now: number): string {
+  const s = Math.floor(now / 1000);
+  if (s !== dateSecond) {
+    dateSecond = s;
+    const d = new Date(s * 1000);
+    const p = (n: number) => (n < 10 ? '0' + n : String(n));
+    dateText = `${p(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+  }
+  return dateText;
+}
+
+export class AccessLog {
+  private readonly sink: LogSink | undefined;
+
+  constructor(target: string | false) {
+    this.sink = target === false ? undefined : new LogSink(target, true);
+  }
+
+  write(r: AccessRecord): void {
+    if (!this.sink) return;
+    this.sink.write(
+      `${r.clientAddress} - ${r.remoteUser ? encodeURIComponent(r.remoteUser) : '-'} [${clfDate(Date.now())}] ` +
+        `"${r.method} ${r.url} HTTP/${r.httpVersion}" ${r.status} ${r.bytes > 0 ? r.bytes : '-'} ` +
+        `total=${r.totalMs.toFixed(3)}ms queue=${r.queueMs === undefined ? '-' : r.queueMs.toFixed(3) + 'ms'} ` +
+        `group=${r.group} pid=${r.pid ?? '-'} id=${r.requestId} cause=${r.cause ?? '-'}`,
+    );
+  }
+}

@@ -1,0 +1,56 @@
+// Loader for the sluice_native addon (src/native/sluice_native.c).
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { constants } from 'node:os';
+
+export interface Native {
+  /** Creates a UNIX listening socket (bind + listen, never accepts). */
+  listenUnix(path: string, backlog: number, mode: number): number;
+  /** Creates a TCP listening socket on a numeric address. */
+  listenTcp(host: string, port: number, backlog: number): number;
+  localPort(fd: number): number;
+  /** Accepts one pending connection: the new fd, or -errno (e.g. -EAGAIN). */
+  acceptOne(fd: number): number;
+  closeFd(fd: number): number;
+  watch(fd: number, onReadable: (status: number) => void): NativeWatcher;
+  watchStart(w: NativeWatcher): void;
+  watchStop(w: NativeWatcher): void;
+  watchClose(w: NativeWatcher): void;
+}
+
+export type NativeWatcher = { readonly __brand: 'NativeWatcher' };
+
+let loaded: Native | undefined;
+
+export function native(): Native {
+  if (loaded) return loaded;
+  if (process.platform === 'win32') {
+    throw new Error('sluice: daemon mode is not available on Windows (as with mod_wsgi); use --embedded');
+  }
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const root = path.resolve(here, '..', '..');
+  const require = createRequire(import.meta.url);
+  try {
+    loaded = require(path.join(root, 'build', 'Release', 'sluice_native.node')) as Native;
+  } catch (err) {
+    throw new Error(
+      `sluice: the native addon is not built (${(err as Error).message}); run "npm install" in ${root}`,
+    );
+  }
+  return loaded;
+}
+
+const E = constants.errno;
+/** acceptOne() results that mean "nothing to accept right now". */
+export function isWouldBlock(rc: number): boolean {
+  return rc === -E.EAGAIN || rc === -E.EWOULDBLOCK;
+}
+/** acceptOne() results that concern one connection only; keep accepting. */
+export function isTransientAcceptError(rc: number): boolean {
+  return rc === -E.ECONNABORTED || rc === -E.EPROTO || rc === -E.EINTR;
+}
+/** acceptOne() results that mean the process is out of descriptors. */
+export function isOutOfDescriptors(rc: number): boolean {
+  return rc === -E.EMFILE || rc === -E.ENFILE || rc === -E.ENOBUFS || rc === -E.ENOMEM;
+}

@@ -1,0 +1,362 @@
+/*
+ * sluice_native: the few socket calls Node does not expose.
+ *
+ * libuv accepts greedily on a listening socket: as long as the socket is
+ * readable it accepts every pending connection. A sluice daemon process must
+ * instead take a connection only when it has a free request slot, so that the
+ * kernel listen queue stays the group's shared waiting line (as in mod_wsgi,
+ * where an idle worker thread calls accept()). This addon gives JavaScript:
+ *
+ *   listenUnix(path, backlog, mode) -> fd     bind + listen, never accept
+ *   listenTcp(host, port, backlog)  -> fd     (host is a numeric address)
+ *   localPort(fd)                   -> port
+ *   acceptOne(fd)                   -> fd, or -errno (e.g. -EAGAIN)
+ *   watch(fd, callback)             -> watcher (uv_poll on readability)
+ *   watchStart(w) / watchStop(w) / watchClose(w)
+ *   closeFd(fd)
+ *
+ * The JavaScript side starts the watcher only while it has a free slot and
+ * calls acceptOne() once per free slot.
+ */
+#define _GNU_SOURCE /* accept4 */
+#include <node_api.h>
+
+#ifdef _WIN32
+/* Daemon mode is not available on Windows (as with mod_wsgi). */
+static napi_value Init(napi_env env, napi_value exports) { return exports; }
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
+#else
+
+#include <uv.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CHECK(env, call)                                                     \
+  do {                                                                       \
+    if ((call) != napi_ok) {                                                 \
+      napi_throw_error((env), NULL, "sluice_native: N-API call failed");     \
+      return NULL;                                                           \
+    }                                                                        \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, int err, const char* what) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_throw_error(env, uv_err_name(-err), msg);
+  return NULL;
+}
+
+static int set_flags(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -1;
+  int fdfl = fcntl(fd, F_GETFD);
+  if (fdfl < 0 || fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0) return -1;
+  return 0;
+}
+
+static int get_int_arg(napi_env env, napi_value v, int32_t* out) {
+  return napi_get_value_int32(env, v, out) == napi_ok ? 0 : -1;
+}
+
+static napi_value make_int(napi_env env, int32_t n) {
+  napi_value v;
+  napi_create_int32(env, n, &v);
+  return v;
+}
+
+static napi_value ListenUnix(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char path[sizeof(((struct sockaddr_un*)0)->sun_path)];
+  size_t len = 0;
+  int32_t backlog = 100, mode = 0600;
+  if (argc < 3 ||
+      napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok ||
+      get_int_arg(env, argv[1], &backlog) || get_int_arg(env, argv[2], &mode)) {
+    napi_throw_type_error(env, NULL, "listenUnix(path, backlog, mode)");
+    return NULL;
+  }
+  if (len >= sizeof path - 1) {
+    napi_throw_error(env, "ENAMETOOLONG", "socket path too long");
+    return NULL;
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket");
+  if (set_flags(fd) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "fcntl");
+  }
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, path, len);
+  if (bind(fd, (struct sockaddr*)&addr, sizeof addr) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "bind");
+  }
+  if (chmod(path, (mode_t)mode) < 0 || listen(fd, backlog) < 0) {
+    int e = errno;
+    close(fd);
+    unlink(path);
+    return throw_errno(env, e, "listen");
+  }
+  return make_int(env, fd);
+}
+
+static napi_value ListenTcp(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char host[64];
+  size_t len = 0;
+  int32_t port = 0, backlog = 511;
+  if (argc < 3 ||
+      napi_get_value_string_utf8(env, argv[0], host, sizeof host, &len) != napi_ok ||
+      get_int_arg(env, argv[1], &port) || get_int_arg(env, argv[2], &backlog)) {
+    napi_throw_type_error(env, NULL, "listenTcp(host, port, backlog)");
+    return NULL;
+  }
+  struct sockaddr_storage ss;
+  socklen_t sslen;
+  memset(&ss, 0, sizeof ss);
+  int family;
+  struct sockaddr_in* a4 = (struct sockaddr_in*)&ss;
+  struct sockaddr_in6* a6 = (struct sockaddr_in6*)&ss;
+  if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+    family = AF_INET;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    sslen = sizeof *a4;
+  } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+    family = AF_INET6;
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons((uint16_t)port);
+    sslen = sizeof *a6;
+  } else {
+    napi_throw_error(env, "EINVAL", "listenTcp: host must be a numeric address");
+    return NULL;
+  }
+  int fd = socket(family, SOCK_STREAM, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket");
+  int one = 1, zero = 0;
+  if (set_flags(fd) < 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+      (family == AF_INET6 &&
+       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0)) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "setsockopt");
+  }
+  if (bind(fd, (struct sockaddr*)&ss, sslen) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "bind");
+  }
+  if (listen(fd, backlog) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "listen");
+  }
+  return make_int(env, fd);
+}
+
+static napi_value LocalPort(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || get_int_arg(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "localPort(fd)");
+    return NULL;
+  }
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr*)&ss, &len) < 0)
+    return throw_errno(env, errno, "getsockname");
+  int port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6*)&ss)->sin6_port)
+                                      : ntohs(((struct sockaddr_in*)&ss)->sin_port);
+  return make_int(env, port);
+}
+
+static napi_value AcceptOne(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || get_int_arg(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "acceptOne(fd)");
+    return NULL;
+  }
+  int c;
+#ifdef __linux__
+  do c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  while (c < 0 && errno == EINTR);
+#else
+  do c = accept(fd, NULL, NULL);
+  while (c < 0 && errno == EINTR);
+  if (c >= 0 && set_flags(c) < 0) {
+    int e = errno;
+    close(c);
+    return make_int(env, -e);
+  }
+#endif
+  return make_int(env, c >= 0 ? c : -errno);
+}
+
+static napi_value CloseFd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || get_int_arg(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "closeFd(fd)");
+    return NULL;
+  }
+  return make_int(env, close(fd) < 0 ? -errno : 0);
+}
+
+/* ---- readability watcher ------------------------------------------------ */
+
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context async;
+  int active;
+  int closed;
+} watcher_t;
+
+static void on_poll(uv_poll_t* handle, int status, int events) {
+  watcher_t* w = (watcher_t*)handle->data;
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, arg, result;
+  if (napi_get_reference_value(env, w->callback, &cb) == napi_ok && cb != NULL) {
+    napi_get_global(env, &recv); /* make_callback needs an object receiver */
+    napi_create_int32(env, status, &arg);
+    /* make_callback runs the microtask and nextTick queues afterwards. */
+    if (napi_make_callback(env, w->async, recv, cb, 1, &arg, &result) ==
+        napi_pending_exception) {
+      napi_value err;
+      napi_get_and_clear_last_exception(env, &err);
+      napi_fatal_exception(env, err);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_close(uv_handle_t* handle) { free(handle->data); }
+
+static int get_watcher(napi_env env, napi_callback_info info, watcher_t** out) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void* data = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, NULL, "expected a watcher");
+    return -1;
+  }
+  *out = (watcher_t*)data;
+  return 0;
+}
+
+static napi_value Watch(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_valuetype t;
+  if (argc < 2 || get_int_arg(env, argv[0], &fd) ||
+      napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function) {
+    napi_throw_type_error(env, NULL, "watch(fd, callback)");
+    return NULL;
+  }
+  uv_loop_t* loop;
+  CHECK(env, napi_get_uv_event_loop(env, &loop));
+  watcher_t* w = (watcher_t*)calloc(1, sizeof *w);
+  if (w == NULL) return throw_errno(env, ENOMEM, "watch");
+  w->env = env;
+  int r = uv_poll_init(loop, &w->poll, fd);
+  if (r < 0) {
+    free(w);
+    napi_throw_error(env, uv_err_name(r), uv_strerror(r));
+    return NULL;
+  }
+  w->poll.data = w;
+  napi_value name, resource;
+  CHECK(env, napi_create_string_utf8(env, "sluice:accept", NAPI_AUTO_LENGTH, &name));
+  CHECK(env, napi_create_object(env, &resource));
+  CHECK(env, napi_create_reference(env, argv[1], 1, &w->callback));
+  CHECK(env, napi_async_init(env, resource, name, &w->async));
+  napi_value ext;
+  CHECK(env, napi_create_external(env, w, NULL, NULL, &ext));
+  return ext;
+}
+
+static napi_value WatchStart(napi_env env, napi_callback_info info) {
+  watcher_t* w;
+  if (get_watcher(env, info, &w)) return NULL;
+  if (!w->closed && !w->active) {
+    int r = uv_poll_start(&w->poll, UV_READABLE, on_poll);
+    if (r < 0) {
+      napi_throw_error(env, uv_err_name(r), uv_strerror(r));
+      return NULL;
+    }
+    w->active = 1;
+  }
+  return NULL;
+}
+
+static napi_value WatchStop(napi_env env, napi_callback_info info) {
+  watcher_t* w;
+  if (get_watcher(env, info, &w)) return NULL;
+  if (!w->closed && w->active) {
+    uv_poll_stop(&w->poll);
+    w->active = 0;
+  }
+  return NULL;
+}
+
+static napi_value WatchClose(napi_env env, napi_callback_info info) {
+  watcher_t* w;
+  if (get_watcher(env, info, &w)) return NULL;
+  if (!w->closed) {
+    w->closed = 1;
+    w->active = 0;
+    napi_delete_reference(env, w->callback);
+    napi_async_destroy(env, w->async);
+    uv_close((uv_handle_t*)&w->poll, on_close);
+  }
+  return NULL;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"listenUnix", NULL, ListenUnix, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"listenTcp", NULL, ListenTcp, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"localPort", NULL, LocalPort, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"acceptOne", NULL, AcceptOne, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"closeFd", NULL, CloseFd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"watch", NULL, Watch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"watchStart", NULL, WatchStart, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"watchStop", NULL, WatchStop, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"watchClose", NULL, WatchClose, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
+#endif

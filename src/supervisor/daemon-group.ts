@@ -1,0 +1,226 @@
+// Starts and replaces the processes of one daemon group.
+//
+// Each process has a position (0..processes-1). A process that announces a
+// recycle (it keeps draining) gets its replacement started at once, so a
+// group with several processes serves without a gap; a process that dies is
+// replaced when it exits (its in-flight requests got 502 from the front end).
+// Connections waiting in the group's listen queue are not lost either way:
+// the supervisor holds the listening socket.
+import { spawn, type ChildProcess } from 'node:child_process';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { BOOT_ENV, type DaemonApp, type DaemonBoot } from '../daemon/boot.js';
+import type { DaemonMessage } from '../daemon/status-pipe.js';
+import { logError, logNotice, logWarn } from '../log/error-log.js';
+import type { Cause } from '../protocol/causes.js';
+import type { EffectiveGroup } from '../config/types.js';
+
+const DAEMON_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'daemon', 'main.js');
+
+export type MemberState = 'starting' | 'ready' | 'retiring';
+
+export interface Member {
+  pid: number;
+  index: number;
+  child: ChildProcess;
+  state: MemberState;
+  startedAt: number;
+  readyAt: number | undefined;
+  /** Why it is retiring or exited, as the process (or the supervisor) said. */
+  cause: Cause | undefined;
+  startupTimer: NodeJS.Timeout | undefined;
+}
+
+export interface GroupEvents {
+  /** A process exited; `cause` is the recorded reason. */
+  onExit?(m: Member, cause: Cause, code: number | null, signal: NodeJS.Signals | null): void;
+  onReady?(m: Member): void;
+}
+
+export class DaemonGroup {
+  readonly members = new Map<number, Member>();
+  private readonly loadFailures: number[];
+  private readonly quickDeaths: number[];
+  private stopping = false;
+  private exitWaiters: Array<() => void> = [];
+  /** Recycles by cause, since start. */
+  readonly recycles = new Map<string, number>();
+
+  constructor(
+    readonly group: EffectiveGroup,
+    private readonly listenFd: number,
+    private readonly apps: DaemonApp[],
+    private readonly allowedApps: DaemonApp[],
+    private readonly base: { errorLog: string; serverTimeout: number; maxHeaderSize: number },
+    private readonly events: GroupEvents = {},
+  ) {
+    this.loadFailures = new Array(group.processes).fill(0);
+    this.quickDeaths = new Array(group.processes).fill(0);
+  }
+
+  get name(): string {
+    return this.group.name;
+  }
+
+  start(): void {
+    for (let i = 0; i < this.group.processes; i++) this.spawn(i);
+  }
+
+  /** Resolves once every process that is starting has said it is ready (or died). */
+  async whenStarted(): Promise<void> {
+    for (;;) {
+      const starting = [...this.members.values()].filter((m) => m.state === 'starting');
+      if (starting.length === 0) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  active(): Member[] {
+    return [...this.members.values()].filter((m) => m.state !== 'retiring');
+  }
+
+  private spawn(index: number): void {
+    if (this.stopping) return;
+    const g = this.group;
+    const boot: DaemonBoot = {
+      group: g,
+      apps: this.apps,
+      allowedApps: this.allowedApps,
+      errorLog: this.base.errorLog,
+      serverTimeout: this.base.serverTimeout,
+      maxHeaderSize: this.base.maxHeaderSize,
+      index,
+      loadFailures: this.loadFailures[index] ?? 0,
+    };
+    const env: NodeJS.ProcessEnv = { ...process.env, [BOOT_ENV]: JSON.stringify(boot) };
+    if (g.lang) env.LANG = g.lang;
+    if (g.locale) env.LC_ALL = g.locale;
+    const child = spawn(process.execPath, [DAEMON_MAIN], {
+      stdio: ['pipe', 'inherit', 'inherit', 'pipe', this.listenFd],
+      env,
+    });
+    const pid = child.pid;
+    if (pid === undefined) {
+      logError(`could not start a daemon process for group ${g.name}`, { group: g.name });
+      setTimeout(() => this.spawn(index), 1000).unref();
+      return;
+    }
+    const m: Member = { pid, index, child, state: 'starting', startedAt: performance.now(), readyAt: undefined, cause: undefined, startupTimer: undefined };
+    this.members.set(pid, m);
+    child.stdin?.on('error', () => {});
+    if (g.startupTimeout > 0) {
+      m.startupTimer = setTimeout(() => this.startupTimedOut(m), g.startupTimeout * 1000);
+    }
+    const status = child.stdio[3] as NodeJS.ReadableStream | null;
+    if (status) {
+      readline.createInterface({ input: status }).on('line', (line) => {
+        let msg: DaemonMessage;
+        try {
+          msg = JSON.parse(line) as DaemonMessage;
+        } catch {
+          return;
+        }
+        this.onMessage(m, msg);
+      });
+    }
+    child.once('exit', (code, signal) => this.onExit(m, code, signal));
+  }
+
+  private onMessage(m: Member, msg: DaemonMessage): void {
+    switch (msg.t) {
+      case 'ready':
+        clearTimeout(m.startupTimer);
+        if (m.state === 'starting') m.state = 'ready';
+        m.readyAt = performance.now();
+        this.loadFailures[m.index] = msg.ok ? 0 : (this.loadFailures[m.index] ?? 0) + 1;
+        this.events.onReady?.(m);
+        break;
+      case 'recycling':
+        this.retire(m, msg.cause);
+        break;
+      case 'exit':
+        m.cause ??= msg.cause;
+        break;
+    }
+  }
+
+  /** The process is on its way out: start its replacement now. */
+  private retire(m: Member, cause: Cause): void {
+    if (m.state === 'retiring') return;
+    clearTimeout(m.startupTimer);
+    m.state = 'retiring';
+    m.cause = cause;
+    this.recycles.set(cause, (this.recycles.get(cause) ?? 0) + 1);
+    this.spawn(m.index);
+  }
+
+  private startupTimedOut(m: Member): void {
+    if (m.state !== 'starting') return;
+    logError(`daemon process ${m.pid} did not load its app within startup-timeout ${this.group.startupTimeout} s: replacing it with a fresh process`, {
+      group: this.name,
+      cause: 'startup-timeout',
+    });
+    this.retire(m, 'startup-timeout');
+    m.child.kill('SIGKILL');
+  }
+
+  private onExit(m: Member, code: number | null, signal: NodeJS.Signals | null): void {
+    clearTimeout(m.startupTimer);
+    this.members.delete(m.pid);
+    const cause: Cause = m.cause ?? (this.stopping ? 'shutdown' : 'crash');
+    const how = signal ? `signal ${signal}` : `exit code ${code}`;
+    this.events.onExit?.(m, cause, code, signal);
+    if (m.state !== 'retiring' && !this.stopping) {
+      // Died without announcing a recycle: a crash (or an outside kill).
+      this.recycles.set('crash', (this.recycles.get('crash') ?? 0) + 1);
+      const lived = performance.now() - m.startedAt;
+      this.quickDeaths[m.index] = m.readyAt === undefined || lived < 2000 ? (this.quickDeaths[m.index] ?? 0) + 1 : 0;
+      const n = this.quickDeaths[m.index]!;
+      const delay = n <= 1 ? 0 : Math.min(30, 0.25 * 2 ** (n - 1));
+      logError(`daemon process ${m.pid} died (${how}); ${delay ? `restarting in ${delay} s (it keeps dying)` : 'restarting it'}`, { group: this.name, cause: 'crash' });
+      if (delay) setTimeout(() => this.spawn(m.index), delay * 1000).unref();
+      else this.spawn(m.index);
+    } else {
+      logNotice(`daemon process ${m.pid} exited (${cause}, ${how})`, { group: this.name, cause });
+    }
+    if (this.members.size === 0) for (const w of this.exitWaiters.splice(0)) w();
+  }
+
+  /** SIGUSR1 to every active process: drain per eviction-timeout / graceful-timeout. */
+  evict(): number {
+    const active = this.active();
+    for (const m of active) m.child.kill('SIGUSR1');
+    return active.length;
+  }
+
+  /** Replace every process through shutdown-timeout (a graceful restart of the server). */
+  replaceAll(): void {
+    for (const m of this.active()) {
+      this.retire(m, 'restart');
+      m.child.kill('SIGTERM');
+    }
+  }
+
+  /** SIGTERM every process (shutdown-timeout applies in each); SIGKILL stragglers. */
+  stop(): Promise<void> {
+    this.stopping = true;
+    for (const m of this.members.values()) {
+      clearTimeout(m.startupTimer);
+      m.child.kill('SIGTERM');
+    }
+    if (this.members.size === 0) return Promise.resolve();
+    const hard = setTimeout(() => {
+      for (const m of this.members.values()) {
+        logWarn(`daemon process ${m.pid} did not stop within shutdown-timeout: killing it`, { group: this.name, cause: 'shutdown' });
+        m.child.kill('SIGKILL');
+      }
+    }, (this.group.shutdownTimeout + 1) * 1000);
+    return new Promise((resolve) => {
+      this.exitWaiters.push(() => {
+        clearTimeout(hard);
+        resolve();
+      });
+    });
+  }
+}

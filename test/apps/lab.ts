@@ -1,0 +1,104 @@
+// A Node-style test app whose routes exercise the pipeline:
+//   /pid                 the serving pid
+//   /sleep?ms=N          waits N ms (honours the request signal), then answers
+//   /spin?ms=N           blocks the event loop for N ms
+//   /hang                never answers and ignores the signal
+//   /hang-signal         waits for the signal to abort, then throws its reason
+//   /throw               throws
+//   /exit                the process dies mid-request (SIGKILL)
+//   /download?bytes=N    streams N bytes with backpressure
+//   /upload              reads the body, answers its size and a checksum
+//   /ctx                 JSON of requestContext() and what the app saw
+import http from 'node:http';
+import { createHash } from 'node:crypto';
+import { requestContext } from 'sluice';
+
+function param(url: URL, name: string, dflt: number): number {
+  const v = url.searchParams.get(name);
+  return v === null ? dflt : Number(v);
+}
+
+export default function lab(req: http.IncomingMessage, res: http.ServerResponse) {
+  const url = new URL(req.url ?? '/', 'http://x');
+  const ctx = requestContext();
+  switch (url.pathname) {
+    case '/pid':
+      return res.end(String(process.pid));
+    case '/sleep': {
+      const ms = param(url, 'ms', 100);
+      const timer = setTimeout(() => res.end(`slept ${ms} pid ${process.pid}`), ms);
+      ctx?.signal.addEventListener('abort', () => clearTimeout(timer));
+      return;
+    }
+    case '/spin': {
+      const end = Date.now() + param(url, 'ms', 100);
+      while (Date.now() < end);
+      return res.end(`spun pid ${process.pid}`);
+    }
+    case '/hang':
+      return;
+    case '/hang-signal':
+      return new Promise((_, reject) => {
+        ctx!.signal.addEventListener('abort', () => reject(ctx!.signal.reason));
+      });
+    case '/throw':
+      throw new Error('lab: thrown on purpose');
+    case '/exit':
+      process.kill(process.pid, 'SIGKILL');
+      return;
+    case '/download': {
+      const total = param(url, 'bytes', 1024);
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      let sent = 0;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(total) });
+      const pump = () => {
+        while (sent < total) {
+          const n = Math.min(chunk.length, total - sent);
+          sent += n;
+          if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      return pump();
+    }
+    case '/upload': {
+      const hash = createHash('sha256');
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        hash.update(c);
+      });
+      req.on('end', () => res.end(JSON.stringify({ size, sha256: hash.digest('hex'), pid: process.pid })));
+      return;
+    }
+    case '/ctx':
+      res.setHeader('content-type', 'application/json');
+      return res.end(
+        JSON.stringify({
+          url: req.url,
+          originalUrl: (req as { originalUrl?: string }).originalUrl,
+          method: req.method,
+          host: req.headers.host,
+          remoteAddress: req.socket.remoteAddress,
+          envelopeHeader: req.headers['sluice-envelope'] ?? null,
+          pid: process.pid,
+          ctx: ctx && {
+            requestId: ctx.requestId,
+            mountPoint: ctx.mountPoint,
+            processGroup: ctx.processGroup,
+            applicationGroup: ctx.applicationGroup,
+            queueStart: ctx.queueStart,
+            requestStart: ctx.requestStart,
+            clientAddress: ctx.clientAddress,
+            clientPort: ctx.clientPort,
+            scheme: ctx.scheme,
+            remoteUser: ctx.remoteUser ?? null,
+            signalAborted: ctx.signal.aborted,
+          },
+        }),
+      );
+    default:
+      res.statusCode = 404;
+      return res.end('lab: no such route');
+  }
+}
