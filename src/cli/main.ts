@@ -3,11 +3,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/errors.js';
-import { validateConfig } from '../config/validate.js';
+import { validateConfig, defaultSocketPrefix } from '../config/validate.js';
 import { findConfigFile, loadConfigFile } from '../config/load.js';
 import { parseArgs, one, startConfig, applyServerFlags, START_FLAGS, SERVER_FLAGS, type Parsed } from './args.js';
 import { describeConfig } from './describe.js';
 import { Supervisor } from '../supervisor/supervisor.js';
+import { findInstances, sendControl, type ControlRequest } from '../supervisor/control-socket.js';
 import type { EffectiveConfig } from '../config/types.js';
 
 const USAGE = `usage:
@@ -19,6 +20,12 @@ const USAGE = `usage:
                              validate a config and print the effective configuration
   sluice check APP [start options]
                              the same for what \`sluice start\` would run
+  sluice evict GROUP         drain and replace a group's processes (SIGUSR1 to each)
+  sluice restart             graceful restart: re-read the config, replace every process
+  sluice stop                stop the server (as SIGTERM does)
+  sluice status [--json]     processes of the running server
+      (these find the running server under the socket prefix: -c FILE,
+       --socket-prefix DIR, and --pid N when several run)
 Daemon options (seconds unless said): see docs/timeouts.md, or \`sluice start --help\`.`;
 
 function version(): string {
@@ -62,6 +69,36 @@ async function rawConfig(file: string): Promise<unknown> {
   return ((await importModule(file)) as { default: unknown }).default;
 }
 
+/** Commands for a running server, over its control socket. */
+async function control(command: string, p: Parsed): Promise<number> {
+  let prefix = one(p, 'socket-prefix');
+  if (prefix === undefined) {
+    const cfg = one(p, 'config');
+    prefix = cfg !== undefined ? (await loadConfigFile(findConfigFile(cfg))).socketPrefix : defaultSocketPrefix();
+  } else prefix = path.resolve(prefix);
+  let req: ControlRequest;
+  if (command === 'evict') {
+    if (p.positional.length !== 1) throw new ConfigError('GROUP', 'give the group to evict: sluice evict GROUP');
+    req = { cmd: 'evict', group: p.positional[0]! };
+  } else {
+    if (p.positional.length > 0) throw new ConfigError(p.positional[0]!, `unexpected argument for sluice ${command}`);
+    req = { cmd: command as 'restart' | 'stop' | 'status' };
+  }
+  const instances = findInstances(prefix);
+  const wanted = one(p, 'pid');
+  const chosen = wanted !== undefined ? instances.filter((i) => String(i.pid) === wanted) : instances;
+  if (chosen.length === 0) throw new ConfigError('--socket-prefix', `no running sluice found under ${prefix}${wanted ? ` with supervisor pid ${wanted}` : ''}`);
+  if (chosen.length > 1) throw new ConfigError('--pid', `several sluice servers run under ${prefix} (supervisor pids ${chosen.map((i) => i.pid).join(', ')}): choose one`);
+  const reply = await sendControl(chosen[0]!.socket, req, 60000);
+  if (!reply.ok) {
+    process.stderr.write(`sluice: ${reply.error}\n`);
+    return 1;
+  }
+  if (reply.data !== undefined) process.stdout.write(JSON.stringify(reply.data, null, one(p, 'json') === 'true' ? 0 : 2) + '\n');
+  if (reply.message) process.stdout.write(`sluice: ${reply.message}\n`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -83,8 +120,13 @@ async function main(argv: string[]): Promise<number> {
     case 'check':
       p = parseArgs(rest, ['config', 'json', ...START_FLAGS]);
       break;
+    case 'evict':
+    case 'restart':
+    case 'stop':
+    case 'status':
+      return control(command, parseArgs(rest, ['config', 'socket-prefix', 'pid', 'json', 'help']));
     default:
-      throw new ConfigError(command, 'unknown command (start, serve, check)');
+      throw new ConfigError(command, 'unknown command (start, serve, check, evict, restart, stop, status)');
   }
   if (one(p, 'help') === 'true') {
     process.stdout.write(USAGE + '\n');
@@ -95,7 +137,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(one(p, 'json') === 'true' ? JSON.stringify(config, null, 2) + '\n' : describeConfig(config));
     return 0;
   }
-  const sup = new Supervisor(config);
+  // What a graceful restart (SIGHUP, sluice restart) re-reads.
+  const reread = () => effectiveConfig(command, p);
+  const sup = new Supervisor(config, reread);
   await sup.start();
   for (const line of sup.layout()) process.stdout.write(`sluice: ${line}\n`);
   return -1; // keep running; the supervisor exits on a signal

@@ -7,12 +7,15 @@ import fs from 'node:fs';
 import { SlotAcceptor } from '../native/slot-acceptor.js';
 import { SlotTable, type Slot } from './slots.js';
 import { Lifecycle } from './lifecycle.js';
+import { RequestTimeoutMonitor } from './request-timeout.js';
+import { RecycleTriggers } from './recycle-triggers.js';
+import { Watchdog } from './watchdog.js';
 import { sendStatus, LISTEN_FD } from './status-pipe.js';
 import type { DaemonApp, DaemonBoot } from './boot.js';
 import { HandlerCache, type Handler } from '../app/load.js';
 import { LiveContext, runHandler, sendError } from '../app/run-handler.js';
 import { ENVELOPE_HEADER, ackLine, decodeEnvelope, reloadRejectLine, wallNow, type Envelope } from '../protocol/envelope.js';
-import { logError, logNotice, logWarn } from '../log/error-log.js';
+import { logError, logWarn } from '../log/error-log.js';
 import type { Cause } from '../protocol/causes.js';
 
 const CONNECTION = Symbol('sluice.connection');
@@ -28,6 +31,9 @@ export class Daemon {
   readonly slots: SlotTable;
   readonly acceptor: SlotAcceptor;
   readonly lifecycle: Lifecycle;
+  readonly requestTimeout: RequestTimeoutMonitor;
+  readonly triggers: RecycleTriggers;
+  readonly watchdog: Watchdog | undefined;
   private readonly server: http.Server;
   private readonly handlers = new HandlerCache();
   private readonly loadErrors = new Map<string, string>();
@@ -52,6 +58,9 @@ export class Daemon {
     });
     this.acceptor = new SlotAcceptor(LISTEN_FD, g.threads, (fd) => this.onConnection(fd), (m) => logError(m, { group: g.name }));
     this.lifecycle = new Lifecycle(this);
+    this.requestTimeout = new RequestTimeoutMonitor(this);
+    this.triggers = new RecycleTriggers(this);
+    this.watchdog = g.deadlockTimeout > 0 ? new Watchdog(this) : undefined;
   }
 
   get group() {
@@ -85,6 +94,9 @@ export class Daemon {
   }
 
   start(): void {
+    this.requestTimeout.start();
+    this.triggers.start();
+    this.watchdog?.start(this.boot.errorLog);
     this.acceptor.start();
   }
 
@@ -106,6 +118,8 @@ export class Daemon {
       release: () => {
         if (released) return;
         released = true;
+        this.requestTimeout.onSlotFreed(slot);
+        this.watchdog?.slotFreed(slot);
         this.slots.release(slot);
         this.acceptor.release();
         this.lifecycle.onSlotFreed();
@@ -160,9 +174,18 @@ export class Daemon {
 
     const now = wallNow();
     const queuedMs = now - env.queueStart;
+    // Corked so that a response written in this same tick leaves with the
+    // acknowledgement in one write.
     socket.cork();
     socket.write(ackLine(process.pid, queuedMs * 1000));
-    process.nextTick(uncork, socket);
+    if (this.watchdog) {
+      const watchdog = this.watchdog;
+      process.nextTick(() => {
+        socket.uncork();
+        watchdog.ackSent(slot);
+      });
+      noteFirstWrite(socket, watchdog, slot);
+    } else process.nextTick(uncork, socket);
 
     // queue-timeout is decided here, at pickup, from the envelope's queue start.
     if (this.queueTimeoutMs > 0 && queuedMs > this.queueTimeoutMs) {
@@ -206,6 +229,8 @@ export class Daemon {
     );
     slot.ctx = ctx;
     slot.appStartedAt = performance.now();
+    this.triggers.touch();
+    this.watchdog?.requestStarted(slot, (req.socket as net.Socket & { _handle?: { fd?: number } })._handle?.fd ?? -1);
     // Node-style apps read the client address from the socket (Express req.ip).
     const socket = req.socket as net.Socket & { encrypted?: boolean };
     Object.defineProperty(socket, 'remoteAddress', { value: env.clientAddress, configurable: true });
@@ -218,17 +243,14 @@ export class Daemon {
   }
 
   private appError(err: unknown, status: number, cause: Cause, slot: Slot, env: Envelope): void {
-    const log = { group: this.group.name, request: env.requestId, status, cause };
-    if (cause === 'request-timeout-recovered') {
-      logNotice(`${slot.method} ${slot.url} was interrupted by request-timeout and unwound: recovered`, log);
-    } else {
-      logError(`${slot.method} ${slot.url} threw: ${(err as Error)?.stack ?? String(err)}`, log);
-    }
+    // A RequestTimeout unwinding is logged by the request-timeout monitor.
+    if (cause === 'request-timeout-recovered') return;
+    logError(`${slot.method} ${slot.url} threw: ${(err as Error)?.stack ?? String(err)}`, { group: this.group.name, request: env.requestId, status, cause });
   }
 
   private requestDone(): void {
     this.requestsServed++;
-    this.lifecycle.onRequestDone();
+    this.triggers.onRequestDone(this.requestsServed);
   }
 
   /** Stops taking connections; those already queued stay for the other processes. */
@@ -236,14 +258,19 @@ export class Daemon {
     this.acceptor.stop();
   }
 
-  /** Answers every in-flight request that has no response yet with 502, cuts the rest. */
+  /**
+   * Answers every in-flight request that has no response yet (504 for one
+   * that request-timeout judged wedged, else 502), and cuts the rest.
+   */
   abortInFlight(cause: Cause): void {
     for (const s of this.slots.busySlots()) {
-      const log = { group: this.group.name, request: s.requestId || undefined, status: 502, cause };
+      const wedged = s.interruptedAt > 0;
+      const status = wedged ? 504 : 502;
+      const log = { group: this.group.name, request: s.requestId || undefined, status, cause };
       if (s.res && !s.res.headersSent) {
         logError(`${s.method} ${s.url} was still running when the process was stopped (${cause})`, log);
         s.ctx?.abort(new Error(`process stopped: ${cause}`));
-        sendError(s.res, 502, cause, 'Bad Gateway');
+        sendError(s.res, status, cause, wedged ? 'Gateway Timeout' : 'Bad Gateway');
         s.socket?.end();
       } else {
         if (s.res) logError(`${s.method} ${s.url} was cut mid-response when the process was stopped (${cause})`, log);
@@ -277,6 +304,16 @@ function hideEnvelope(req: IncomingMessage): void {
   } else {
     delete req.headers[ENVELOPE_HEADER];
   }
+}
+
+/** Marks the slot's response as started at the first write after the acknowledgement. */
+function noteFirstWrite(socket: net.Socket, watchdog: Watchdog, slot: Slot): void {
+  const write = socket.write;
+  socket.write = function (this: net.Socket, ...args: Parameters<net.Socket['write']>) {
+    socket.write = write;
+    watchdog.responseStarted(slot);
+    return write.apply(this, args);
+  } as net.Socket['write'];
 }
 
 function uncork(socket: net.Socket): void {

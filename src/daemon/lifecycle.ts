@@ -68,8 +68,6 @@ export class Lifecycle {
     if (this.state !== 'serving') this.checkIdle();
   }
 
-  onRequestDone(): void {}
-
   private announce(cause: Cause, detail: string): void {
     logNotice(`recycling: ${detail}`, { group: this.d.group.name, cause });
     sendStatus({ t: 'recycling', pid: process.pid, cause, detail });

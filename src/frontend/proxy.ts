@@ -221,12 +221,8 @@ export class Exchange implements ResponseEvents {
   private onDaemonEnd(err: Error | undefined): void {
     if (this.over || !this.reader) return;
     if (this.reader.end()) return; // complete (close-delimited body)
-    if (!this.reader.acknowledged && !this.bodyStarted) {
-      // Accepted but never picked up (the process died before reading it):
-      // the app never saw it, so it is safe to hand it over again.
-      this.detach();
-      if (++this.reconnects <= 2 * this.info.group.processes + 1) return this.start();
-    }
+    // Not retried even when no acknowledgement came: the app may have run
+    // the request before its process died, and running it twice is worse.
     const where = this.reader.headReceived ? 'mid-response' : 'before responding';
     this.fail(
       502,

@@ -48,10 +48,10 @@ export class DaemonGroup {
   readonly recycles = new Map<string, number>();
 
   constructor(
-    readonly group: EffectiveGroup,
-    private readonly listenFd: number,
-    private readonly apps: DaemonApp[],
-    private readonly allowedApps: DaemonApp[],
+    public group: EffectiveGroup,
+    readonly listenFd: number,
+    private apps: DaemonApp[],
+    private allowedApps: DaemonApp[],
     private readonly base: { errorLog: string; serverTimeout: number; maxHeaderSize: number },
     private readonly events: GroupEvents = {},
   ) {
@@ -137,7 +137,7 @@ export class DaemonGroup {
         this.events.onReady?.(m);
         break;
       case 'recycling':
-        this.retire(m, msg.cause);
+        this.retire(m, msg.cause, m.index < this.group.processes);
         break;
       case 'exit':
         m.cause ??= msg.cause;
@@ -145,14 +145,18 @@ export class DaemonGroup {
     }
   }
 
-  /** The process is on its way out: start its replacement now. */
-  private retire(m: Member, cause: Cause): void {
+  /** The process is on its way out: start its replacement now (unless told not to). */
+  private retire(m: Member, cause: Cause, replace = true): void {
     if (m.state === 'retiring') return;
     clearTimeout(m.startupTimer);
     m.state = 'retiring';
     m.cause = cause;
     this.recycles.set(cause, (this.recycles.get(cause) ?? 0) + 1);
-    this.spawn(m.index);
+    if (!replace || m.index >= this.group.processes) return;
+    // A process told to shut down from outside may be part of a whole-server
+    // stop that the supervisor has not seen yet: give that a moment.
+    if (cause === 'shutdown') setTimeout(() => this.spawn(m.index), 100).unref();
+    else this.spawn(m.index);
   }
 
   private startupTimedOut(m: Member): void {
@@ -171,7 +175,7 @@ export class DaemonGroup {
     const cause: Cause = m.cause ?? (this.stopping ? 'shutdown' : 'crash');
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
     this.events.onExit?.(m, cause, code, signal);
-    if (m.state !== 'retiring' && !this.stopping) {
+    if (m.state !== 'retiring' && !this.stopping && m.index < this.group.processes) {
       // Died without announcing a recycle: a crash (or an outside kill).
       this.recycles.set('crash', (this.recycles.get('crash') ?? 0) + 1);
       const lived = performance.now() - m.startedAt;
@@ -194,12 +198,24 @@ export class DaemonGroup {
     return active.length;
   }
 
-  /** Replace every process through shutdown-timeout (a graceful restart of the server). */
-  replaceAll(): void {
-    for (const m of this.active()) {
-      this.retire(m, 'restart');
+  /**
+   * A graceful restart of the server: take the (possibly changed) options and
+   * replace every process. As Apache does with mod_wsgi daemons, the old
+   * processes get SIGTERM and go through shutdown-timeout; their
+   * replacements start at once and pick up the queue.
+   */
+  replaceAll(group: EffectiveGroup, apps: DaemonApp[], allowedApps: DaemonApp[]): void {
+    const old = this.active();
+    this.group = group;
+    this.apps = apps;
+    this.allowedApps = allowedApps;
+    while (this.loadFailures.length < group.processes) this.loadFailures.push(0);
+    while (this.quickDeaths.length < group.processes) this.quickDeaths.push(0);
+    for (const m of old) {
+      this.retire(m, 'restart', false);
       m.child.kill('SIGTERM');
     }
+    for (let i = 0; i < group.processes; i++) this.spawn(i);
   }
 
   /** SIGTERM every process (shutdown-timeout applies in each); SIGKILL stragglers. */

@@ -2,53 +2,70 @@
 // daemon groups, replaces processes that die, and handles signals:
 //   SIGTERM / SIGINT  stop: no new connections, in-flight requests get the
 //                     shutdown timeout, then exit 0 (a second SIGINT kills)
+//   SIGHUP            graceful restart: re-read the configuration; a new
+//                     front end takes over accepting while the old one
+//                     finishes its requests; every daemon process is replaced
+//                     through shutdown-timeout (as Apache does on a graceful
+//                     restart)
+// and the control socket (sluice evict / restart / stop / status).
 import { DaemonGroup } from './daemon-group.js';
 import { FrontendProcess } from './frontend-process.js';
 import { openTcpListeners, makeSocketDir, groupSocketPath, openGroupListener, removeSocketDir, type TcpListener } from './listeners.js';
+import { serveControl, type ControlReply, type ControlRequest } from './control-socket.js';
 import { native } from '../native/index.js';
-import { openErrorLog, logNotice } from '../log/error-log.js';
+import { openErrorLog, logError, logNotice, logWarn } from '../log/error-log.js';
+import { ConfigError } from '../config/errors.js';
 import { GLOBAL } from '../config/options.js';
 import type { DaemonApp } from '../daemon/boot.js';
 import type { EffectiveConfig } from '../config/types.js';
+
+export type ConfigSource = () => Promise<EffectiveConfig>;
 
 export class Supervisor {
   readonly groups = new Map<string, DaemonGroup>();
   private frontend: FrontendProcess | undefined;
   private tcp: TcpListener[] = [];
-  private socketDir: string | undefined;
-  private groupFds: number[] = [];
+  private socketDir = '';
   private stopping = false;
+  private restarting: Promise<string> | undefined;
 
-  constructor(private readonly config: EffectiveConfig) {}
+  constructor(
+    private config: EffectiveConfig,
+    /** Reads the configuration again for a graceful restart. */
+    private readonly reread: ConfigSource = async () => config,
+  ) {}
 
   /** Opens sockets (a ConfigError here means exit 2, nothing started), then starts everything. */
   async start(): Promise<void> {
     const config = this.config;
     openErrorLog(config.errorLog, 'supervisor');
     this.tcp = await openTcpListeners(config);
-    const groupNames = Object.keys(config.groups);
-    if (groupNames.length > 0) {
+    try {
       this.socketDir = makeSocketDir(config);
-      for (const name of groupNames) {
-        const g = config.groups[name]!;
-        g.socketPath = groupSocketPath(this.socketDir, name);
-        this.groupFds.push(openGroupListener(g.socketPath, g.listenBacklog));
-      }
+    } catch (err) {
+      for (const l of this.tcp) native().closeFd(l.fd);
+      throw err;
     }
     const allApps = appsOf(config, undefined);
-    groupNames.forEach((name, i) => {
-      const g = config.groups[name]!;
-      const group = new DaemonGroup(g, this.groupFds[i]!, appsOf(config, name), allApps, {
-        errorLog: config.errorLog,
-        serverTimeout: config.timeout,
-        maxHeaderSize: config.maxHeaderSize,
-      });
-      this.groups.set(name, group);
-      group.start();
-    });
+    for (const name of Object.keys(config.groups)) this.addGroup(name, config, allApps);
     this.frontend = new FrontendProcess(config, this.tcp.map((l) => l.fd));
     await Promise.all([this.frontend.start(), ...[...this.groups.values()].map((g) => g.whenStarted())]);
+    serveControl(this.socketDir, (req) => this.control(req));
     this.installSignals();
+  }
+
+  private addGroup(name: string, config: EffectiveConfig, allApps: DaemonApp[]): DaemonGroup {
+    const g = config.groups[name]!;
+    g.socketPath = groupSocketPath(this.socketDir, name);
+    const fd = openGroupListener(g.socketPath, g.listenBacklog);
+    const group = new DaemonGroup(g, fd, appsOf(config, name), allApps, {
+      errorLog: config.errorLog,
+      serverTimeout: config.timeout,
+      maxHeaderSize: config.maxHeaderSize,
+    });
+    this.groups.set(name, group);
+    group.start();
+    return group;
   }
 
   layout(): string[] {
@@ -71,6 +88,41 @@ export class Supervisor {
     return lines;
   }
 
+  private async control(req: ControlRequest): Promise<ControlReply> {
+    switch (req.cmd) {
+      case 'evict': {
+        const g = this.groups.get(req.group);
+        if (!g) return { ok: false, error: `no group named "${req.group}" (groups: ${[...this.groups.keys()].join(', ') || 'none'})` };
+        const n = g.evict();
+        logNotice(`evicting ${n} process(es) (SIGUSR1): drain per eviction-timeout / graceful-timeout`, { group: g.name, cause: 'eviction' });
+        return { ok: true, message: `sent SIGUSR1 to ${n} process(es) of group ${g.name}` };
+      }
+      case 'restart':
+        return { ok: true, message: await this.restart('sluice restart') };
+      case 'stop':
+        setImmediate(() => void this.stop('sluice stop'));
+        return { ok: true, message: 'stopping' };
+      case 'status':
+        return { ok: true, data: this.status() };
+      default:
+        return { ok: false, error: `unknown command ${JSON.stringify((req as { cmd?: unknown }).cmd)}` };
+    }
+  }
+
+  status(): unknown {
+    return {
+      pid: process.pid,
+      frontend: { pid: this.frontend?.pid },
+      groups: [...this.groups.values()].map((g) => ({
+        name: g.name,
+        processes: g.group.processes,
+        threads: g.group.threads,
+        members: [...g.members.values()].map((m) => ({ pid: m.pid, index: m.index, state: m.state, cause: m.cause })),
+        recycles: Object.fromEntries(g.recycles),
+      })),
+    };
+  }
+
   private installSignals(): void {
     let interrupts = 0;
     const stop = (sig: string) => {
@@ -85,11 +137,57 @@ export class Supervisor {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => void this.restart('SIGHUP'));
+  }
+
+  /** Graceful restart: new configuration, new front end, every daemon replaced. */
+  restart(reason: string): Promise<string> {
+    if (this.stopping) return Promise.resolve('stopping; not restarting');
+    this.restarting ??= this.doRestart(reason).finally(() => (this.restarting = undefined));
+    return this.restarting;
+  }
+
+  private async doRestart(reason: string): Promise<string> {
+    let next: EffectiveConfig;
+    try {
+      next = await this.reread();
+    } catch (err) {
+      const why = err instanceof ConfigError ? err.message : (err as Error).message;
+      logError(`${reason}: graceful restart refused, the configuration is invalid (${why}); still running the old configuration`);
+      return `refused: ${why}`;
+    }
+    logNotice(`${reason}: graceful restart: re-read the configuration; replacing the front end and every daemon process`, { cause: 'restart' });
+    const same = (a: EffectiveConfig['listen'], b: EffectiveConfig['listen']) => JSON.stringify(a) === JSON.stringify(b);
+    if (!same(next.listen, this.config.listen)) {
+      logWarn('the listen addresses changed: that takes a full stop and start; keeping the current ones');
+      next.listen = this.config.listen;
+    }
+    const allApps = appsOf(next, undefined);
+    for (const [name, group] of this.groups) {
+      if (next.groups[name]) {
+        next.groups[name]!.socketPath = group.group.socketPath;
+        group.replaceAll(next.groups[name]!, appsOf(next, name), allApps);
+      } else {
+        logNotice('group removed from the configuration: stopping it', { group: name });
+        this.groups.delete(name);
+        void group.stop().then(() => native().closeFd(group.listenFd));
+      }
+    }
+    for (const name of Object.keys(next.groups)) if (!this.groups.has(name)) this.addGroup(name, next, allApps);
+    this.config = next;
+    const old = this.frontend;
+    this.frontend = new FrontendProcess(next, this.tcp.map((l) => l.fd));
+    await this.frontend.start();
+    await old?.stop(next.shutdownTimeout);
+    await Promise.all([...this.groups.values()].map((g) => g.whenStarted()));
+    logNotice('graceful restart done');
+    return 'restarted';
   }
 
   async stop(reason: string): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    await this.restarting?.catch(() => {});
     const seconds = this.config.shutdownTimeout;
     logNotice(`${reason}: stopping; in-flight requests get ${seconds} s`, { cause: 'shutdown' });
     // The front end first: it stops accepting and its in-flight requests

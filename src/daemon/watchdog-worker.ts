@@ -1,0 +1,139 @@
+// deadlock-timeout, the watchdog thread: the counterpart of mod_wsgi's
+// monitor thread that tries to take the GIL. It watches the main thread's
+// heartbeat; when the event loop has made no progress for deadlock-timeout it
+// logs the main thread's JavaScript stack (taken through the inspector) and
+// the in-flight requests, has the supervisor start a replacement, and — if
+// the loop is still blocked once shutdown-timeout has passed — answers the
+// requests that have no response yet with 502 and kills the process.
+import { workerData, parentPort } from 'node:worker_threads';
+import inspector from 'node:inspector';
+import fs from 'node:fs';
+import { openErrorLog, logError } from '../log/error-log.js';
+import { sendStatus } from './status-pipe.js';
+import { HEADER_BYTES, RECORD_BYTES, TEXT_OFFSET, ACK_SENT, RESPONSE_STARTED, type WatchdogData } from './watchdog.js';
+import { ackLine } from '../protocol/envelope.js';
+import { CAUSE_HEADER } from '../protocol/envelope.js';
+
+const data = workerData as WatchdogData;
+openErrorLog(data.errorLog, 'daemon');
+const beat = new Int32Array(data.shared, 0, 4);
+const ints = new Int32Array(data.shared);
+const starts = new Float64Array(data.shared);
+const bytes = new Uint8Array(data.shared);
+
+interface InFlight {
+  text: string;
+  fd: number;
+  ackSent: boolean;
+  responseStarted: boolean;
+  startedAt: number;
+}
+
+function inFlight(): InFlight[] {
+  const out: InFlight[] = [];
+  for (let s = 0; s < data.slots; s++) {
+    const b = HEADER_BYTES + s * RECORD_BYTES;
+    const i = b / 4;
+    if (Atomics.load(ints, i) !== 1) continue;
+    const n = ints[i + 3]!;
+    out.push({
+      text: Buffer.from(bytes.slice(b + TEXT_OFFSET, b + TEXT_OFFSET + n)).toString(),
+      fd: ints[i + 1]!,
+      ackSent: (Atomics.load(ints, i + 2) & ACK_SENT) !== 0,
+      responseStarted: (Atomics.load(ints, i + 2) & RESPONSE_STARTED) !== 0,
+      startedAt: starts[(b + 16) / 8]!,
+    });
+  }
+  return out;
+}
+
+/** The main thread's JavaScript stack, if it is running JavaScript. */
+function mainThreadStack(timeoutMs: number): Promise<string[] | undefined> {
+  return new Promise((resolve) => {
+    let done = false;
+    const session = new inspector.Session();
+    const finish = (frames: string[] | undefined) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(frames);
+    };
+    const timer = setTimeout(() => {
+      finish(undefined);
+      try {
+        session.disconnect();
+      } catch {
+        /* ignore */
+      }
+    }, timeoutMs);
+    const scripts = new Map<string, string>();
+    try {
+      session.connectToMainThread();
+      session.on('Debugger.scriptParsed', (m: { params: { scriptId: string; url: string } }) => scripts.set(m.params.scriptId, m.params.url));
+      session.on('Debugger.paused', (m: { params: { callFrames: Array<{ functionName: string; url: string; location: { scriptId: string; lineNumber: number; columnNumber: number } }> } }) => {
+        const frames = m.params.callFrames.map((f) => {
+          const url = f.url || scripts.get(f.location.scriptId) || '<unknown>';
+          return `${f.functionName || '<anonymous>'} (${url}:${f.location.lineNumber + 1}:${f.location.columnNumber + 1})`;
+        });
+        session.post('Debugger.resume', () => session.post('Debugger.disable', () => session.disconnect()));
+        finish(frames);
+      });
+      session.post('Debugger.enable', () => session.post('Debugger.pause'));
+    } catch {
+      finish(undefined);
+    }
+  });
+}
+
+function response502(): string {
+  const body = '502 Bad Gateway\n';
+  return `HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n${CAUSE_HEADER}: deadlock\r\nconnection: close\r\n\r\n${body}`;
+}
+
+async function onDeadlock(blockedMs: number): Promise<void> {
+  const frames = await mainThreadStack(1000);
+  const requests = inFlight();
+  const now = Date.now();
+  const stack = frames ? frames.map((f) => `\n    at ${f}`).join('') : '\n    (no JavaScript stack: the main thread is blocked outside JavaScript, in native code or a synchronous system call)';
+  const list = requests.length
+    ? requests.map((r) => `\n    ${r.text} (running ${((now - r.startedAt) / 1000).toFixed(3)} s${r.responseStarted ? ', response started' : ''})`).join('')
+    : '\n    (none)';
+  logError(
+    `deadlock-timeout: the event loop has made no progress for ${(blockedMs / 1000).toFixed(3)} s (deadlock-timeout ${data.deadlockTimeoutMs / 1000} s); replacing the process. Main thread stack:${stack}\n  In-flight requests:${list}`,
+    { group: data.group, cause: 'deadlock' },
+  );
+  sendStatus({ t: 'recycling', pid: process.pid, cause: 'deadlock', detail: 'event loop blocked' });
+  parentPort?.postMessage('deadlock');
+  const seen = Atomics.load(beat, 0);
+  await new Promise((r) => setTimeout(r, data.shutdownTimeoutMs));
+  if (Atomics.load(beat, 0) !== seen) return; // the loop is back and runs the shutdown itself
+  for (const r of inFlight()) {
+    if (r.responseStarted && r.ackSent) continue; // part of a response is out: the connection just ends
+    try {
+      // Blocked in the same tick as the pickup, the acknowledgement never left.
+      fs.writeSync(r.fd, (r.ackSent ? '' : ackLine(process.pid, 0)) + response502());
+    } catch {
+      /* the front end is gone already */
+    }
+    logError(`${r.text} was lost to the deadlock: answered 502`, { group: data.group, status: 502, cause: 'deadlock', request: r.text.split(' ')[0] });
+  }
+  sendStatus({ t: 'exit', pid: process.pid, cause: 'deadlock' });
+  process.kill(process.pid, 'SIGKILL');
+}
+
+let last = Atomics.load(beat, 0);
+let lastChange = performance.now();
+let fired = false;
+setInterval(() => {
+  const v = Atomics.load(beat, 0);
+  const now = performance.now();
+  if (v !== last) {
+    last = v;
+    lastChange = now;
+    return;
+  }
+  if (!fired && now - lastChange >= data.deadlockTimeoutMs) {
+    fired = true;
+    void onDeadlock(now - lastChange);
+  }
+}, data.tickMs);

@@ -1,0 +1,100 @@
+// deadlock-timeout, main-thread side: a heartbeat the watchdog worker checks,
+// and a shared table of in-flight requests it can report (and answer 502)
+// when the event loop is blocked and no JavaScript can run here.
+import { Worker } from 'node:worker_threads';
+import type { Daemon } from './daemon.js';
+import type { Slot } from './slots.js';
+import { logNotice } from '../log/error-log.js';
+
+export const HEADER_BYTES = 16;
+export const RECORD_BYTES = 512;
+export const TEXT_OFFSET = 24;
+// Bits of a record's progress word.
+export const ACK_SENT = 1;
+export const RESPONSE_STARTED = 2;
+
+export interface WatchdogData {
+  shared: SharedArrayBuffer;
+  slots: number;
+  deadlockTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  tickMs: number;
+  group: string;
+  errorLog: string;
+}
+
+export class Watchdog {
+  private readonly shared: SharedArrayBuffer;
+  private readonly beat: Int32Array;
+  private readonly ints: Int32Array;
+  private readonly starts: Float64Array;
+  private readonly bytes: Uint8Array;
+  private worker: Worker | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly tickMs: number;
+
+  constructor(private readonly d: Daemon) {
+    const n = d.group.threads;
+    this.shared = new SharedArrayBuffer(HEADER_BYTES + n * RECORD_BYTES);
+    this.beat = new Int32Array(this.shared, 0, 4);
+    this.ints = new Int32Array(this.shared);
+    this.starts = new Float64Array(this.shared);
+    this.bytes = new Uint8Array(this.shared);
+    this.tickMs = Math.max(10, Math.min(250, (d.group.deadlockTimeout * 1000) / 5));
+  }
+
+  start(errorLog: string): void {
+    const g = this.d.group;
+    const data: WatchdogData = {
+      shared: this.shared,
+      slots: g.threads,
+      deadlockTimeoutMs: g.deadlockTimeout * 1000,
+      shutdownTimeoutMs: g.shutdownTimeout * 1000,
+      tickMs: this.tickMs,
+      group: g.name,
+      errorLog,
+    };
+    this.worker = new Worker(new URL('./watchdog-worker.js', import.meta.url), { workerData: data, stdout: false, stderr: false });
+    this.worker.unref();
+    // Reached only if the event loop comes back after the watchdog declared it blocked.
+    this.worker.on('message', (m) => {
+      if (m === 'deadlock') {
+        logNotice('the event loop is running again after deadlock-timeout fired: shutting down as the watchdog asked', { group: g.name, cause: 'deadlock' });
+        this.d.lifecycle.shutdown('deadlock', 'deadlock-timeout fired');
+      }
+    });
+    this.timer = setInterval(() => Atomics.add(this.beat, 0, 1), this.tickMs);
+    this.timer.unref();
+  }
+
+  private base(slot: Slot): number {
+    return HEADER_BYTES + slot.index * RECORD_BYTES;
+  }
+
+  /** The app was called for this slot's request. */
+  requestStarted(slot: Slot, fd: number): void {
+    const b = this.base(slot);
+    const text = Buffer.from(`${slot.requestId} ${slot.method} ${slot.url}`.slice(0, 400));
+    const n = Math.min(text.length, RECORD_BYTES - TEXT_OFFSET);
+    this.bytes.set(text.subarray(0, n), b + TEXT_OFFSET);
+    this.starts[(b + 16) / 8] = Date.now();
+    const i = b / 4;
+    this.ints[i + 1] = fd;
+    this.ints[i + 2] = 0;
+    this.ints[i + 3] = n;
+    Atomics.store(this.ints, i, 1);
+  }
+
+  /** The pickup acknowledgement has been handed to the socket. */
+  ackSent(slot: Slot): void {
+    Atomics.or(this.ints, this.base(slot) / 4 + 2, ACK_SENT);
+  }
+
+  responseStarted(slot: Slot): void {
+    Atomics.or(this.ints, this.base(slot) / 4 + 2, RESPONSE_STARTED);
+  }
+
+  slotFreed(slot: Slot): void {
+    Atomics.store(this.ints, this.base(slot) / 4, 0);
+  }
+}

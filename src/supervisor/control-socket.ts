@@ -1,0 +1,90 @@
+// The supervisor's control socket (<socket dir>/control.sock, mode 0600):
+// one JSON request per line, one JSON reply per line. Used by `sluice evict`,
+// `sluice restart`, `sluice stop` and `sluice status`.
+import net from 'node:net';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export type ControlRequest = { cmd: 'evict'; group: string } | { cmd: 'restart' } | { cmd: 'stop' } | { cmd: 'status' };
+export type ControlReply = { ok: true; message?: string; data?: unknown } | { ok: false; error: string };
+
+export const CONTROL_SOCKET = 'control.sock';
+
+export function serveControl(dir: string, handle: (req: ControlRequest) => Promise<ControlReply> | ControlReply): net.Server {
+  const file = path.join(dir, CONTROL_SOCKET);
+  fs.rmSync(file, { force: true });
+  const server = net.createServer((conn) => {
+    let buf = '';
+    conn.setEncoding('utf8');
+    conn.on('error', () => {});
+    conn.on('data', async (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) {
+        if (buf.length > 65536) conn.destroy();
+        return;
+      }
+      const line = buf.slice(0, nl);
+      buf = '';
+      let reply: ControlReply;
+      try {
+        reply = await handle(JSON.parse(line) as ControlRequest);
+      } catch (err) {
+        reply = { ok: false, error: (err as Error).message };
+      }
+      conn.end(JSON.stringify(reply) + '\n');
+    });
+  });
+  server.listen(file, () => fs.chmodSync(file, 0o600));
+  server.unref();
+  return server;
+}
+
+/** The running instances under a socket prefix: supervisor pid -> control socket. */
+export function findInstances(socketPrefix: string): Array<{ pid: number; socket: string }> {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(socketPrefix);
+  } catch {
+    return [];
+  }
+  const out: Array<{ pid: number; socket: string }> = [];
+  for (const e of entries) {
+    const pid = Number(e);
+    const socket = path.join(socketPrefix, e, CONTROL_SOCKET);
+    if (!Number.isInteger(pid) || !fs.existsSync(socket)) continue;
+    try {
+      process.kill(pid, 0);
+      out.push({ pid, socket });
+    } catch {
+      // a stale directory of a supervisor that is gone
+    }
+  }
+  return out;
+}
+
+export function sendControl(socket: string, req: ControlRequest, timeoutMs = 10000): Promise<ControlReply> {
+  return new Promise((resolve, reject) => {
+    const conn = net.createConnection(socket);
+    let buf = '';
+    const timer = setTimeout(() => {
+      conn.destroy();
+      reject(new Error(`no answer from ${socket}`));
+    }, timeoutMs);
+    conn.setEncoding('utf8');
+    conn.on('connect', () => conn.write(JSON.stringify(req) + '\n'));
+    conn.on('data', (d: string) => (buf += d));
+    conn.on('end', () => {
+      clearTimeout(timer);
+      try {
+        resolve(JSON.parse(buf) as ControlReply);
+      } catch {
+        reject(new Error(`bad answer from ${socket}: ${buf.slice(0, 200)}`));
+      }
+    });
+    conn.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
