@@ -1,6 +1,7 @@
 // `sluice check`: the effective configuration in words.
 import { GROUP_OPTIONS, GLOBAL, requestTimeoutFirePoint } from '../config/options.js';
 import type { EffectiveConfig } from '../config/types.js';
+import { groupPitfalls, wedgeRecoverySeconds, type Pitfall } from '../config/pitfalls.js';
 
 function show(kind: string, v: unknown): string {
   if (v === undefined) return '(unset)';
@@ -25,6 +26,10 @@ export function describeConfig(c: EffectiveConfig): string {
       }
       out.push(line);
     }
+    if (g.requestTimeout > 0) {
+      const fire = requestTimeoutFirePoint(g.requestTimeout, g.threads);
+      out.push(`  fire points: a wedged slot is detected at ${fire.toFixed(1)} s; its process is gone at most ${(fire + wedgeRecoverySeconds(g)).toFixed(1)} s after the request started`);
+    }
   }
   for (const h of c.hosts) {
     out.push(`host ${h.serverName}${h.serverAlias.length ? ` (aliases ${h.serverAlias.join(', ')})` : ''}:`);
@@ -33,5 +38,14 @@ export function describeConfig(c: EffectiveConfig): string {
       out.push(`  ${m.path || '/'} -> ${m.app} (${where}, application group ${m.applicationGroup}, callable ${m.callableObject}, style ${m.style})`);
     }
   }
+  for (const p of configPitfalls(c)) out.push(`warning: group ${p.group}: ${p.key} ${p.message}`);
   return out.join('\n') + '\n';
+}
+
+/** Pitfall warnings for the daemon groups that some mount uses. */
+export function configPitfalls(c: EffectiveConfig): Pitfall[] {
+  const used = new Set(c.hosts.flatMap((h) => h.mounts.map((m) => m.processGroup)));
+  return Object.values(c.groups)
+    .filter((g) => used.has(g.name))
+    .flatMap((g) => groupPitfalls(g.name, g));
 }

@@ -6,7 +6,7 @@ import { ConfigError } from '../config/errors.js';
 import { validateConfig, defaultSocketPrefix } from '../config/validate.js';
 import { findConfigFile, loadConfigFile } from '../config/load.js';
 import { parseArgs, one, startConfig, applyServerFlags, START_FLAGS, SERVER_FLAGS, type Parsed } from './args.js';
-import { describeConfig } from './describe.js';
+import { configPitfalls, describeConfig } from './describe.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { findInstances, sendControl, type ControlRequest } from '../supervisor/control-socket.js';
 import type { EffectiveConfig } from '../config/types.js';
@@ -134,7 +134,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = await effectiveConfig(command, p);
   if (command === 'check') {
-    process.stdout.write(one(p, 'json') === 'true' ? JSON.stringify(config, null, 2) + '\n' : describeConfig(config));
+    process.stdout.write(
+      one(p, 'json') === 'true' ? JSON.stringify({ ...config, warnings: configPitfalls(config) }, null, 2) + '\n' : describeConfig(config),
+    );
     return 0;
   }
   // What a graceful restart (SIGHUP, sluice restart) re-reads.
@@ -142,6 +144,7 @@ async function main(argv: string[]): Promise<number> {
   const sup = new Supervisor(config, reread);
   await sup.start();
   for (const line of sup.layout()) process.stdout.write(`sluice: ${line}\n`);
+  for (const w of configPitfalls(config)) process.stderr.write(`sluice: warning: group ${w.group}: ${w.key} ${w.message}\n`);
   return -1; // keep running; the supervisor exits on a signal
 }
 
