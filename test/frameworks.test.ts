@@ -1,0 +1,93 @@
+// Every example in examples/, on the real framework it uses, served in daemon
+// mode (the default) and embedded mode, mounted at /app: the app must see
+// mount-relative paths, its query, a POST body and its request context.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { startSluice, request, tempDir, EXAMPLES, type Sluice } from './helpers/sluice.js';
+
+// file in examples/ -> the `framework` field its JSON answers carry.
+const EXAMPLE_APPS: Array<[file: string, framework: string]> = [
+  ['hono.ts', 'hono'],
+  ['express.ts', 'express'],
+  ['koa.ts', 'koa'],
+  ['koa-instance.js', 'koa-instance'],
+  ['fastify.ts', 'fastify'],
+  ['node-http.ts', 'node-http'],
+  ['fetch-function.ts', 'fetch-function'],
+  ['fetch-object.mjs', 'fetch-object'],
+  ['fetch-named.mts', 'fetch-named'],
+];
+
+const MODES = [
+  { name: 'daemon', args: ['--processes', '1', '--threads', '2'] },
+  { name: 'embedded', args: ['--embedded'] },
+] as const;
+
+function accessLine(s: Sluice, method: string, url: string) {
+  return s.accessLog().find((l) => l.method === method && l.url === url);
+}
+
+async function waitForAccessLine(s: Sluice, method: string, url: string) {
+  const escaped = url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  await s.waitFor(new RegExp(`"${method} ${escaped} HTTP/1.1" `), 5000);
+  return accessLine(s, method, url)!;
+}
+
+for (const mode of MODES) {
+  describe(`examples in ${mode.name} mode`, { concurrency: 3 }, () => {
+    for (const [file, framework] of EXAMPLE_APPS) {
+      it(`${file} serves GET, POST and its own 404 under --mount /app`, async (t) => {
+        const app = path.join(EXAMPLES, file);
+        const s = await startSluice(['start', app, '--mount', '/app', '--socket-prefix', tempDir(), ...mode.args], { timeoutMs: 30000 });
+        t.after(() => s.stop());
+        const group = path.basename(file, path.extname(file));
+        const expectedPid = mode.name === 'daemon' ? (await s.groupPids(group))[0]! : await s.frontendPid();
+        const expectedGroup = mode.name === 'daemon' ? group : '%{GLOBAL}';
+
+        // GET with a query: the app sees "/hello", not "/app/hello".
+        const hello = await request(`${s.url}/app/hello?name=Ada%20L`);
+        assert.equal(hello.status, 200, hello.body);
+        assert.match(String(hello.headers['content-type']), /^application\/json/);
+        const seen = JSON.parse(hello.body);
+        assert.equal(seen.framework, framework);
+        assert.equal(seen.path, '/hello', 'the app sees the path relative to its mount point');
+        assert.equal(seen.greeting, 'Hello, Ada L', 'the query parameter reaches the app decoded');
+        assert.equal(seen.mountPoint, '/app');
+        assert.equal(seen.processGroup, expectedGroup);
+        if (framework === 'express') assert.equal(seen.originalUrl, '/app/hello?name=Ada%20L', 'Express keeps the full URL in req.originalUrl');
+        const helloLine = await waitForAccessLine(s, 'GET', '/app/hello?name=Ada%20L');
+        assert.equal(seen.requestId, helloLine.id, 'requestContext().requestId is the id in the access log');
+        assert.equal(helloLine.status, 200);
+        assert.equal(helloLine.group, expectedGroup);
+        assert.equal(helloLine.pid, expectedPid, `served by the ${mode.name === 'daemon' ? 'daemon process' : 'front end'}`);
+
+        // POST with a JSON body.
+        const payload = { message: `hi ${framework}`, list: [1, 2, 3], nested: { ok: true } };
+        const echo = await request(`${s.url}/app/echo`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(payload),
+        });
+        assert.equal(echo.status, 200, echo.body);
+        assert.deepEqual(JSON.parse(echo.body), { framework, path: '/echo', received: payload });
+
+        // A route the app does not have: the app's own 404, with the relative path.
+        const missing = await request(`${s.url}/app/nope/deeper?x=1`);
+        assert.equal(missing.status, 404);
+        assert.deepEqual(JSON.parse(missing.body), { framework, error: 'not found', path: '/nope/deeper' });
+        assert.equal((await waitForAccessLine(s, 'GET', '/app/nope/deeper?x=1')).pid, expectedPid);
+
+        // The mount point itself reaches the app as "/".
+        const root = await request(`${s.url}/app`);
+        assert.equal(root.status, 200);
+        assert.match(root.body, /mounted at "\/app"/);
+
+        // Outside the mount, sluice answers and the app is never called.
+        const outside = await request(`${s.url}/hello?name=Ada`);
+        assert.equal(outside.status, 404);
+        assert.equal(outside.body, '404 Not Found\n');
+      });
+    }
+  });
+}
