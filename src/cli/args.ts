@@ -1,7 +1,7 @@
 // Command-line parsing. Every mistake is a ConfigError naming the flag.
 import path from 'node:path';
 import { ConfigError, suggest } from '../config/errors.js';
-import { GROUP_OPTIONS, OPTION_BY_FLAG, DAEMON_ONLY, GLOBAL } from '../config/options.js';
+import { GROUP_OPTIONS, DAEMON_ONLY, EMBEDDED_REASON, GLOBAL } from '../config/options.js';
 import { parseOptionValue, parseSeconds } from '../config/validate.js';
 import type { UserConfig } from '../config/types.js';
 
@@ -90,12 +90,12 @@ export function startConfig(p: Parsed): UserConfig {
     const v = one(p, spec.flag);
     if (v === undefined) continue;
     if (embedded && DAEMON_ONLY.has(spec.key)) {
-      throw new ConfigError(`--${spec.flag}`, 'does not apply in embedded mode: there is no daemon process to queue, time out or recycle (drop --embedded to run in a daemon group)');
+      throw new ConfigError(`--${spec.flag}`, `${EMBEDDED_REASON} (drop --embedded to run the app in a daemon group)`);
     }
     group[spec.key] = parseOptionValue(spec, v, `--${spec.flag}`);
   }
   if (one(p, 'no-script-reloading') === 'true') {
-    if (embedded) throw new ConfigError('--no-script-reloading', 'does not apply in embedded mode');
+    if (embedded) throw new ConfigError('--no-script-reloading', `${EMBEDDED_REASON} (drop --embedded to run the app in a daemon group)`);
     group.scriptReloading = false;
   }
   const name = groupNameFor(app);

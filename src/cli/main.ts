@@ -1,5 +1,6 @@
 // sluice: the command line.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/errors.js';
@@ -37,6 +38,8 @@ function version(): string {
 function startKeyPath(key: string): string {
   if (key === 'mounts[0].app') return 'APP';
   if (key === 'mounts[0].path') return '--mount';
+  if (key === 'mounts[0].processGroup') return '--embedded';
+  if (key === 'restrictEmbedded') return '--restrict-embedded';
   const m = /^mounts\[0\]\.(applicationGroup|callableObject|style)$/.exec(key);
   if (m) return `--${m[1]!.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
   if (key === 'port' || key === 'host' || key === 'socketPrefix') return `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
@@ -59,7 +62,9 @@ async function effectiveConfig(command: string, p: Parsed): Promise<EffectiveCon
   const overrides = {} as Record<string, unknown>;
   applyServerFlags(p, overrides);
   if (Object.keys(overrides).length === 0) return config;
-  const merged = { ...JSON.parse(JSON.stringify(await rawConfig(file))), ...overrides };
+  const merged = { ...JSON.parse(JSON.stringify(await rawConfig(file))), ...overrides } as Record<string, unknown>;
+  // --port / --host replace the file's listeners, whichever way it wrote them.
+  if ('port' in overrides || 'host' in overrides) delete merged.listen;
   return validateConfig(merged, { baseDir: path.dirname(file), configFile: file });
 }
 
@@ -67,6 +72,27 @@ async function rawConfig(file: string): Promise<unknown> {
   if (file.endsWith('.json')) return JSON.parse(fs.readFileSync(file, 'utf8'));
   const { importModule } = await import('../app/import-module.js');
   return ((await importModule(file)) as { default: unknown }).default;
+}
+
+/**
+ * `sluice check` does not fail on a port that is busy now (the server this
+ * config is for may be the one holding it), but says so: `serve` would exit 2.
+ */
+async function busyPorts(config: EffectiveConfig): Promise<string[]> {
+  const out: string[] = [];
+  const single = config.listen.length === 1;
+  for (const [i, l] of config.listen.entries()) {
+    if (l.port === 0) continue;
+    const code = await new Promise<string | undefined>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', (err: NodeJS.ErrnoException) => resolve(err.code));
+      srv.listen({ port: l.port, host: l.host, exclusive: true }, () => srv.close(() => resolve(undefined)));
+    });
+    if (code === 'EADDRINUSE') {
+      out.push(`${single ? 'port' : `listen[${i}].port`}: ${l.host}:${l.port} is in use now (starting this config would exit 2 unless its own server holds it)`);
+    }
+  }
+  return out;
 }
 
 /** Commands for a running server, over its control socket. */
@@ -137,12 +163,18 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(
       one(p, 'json') === 'true' ? JSON.stringify({ ...config, warnings: configPitfalls(config) }, null, 2) + '\n' : describeConfig(config),
     );
+    for (const w of await busyPorts(config)) process.stderr.write(`sluice: warning: ${w}\n`);
     return 0;
   }
   // What a graceful restart (SIGHUP, sluice restart) re-reads.
   const reread = () => effectiveConfig(command, p);
   const sup = new Supervisor(config, reread);
-  await sup.start();
+  try {
+    await sup.start();
+  } catch (err) {
+    if (err instanceof ConfigError && command === 'start') throw new ConfigError(startKeyPath(err.keyPath), err.reason);
+    throw err;
+  }
   for (const line of sup.layout()) process.stdout.write(`sluice: ${line}\n`);
   for (const w of configPitfalls(config)) process.stderr.write(`sluice: warning: group ${w.group}: ${w.key} ${w.message}\n`);
   return -1; // keep running; the supervisor exits on a signal

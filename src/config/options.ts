@@ -77,10 +77,16 @@ export const GROUP_OPTIONS: readonly OptionSpec[] = [
 export const OPTION_BY_KEY = new Map(GROUP_OPTIONS.map((o) => [o.key as string, o]));
 export const OPTION_BY_FLAG = new Map(GROUP_OPTIONS.map((o) => [o.flag, o]));
 
-/** Options that act only in daemon processes; none applies to an embedded mount. */
-export const DAEMON_ONLY: ReadonlySet<string> = new Set(
-  GROUP_OPTIONS.map((o) => o.key as string).filter((k) => k !== 'lang' && k !== 'locale'),
-);
+/**
+ * Options that act only on daemon processes (sizing, queueing, timeouts,
+ * recycling, their environment): every group option. None applies to an
+ * embedded mount, which runs in the front end.
+ */
+export const DAEMON_ONLY: ReadonlySet<string> = new Set(GROUP_OPTIONS.map((o) => o.key as string));
+
+/** Why a daemon-only option on an embedded mount is refused (the error names the option). */
+export const EMBEDDED_REASON =
+  "is a daemon-only option, and daemon-only options don't apply in embedded mode: the app runs inside the front end, with no daemon process to size, queue, time out or recycle";
 
 export function defaultGroupOptions(tuned: boolean): GroupOptions {
   const out: Record<string, unknown> = {};

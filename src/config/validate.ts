@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { ConfigError, suggest } from './errors.js';
-import { GROUP_OPTIONS, OPTION_BY_KEY, GLOBAL, defaultGroupOptions, type GroupOptions, type OptionSpec } from './options.js';
+import { GROUP_OPTIONS, OPTION_BY_KEY, GLOBAL, EMBEDDED_REASON, defaultGroupOptions, type GroupOptions, type OptionSpec } from './options.js';
 import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, EffectiveMount, UserConfig } from './types.js';
 
 const TOP_KEYS = [
@@ -102,6 +102,11 @@ export function parseOptionValue(spec: OptionSpec, v: unknown, at: string): numb
 }
 
 function parseGroup(name: string, raw: unknown, at: string, tuned: boolean): EffectiveGroup {
+  if (name === GLOBAL) {
+    const first = isObject(raw) ? Object.keys(raw)[0] : undefined;
+    if (first !== undefined) throw new ConfigError(join(at, first), EMBEDDED_REASON);
+    throw new ConfigError(at, `"${GLOBAL}" means embedded mode (the app runs inside the front end), not a daemon group; daemon-only options don't apply in embedded mode`);
+  }
   if (!GROUP_NAME.test(name)) {
     throw new ConfigError(at, 'group names are letters, digits, "_", "-" and "." (at most 64), starting with a letter, digit or "_"');
   }
@@ -249,7 +254,9 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     m.forEach((mount, i) => {
       const mat = join(at, i);
       if (!isObject(mount)) throw new ConfigError(mat, `must be { path, app, processGroup, ... } (got ${show(mount)})`);
-      checkKeys(mount, MOUNT_KEYS, mat);
+      // Group options written on a mount get their own reason, once the mount's group is known.
+      const groupOptionKeys = Object.keys(mount).filter((k) => !(MOUNT_KEYS as readonly string[]).includes(k) && OPTION_BY_KEY.has(k));
+      checkKeys(mount, [...MOUNT_KEYS, ...groupOptionKeys], mat);
       const p = normaliseMountPath(mount.path, join(mat, 'path'));
       if (out.some((x) => x.path === p)) throw new ConfigError(join(mat, 'path'), `"${p || '/'}" is mounted twice in this host`);
       const app = resolveApp(mount.app, join(mat, 'app'), o.baseDir);
@@ -270,8 +277,16 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
           }
         }
       }
+      if (groupOptionKeys.length > 0) {
+        const k = groupOptionKeys[0]!;
+        if (processGroup === GLOBAL) throw new ConfigError(join(mat, k), EMBEDDED_REASON);
+        throw new ConfigError(join(mat, k), `is a daemon group option, not a mount key: set it on the group, as groups.${processGroup}.${k}`);
+      }
       if (processGroup === GLOBAL && restrictEmbedded) {
-        throw new ConfigError(join(mat, 'processGroup'), '%{GLOBAL} runs the app embedded in the front end, which restrictEmbedded forbids');
+        throw new ConfigError(
+          join(mat, 'processGroup'),
+          `"${GLOBAL}" runs the app embedded in the front end, which restrictEmbedded: true forbids; name a daemon group instead`,
+        );
       }
       if (processGroup !== GLOBAL && platform === 'win32') {
         throw new ConfigError(join(mat, 'processGroup'), 'daemon mode is not available on Windows; use processGroup "%{GLOBAL}" (embedded)');
