@@ -33,8 +33,11 @@ export class LiveContext implements RequestContext {
   }
 
   abort(reason: unknown): void {
-    this.controller ??= new AbortController();
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    const controller = (this.controller ??= new AbortController());
+    if (controller.signal.aborted) return;
+    // Abort listeners run in the context of whoever aborts (a socket event,
+    // a timer): run them in the request's, so requestContext() works there.
+    contextStorage.run(this, () => controller.abort(reason));
   }
 }
 

@@ -1,0 +1,71 @@
+// Fetch-style app for the request-context tests:
+//   /ctx          JSON of `ctx`, of requestContext() and whether they are one object
+//   /hold?ms=N    answers after N ms (keeps a slot busy so the next request queues)
+//   /wait-abort?tag=T
+//                 logs "fw-context started T" to stderr, never answers on its own;
+//                 when the request is aborted logs "fw-context aborted T ..." with
+//                 the state of request.signal and requestContext().signal
+import { requestContext, type RequestContext } from 'sluice';
+
+function snapshot(c: RequestContext) {
+  return {
+    requestId: c.requestId,
+    mountPoint: c.mountPoint,
+    processGroup: c.processGroup,
+    applicationGroup: c.applicationGroup,
+    queueStart: c.queueStart,
+    requestStart: c.requestStart,
+    clientAddress: c.clientAddress,
+    clientPort: c.clientPort,
+    scheme: c.scheme,
+    remoteUser: c.remoteUser ?? null,
+    remoteUserType: typeof c.remoteUser,
+    signalAborted: c.signal.aborted,
+  };
+}
+
+export default {
+  async fetch(request: Request, ctx: RequestContext): Promise<Response> {
+    const url = new URL(request.url);
+    const rc = requestContext()!;
+    switch (url.pathname) {
+      case '/ctx':
+        return Response.json({
+          style: 'fetch',
+          pid: process.pid,
+          path: url.pathname,
+          now: Date.now(),
+          sameObject: ctx === rc,
+          requestSignalAborted: request.signal.aborted,
+          ctx: snapshot(ctx),
+          requestContext: snapshot(rc),
+        });
+      case '/hold': {
+        const ms = Number(url.searchParams.get('ms') ?? 100);
+        await new Promise((r) => setTimeout(r, ms));
+        return new Response(`held ${ms}`);
+      }
+      case '/wait-abort': {
+        const tag = url.searchParams.get('tag');
+        process.stderr.write(`fw-context started ${tag}\n`);
+        return new Promise<Response>((resolve) => {
+          // A fallback so a broken abort never leaves the request hanging.
+          const fallback = setTimeout(() => resolve(new Response('never aborted')), 10000);
+          request.signal.addEventListener('abort', () => {
+            clearTimeout(fallback);
+            // Let requestContext().signal's own listeners run first.
+            setImmediate(() => {
+              const reason = request.signal.reason as Error | undefined;
+              process.stderr.write(
+                `fw-context aborted ${tag} request.signal=${request.signal.aborted} requestContext.signal=${requestContext()?.signal.aborted} ctx.signal=${ctx.signal.aborted} reason=${reason?.name}\n`,
+              );
+              resolve(new Response('aborted'));
+            });
+          });
+        });
+      }
+      default:
+        return new Response('fw-context: no such route', { status: 404 });
+    }
+  },
+};
