@@ -1,0 +1,133 @@
+// Hello-world throughput and latency, in one run: bare node:http (one
+// process), sluice embedded, sluice daemon mode with processes=1 and 2, each
+// as a ratio to bare node measured in the same run.
+//
+//   npm run bench                      (build, then this file with defaults)
+//   node --import tsx bench/hello.ts [--rounds 3] [--duration 5] [--warmup 1]
+//        [--connections 32] [--loadgen auto|wrk|node] [--only bare,embedded,daemon-p1,daemon-p2]
+//
+// Each round runs every configuration once, in turn, so that noise from other
+// work on the machine spreads over all of them; the table shows the median
+// of the rounds. The load comes from wrk when it is installed (a C load
+// generator that needs less CPU per request than any Node one), else from
+// bench/loadgen.ts; either runs in its own process.
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { measure, pickLoadgen, type LoadgenKind, type Measurement } from './lib/load.js';
+import { startProcess, type Started } from './lib/server.js';
+import { machineLines, median } from './lib/report.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..');
+const SLUICE = path.join(ROOT, 'bin', 'sluice');
+const APP = path.join(HERE, 'apps', 'hello.ts');
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '1' },
+    connections: { type: 'string', default: '32' },
+    loadgen: { type: 'string', default: 'auto' },
+    only: { type: 'string' },
+    threads: { type: 'string', default: '5' },
+  },
+});
+
+interface Config {
+  name: string;
+  label: string;
+  start(logFile: string): Promise<Started>;
+}
+
+const threads = values.threads!;
+const sluiceArgs = (extra: string[], logFile: string) => [SLUICE, 'start', APP, '--port', '0', '--host', '127.0.0.1', '--access-log', logFile, ...extra];
+const SERVING = /serving (http:\/\/\S+)/;
+
+const CONFIGS: Config[] = [
+  {
+    name: 'bare',
+    label: 'bare node:http, 1 process',
+    start: () => startProcess(process.execPath, ['--import', 'tsx', path.join(HERE, 'bare-server.ts')], /listening (\d+)/, (m) => `http://127.0.0.1:${m[1]}/`),
+  },
+  {
+    name: 'embedded',
+    label: 'sluice embedded',
+    start: (log) => startProcess(process.execPath, sluiceArgs(['--embedded'], log), SERVING, (m) => m[1]!),
+  },
+  {
+    name: 'daemon-p1',
+    label: `sluice daemon, processes=1 threads=${threads}`,
+    start: (log) => startProcess(process.execPath, sluiceArgs(['--processes', '1', '--threads', threads], log), SERVING, (m) => m[1]!),
+  },
+  {
+    name: 'daemon-p2',
+    label: `sluice daemon, processes=2 threads=${threads}`,
+    start: (log) => startProcess(process.execPath, sluiceArgs(['--processes', '2', '--threads', threads], log), SERVING, (m) => m[1]!),
+  },
+];
+
+async function main(): Promise<void> {
+  const only = values.only ? new Set(values.only.split(',')) : undefined;
+  const configs = CONFIGS.filter((c) => !only || only.has(c.name));
+  const rounds = Number(values.rounds);
+  const opts = { connections: Number(values.connections), durationS: Number(values.duration), warmupS: Number(values.warmup) };
+  const loadgen: LoadgenKind = pickLoadgen(values.loadgen as 'auto' | LoadgenKind);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
+  const results = new Map<string, Measurement[]>(configs.map((c) => [c.name, []]));
+  const load0 = os.loadavg()[0]!;
+  process.stderr.write(`load generator: ${loadgen}; ${rounds} round(s) of ${configs.length} configuration(s), ${opts.durationS} s each after ${opts.warmupS} s warm-up, ${opts.connections} connections\n`);
+  try {
+    for (let r = 1; r <= rounds; r++) {
+      for (const c of configs) {
+        const logFile = path.join(tmp, `${c.name}-${r}.log`);
+        const server = await c.start(logFile);
+        try {
+          const m = await measure(loadgen, server.url, opts);
+          results.get(c.name)!.push(m);
+          process.stderr.write(`round ${r} ${c.name.padEnd(10)} ${m.rps.toFixed(0).padStart(7)} req/s  p50 ${m.p50Ms.toFixed(2)} ms  p99 ${m.p99Ms.toFixed(2)} ms  errors ${m.errors}\n`);
+        } finally {
+          await server.stop();
+          fs.rmSync(logFile, { force: true });
+        }
+      }
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+
+  const med = new Map(
+    configs.map((c) => {
+      const ms = results.get(c.name)!;
+      return [c.name, { rps: median(ms.map((m) => m.rps)), p50: median(ms.map((m) => m.p50Ms)), p99: median(ms.map((m) => m.p99Ms)), runs: ms.map((m) => m.rps), errors: ms.reduce((a, m) => a + m.errors, 0), cpu: median(ms.map((m) => m.loadgenCpuMicrosPerRequest)) }];
+    }),
+  );
+  const bare = med.get('bare');
+  const ratio = (v: number, base: number | undefined) => (base ? `${(v / base).toFixed(2)}×` : '–');
+  const lines: string[] = [];
+  lines.push(`| configuration | req/s | × bare | p50 ms | p50 × bare | p99 ms | p99 × bare | runs (req/s) | errors |`);
+  lines.push(`| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |`);
+  for (const c of configs) {
+    const m = med.get(c.name)!;
+    lines.push(
+      `| ${c.label} | ${m.rps.toFixed(0)} | ${ratio(m.rps, bare?.rps)} | ${m.p50.toFixed(2)} | ${ratio(m.p50, bare?.p50)} | ${m.p99.toFixed(2)} | ${ratio(m.p99, bare?.p99)} | ${m.runs.map((x) => x.toFixed(0)).join(', ')} | ${m.errors} |`,
+    );
+  }
+  const cmd = `npm run bench -- --rounds ${rounds} --duration ${opts.durationS} --warmup ${opts.warmupS} --connections ${opts.connections} --loadgen ${loadgen} --threads ${threads}${values.only ? ` --only ${values.only}` : ''}`;
+  const out = [
+    ...machineLines(load0),
+    `- load generator: ${loadgen === 'wrk' ? 'wrk -t1 (C, in its own process)' : 'bench/loadgen.ts (Node, in its own process)'}, ${opts.connections} keep-alive connections, one request in flight per connection, ${opts.durationS} s per run after ${opts.warmupS} s warm-up`,
+    ...(bare ? [`- load generator CPU per request against bare node: ${bare.cpu.toFixed(1)} µs (${((bare.cpu * bare.rps) / 1e4).toFixed(0)}% of one core at that rate)`] : []),
+    `- medians of ${rounds} round(s); each round runs every configuration in turn`,
+    `- reproduce: \`${cmd}\``,
+    '',
+    ...lines,
+  ];
+  process.stdout.write('\n' + out.join('\n') + '\n');
+}
+
+await main();

@@ -1,0 +1,51 @@
+// Starts a server process for a benchmark run and stops it afterwards.
+import { spawn } from 'node:child_process';
+
+export interface Started {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Spawns `cmd args`, waits until stdout matches `ready`, and derives the URL from the match. */
+export function startProcess(cmd: string, args: string[], ready: RegExp, urlOf: (m: RegExpMatchArray) => string, timeoutMs = 20000): Promise<Started> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let up = false;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${args.join(' ')} did not start within ${timeoutMs} ms:\n${out}${err}`));
+    }, timeoutMs);
+    child.stdout.on('data', (d) => {
+      if (up) return; // later output (if any) is drained and dropped
+      out += d;
+      const m = out.match(ready);
+      if (!m) return;
+      up = true;
+      clearTimeout(timer);
+      resolve({
+        url: urlOf(m),
+        pid: child.pid!,
+        async stop() {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          child.kill('SIGINT');
+          const hard = setTimeout(() => child.kill('SIGKILL'), 10000);
+          await exited;
+          clearTimeout(hard);
+        },
+      });
+    });
+    child.stderr.on('data', (d) => {
+      if (err.length < 65536) err += d;
+    });
+    child.once('exit', (code, signal) => {
+      if (!up) {
+        clearTimeout(timer);
+        reject(new Error(`${args.join(' ')} exited (${code ?? signal}) before it was ready:\n${out}${err}`));
+      }
+    });
+  });
+}
