@@ -15,6 +15,8 @@ export class Lifecycle {
   state: LifeState = 'serving';
   cause: Cause | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** While draining: re-runs the drain check, as requests turn stale while they run. */
+  private staleCheck: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: Daemon) {}
 
@@ -41,6 +43,11 @@ export class Lifecycle {
     this.cause = cause;
     this.announce(cause, `${detail}; draining for up to ${seconds} s (still accepting)`);
     this.timer = setTimeout(() => this.shutdown(cause, `${seconds} s drain window ended`), seconds * 1000);
+    const g = this.d.group;
+    if (g.requestTimeout > 0) {
+      const every = Math.max(20, Math.min(1000, ((g.requestTimeout + g.interruptTimeout) * 1000) / 10));
+      this.staleCheck = setInterval(() => this.checkIdle(), every);
+    }
     this.checkIdle();
   }
 
@@ -49,6 +56,7 @@ export class Lifecycle {
     if (this.state === 'stopping') return;
     const wasServing = this.state === 'serving';
     clearTimeout(this.timer);
+    clearInterval(this.staleCheck);
     this.state = 'stopping';
     this.cause = cause;
     this.d.stopAccepting();
@@ -106,6 +114,7 @@ export class Lifecycle {
 
   private exit(): void {
     clearTimeout(this.timer);
+    clearInterval(this.staleCheck);
     this.d.stopAccepting();
     this.d.exit(this.cause ?? 'shutdown');
   }

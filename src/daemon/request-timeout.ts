@@ -8,6 +8,7 @@
 // gets 504 and the process keeps serving (request-timeout-recovered). If it
 // does not, or with interrupt-timeout = 0, the process is recycled through
 // graceful-timeout then shutdown-timeout (request-timeout-recycled).
+import type { ServerResponse } from 'node:http';
 import type { Daemon } from './daemon.js';
 import type { Slot } from './slots.js';
 import { RequestTimeout } from '../app/request-timeout.js';
@@ -62,7 +63,7 @@ export class RequestTimeoutMonitor {
     logError(`${what}: aborting its signal with RequestTimeout; it has interrupt-timeout ${g.interruptTimeout} s to unwind`, log);
     const requestId = slot.requestId;
     this.interrupted.set(slot, requestId);
-    if (slot.res && !slot.res.headersSent) slot.res.setHeader(CAUSE_HEADER, 'request-timeout-recovered');
+    if (slot.res && !slot.res.headersSent) labelTimeoutResponse(slot.res);
     if (slot.ctx) {
       slot.ctx.interrupted = true;
       slot.ctx.abort(new RequestTimeout(`request-timeout fired after ${ran.toFixed(3)} s`, ran));
@@ -84,11 +85,26 @@ export class RequestTimeoutMonitor {
     if (id === undefined || id !== slot.requestId) return;
     this.interrupted.delete(slot);
     const took = (performance.now() - slot.interruptedAt) / 1000;
-    logNotice(`${slot.method} ${slot.url} unwound ${took.toFixed(3)} s after its interrupt: recovered, the process keeps serving`, {
+    const how = slot.res?.statusCode === 504 ? 'unwound' : `ignored the interrupt but finished (status ${slot.res?.statusCode})`;
+    logNotice(`${slot.method} ${slot.url} ${how} ${took.toFixed(3)} s after its interrupt: recovered, the process keeps serving`, {
       group: this.d.group.name,
       request: id,
       status: slot.res?.statusCode,
       cause: 'request-timeout-recovered',
     });
   }
+}
+
+/**
+ * A framework that turns the RequestTimeout into its own 504 (Express, Koa,
+ * Fastify error handlers) should still say which timeout it was; a handler
+ * that ignored the interrupt and answered normally must not be labelled.
+ */
+function labelTimeoutResponse(res: ServerResponse): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>) {
+    res.writeHead = writeHead;
+    if (args[0] === 504 && !this.hasHeader(CAUSE_HEADER)) this.setHeader(CAUSE_HEADER, 'request-timeout-recovered');
+    return writeHead.apply(this, args);
+  } as ServerResponse['writeHead'];
 }
