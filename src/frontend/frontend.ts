@@ -111,10 +111,9 @@ export class Frontend {
     }
     const { mount } = route;
     if (mount.processGroup === GLOBAL) {
-      let bytes = 0;
-      res.once('finish', () => (bytes = Number(res.getHeader('content-length')) || 0));
+      const bytes = countBodyBytes(res);
       this.embedded.run(req, res, mount, route.appUrl, requestId, { address: clientAddress, port: socket.remotePort ?? 0, scheme, remoteUser: undefined }, (r) =>
-        done(r.status, bytes, GLOBAL, process.pid, 0, r.cause),
+        done(r.status, bytes(), GLOBAL, process.pid, 0, r.cause),
       );
       return;
     }
@@ -163,4 +162,24 @@ export class Frontend {
       check();
     });
   }
+}
+
+/** Body bytes an embedded app writes, for the access log (a streamed body has no content-length). */
+function countBodyBytes(res: ServerResponse): () => number {
+  let bytes = 0;
+  const add = (chunk: unknown, encoding: unknown) => {
+    if (typeof chunk === 'string') bytes += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+    else if (chunk instanceof Uint8Array) bytes += chunk.byteLength;
+  };
+  const write = res.write;
+  const end = res.end;
+  res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
+    add(chunk, rest[0]);
+    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as typeof res.write;
+  res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
+    if (typeof chunk !== 'function') add(chunk, rest[0]);
+    return (end as (...a: unknown[]) => ServerResponse).call(this, chunk, ...rest);
+  } as typeof res.end;
+  return () => (res.req?.method === 'HEAD' ? 0 : bytes);
 }
