@@ -142,7 +142,11 @@ async function runFetch(
     fail(new TypeError(`the fetch handler returned ${response === null ? 'null' : typeof response}, not a Response`));
     return;
   }
-  if (res.destroyed) return;
+  if (res.destroyed) {
+    // The client went away while the handler ran: release the body's source.
+    response.body?.cancel().catch(() => {});
+    return;
+  }
   const headers: string[] = [];
   let hasLength = false;
   for (const [k, v] of response.headers) {

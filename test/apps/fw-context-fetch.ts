@@ -4,7 +4,9 @@
 //   /wait-abort?tag=T
 //                 logs "fw-context started T" to stderr, never answers on its own;
 //                 when the request is aborted logs "fw-context aborted T ..." with
-//                 the state of request.signal and requestContext().signal
+//                 the state of request.signal and requestContext().signal, then
+//                 answers with a stream that logs "fw-context body cancelled T"
+//                 when sluice cancels it
 import { requestContext, type RequestContext } from 'sluice';
 
 function snapshot(c: RequestContext) {
@@ -59,7 +61,16 @@ export default {
               process.stderr.write(
                 `fw-context aborted ${tag} request.signal=${request.signal.aborted} requestContext.signal=${requestContext()?.signal.aborted} ctx.signal=${ctx.signal.aborted} reason=${reason?.name}\n`,
               );
-              resolve(new Response('aborted'));
+              // Answering anyway: sluice must cancel this body, nobody is left to read it.
+              const body = new ReadableStream({
+                pull(controller) {
+                  controller.enqueue(new TextEncoder().encode('too late'));
+                },
+                cancel() {
+                  process.stderr.write(`fw-context body cancelled ${tag}\n`);
+                },
+              });
+              resolve(new Response(body));
             });
           });
         });
