@@ -10,6 +10,7 @@ import { Lifecycle } from './lifecycle.js';
 import { RequestTimeoutMonitor } from './request-timeout.js';
 import { RecycleTriggers } from './recycle-triggers.js';
 import { Watchdog } from './watchdog.js';
+import { DaemonSocketTimeout } from './socket-timeout.js';
 import { sendStatus, LISTEN_FD } from './status-pipe.js';
 import type { DaemonApp, DaemonBoot } from './boot.js';
 import { HandlerCache, type Handler } from '../app/load.js';
@@ -34,6 +35,7 @@ export class Daemon {
   readonly requestTimeout: RequestTimeoutMonitor;
   readonly triggers: RecycleTriggers;
   readonly watchdog: Watchdog | undefined;
+  private readonly socketTimeout: DaemonSocketTimeout;
   private readonly server: http.Server;
   private readonly handlers = new HandlerCache();
   private readonly loadErrors = new Map<string, string>();
@@ -56,6 +58,8 @@ export class Daemon {
       if (err.code !== 'ECONNRESET') logWarn(`bad request from the front end: ${err.message}`, { group: g.name });
       socket.destroy();
     });
+    this.socketTimeout = new DaemonSocketTimeout(g.name, g.socketTimeout, boot.serverTimeout);
+    this.server.on('timeout', (socket: net.Socket & { [CONNECTION]?: Connection }) => this.socketTimeout.onIdle(socket, socket[CONNECTION]?.slot));
     this.acceptor = new SlotAcceptor(LISTEN_FD, g.threads, (fd) => this.onConnection(fd), (m) => logError(m, { group: g.name }));
     this.lifecycle = new Lifecycle(this);
     this.requestTimeout = new RequestTimeoutMonitor(this);
@@ -129,6 +133,7 @@ export class Daemon {
     (socket as net.Socket & { [CONNECTION]?: Connection })[CONNECTION] = conn;
     socket.once('close', conn.release);
     socket.on('error', () => {}); // a vanished front end is seen as 'close'
+    this.socketTimeout.arm(socket);
     this.server.emit('connection', socket);
   }
 

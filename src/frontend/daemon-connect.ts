@@ -44,9 +44,11 @@ export function connectToGroup(
       const code = err.code ?? 'ERROR';
       const waitedMs = performance.now() - started;
       if (!RETRYABLE.has(code)) return done({ ok: false, cause: 'daemon-unavailable', code, attempts, waitedMs });
-      const delay = connectRetryDelay(attempts);
-      if (waitedMs + delay > connectTimeoutMs) return done({ ok: false, cause: 'connect-timeout', code, attempts, waitedMs });
-      timer = setTimeout(attempt, delay);
+      // The whole budget is used: the last pause is cut short so that one
+      // more attempt is made right at the connect-timeout deadline.
+      const left = connectTimeoutMs - waitedMs;
+      if (left <= 1) return done({ ok: false, cause: 'connect-timeout', code, attempts, waitedMs });
+      timer = setTimeout(attempt, Math.min(connectRetryDelay(attempts), left));
     };
     socket.once('error', onError);
     socket.once('connect', () => {

@@ -187,7 +187,7 @@ export class Exchange implements ResponseEvents {
 
   onBody(chunk: Buffer): void {
     this.bytes += chunk.length;
-    if (this.res.write(chunk)) return;
+    if (this.res.write(chunk) || this.clientStall) return; // (already waiting for 'drain')
     // The client is slower than the app: stop reading from the daemon (its
     // writes block, holding its slot) and give the client
     // response-socket-timeout to take what is buffered.
@@ -260,7 +260,11 @@ export class Exchange implements ResponseEvents {
     logError(why, { group: this.info.group.name, request: this.info.requestId, status, cause });
     this.detach();
     if (this.res.headersSent) this.res.destroy();
-    else sendError(this.res, status, cause, text);
+    else {
+      // The rest of a request body that was not sent on is not read either.
+      if (!this.req.complete) this.res.shouldKeepAlive = false;
+      sendError(this.res, status, cause, text);
+    }
     this.complete(status, cause);
   }
 

@@ -1,0 +1,68 @@
+// socket-timeout on the daemon side of the front end <-> daemon connection.
+//
+// It bounds each wait of the daemon on the front end: for the request head,
+// for more of the request body while the app wants it, and for the front end
+// to take response bytes the daemon has queued. It is not a bound on the
+// request: an app that computes for a long time, or that has not read the
+// body it was sent, is not waiting on the front end. When a wait stalls for
+// socket-timeout (the group's value, else the server's timeout) the request
+// is abandoned and its slot freed: a stalled body gets a 504 if no response
+// has started, its request signal is aborted, and the connection is closed.
+import type http from 'node:http';
+import type net from 'node:net';
+import type { Slot } from './slots.js';
+import { sendError } from '../app/run-handler.js';
+import { logError } from '../log/error-log.js';
+
+export type StallPhase = 'request head' | 'request body' | 'response';
+
+/** What the daemon is waiting on the front end for, or undefined if it is not waiting on it. */
+export function waitingOnFrontEnd(socket: net.Socket, slot: Slot): StallPhase | undefined {
+  if (socket.writableLength > 0) return 'response';
+  const req = slot.req;
+  if (!req) return 'request head';
+  if (!req.complete && req.readableLength < req.readableHighWaterMark) return 'request body';
+  return undefined;
+}
+
+export class DaemonSocketTimeout {
+  readonly ms: number;
+
+  constructor(
+    private readonly groupName: string,
+    socketTimeout: number,
+    serverTimeout: number,
+  ) {
+    this.ms = (socketTimeout > 0 ? socketTimeout : serverTimeout) * 1000;
+  }
+
+  /** Arms the bound on a newly accepted connection. */
+  arm(socket: net.Socket): void {
+    if (this.ms > 0) socket.setTimeout(this.ms);
+  }
+
+  /** The connection was idle for socket-timeout (the http server's 'timeout' event). */
+  onIdle(socket: net.Socket, slot: Slot | undefined): void {
+    if (!slot) return void socket.destroy();
+    const phase = waitingOnFrontEnd(socket, slot);
+    if (phase === undefined) {
+      socket.setTimeout(this.ms); // the app is busy, not waiting: keep watching
+      return;
+    }
+    const seconds = this.ms / 1000;
+    const what = slot.method ? `${slot.method} ${slot.url}` : 'a connection';
+    const res: http.ServerResponse | undefined = slot.res;
+    const answer = phase === 'request body' && res !== undefined && !res.headersSent;
+    logError(`${what}: the front end sent nothing for socket-timeout ${seconds} s while the daemon waited for the ${phase}: abandoned it and freed the slot`, {
+      group: this.groupName,
+      request: slot.requestId || undefined,
+      status: answer ? 504 : undefined,
+      cause: 'socket-timeout',
+    });
+    slot.ctx?.abort(new Error(`socket-timeout: the front end stalled sending the ${phase}`));
+    if (!answer) return void socket.destroy();
+    sendError(res, 504, 'socket-timeout', 'Gateway Timeout');
+    socket.destroySoon();
+    setTimeout(() => socket.destroy(), this.ms).unref();
+  }
+}

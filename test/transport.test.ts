@@ -1,0 +1,449 @@
+// The transport timeouts of the pipeline, each made to fire with sub-second
+// values: connect-timeout / listen-backlog, queue-timeout, socket-timeout
+// (front end and daemon side), response-socket-timeout, and script reloading.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import http from 'node:http';
+import path from 'node:path';
+import { startSluice, request, sleep, alive, tempDir, APPS, type Sluice, type AccessLine } from './helpers/sluice.js';
+import { encodeEnvelope, wallNow } from '../src/protocol/envelope.js';
+
+const RECORDER = path.join(APPS, 'tr-recorder.ts');
+const GROUP = 'tr-recorder';
+
+function start(flags: string[], app = RECORDER): Promise<Sluice> {
+  return startSluice(['start', app, '--processes', '1', '--threads', '1', '--socket-prefix', tempDir(), ...flags]);
+}
+
+async function groupSocket(s: Sluice, group = GROUP): Promise<string> {
+  return (await s.waitFor(new RegExp(`group ${group}: .*, socket (\\S+)`)))[1]!;
+}
+
+/** The access log line of the request whose URL is `url` (waits for it). */
+async function accessLine(s: Sluice, url: string): Promise<AccessLine> {
+  const esc = url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  await s.waitFor(new RegExp(`"\\w+ ${esc} HTTP/1\\.1" \\d+ .*cause=`));
+  return s.accessLog().find((l) => l.url === url)!;
+}
+
+/** The ids the app process has seen, in order. */
+async function seenByApp(s: Sluice): Promise<{ pid: number; seen: string[] }> {
+  const r = await request(`${s.url}/seen`);
+  assert.equal(r.status, 200);
+  return JSON.parse(r.body);
+}
+
+function within(ms: number, lo: number, hi: number, what: string): void {
+  assert.ok(ms >= lo && ms <= hi, `${what}: ${ms.toFixed(0)} ms, expected ${lo}..${hi} ms`);
+}
+
+// --- connect-timeout / listen-backlog -----------------------------------
+
+test('connect-timeout: with the listen backlog full, the connect is retried with backoff for the whole budget, then 503', async (t) => {
+  const s = await start(['--listen-backlog', '1', '--connect-timeout', '1.2']);
+  t.after(() => s.stop());
+  const [daemonPid] = await s.groupPids(GROUP);
+  const fe = await s.frontendPid();
+
+  const long = request(`${s.url}/mark?id=long&ms=3000`);
+  await sleep(300); // the only slot is busy
+  // A UNIX listener with backlog 1 holds two unaccepted connections.
+  const fillers = [request(`${s.url}/mark?id=f0`)];
+  await sleep(50);
+  fillers.push(request(`${s.url}/mark?id=f1`));
+  await sleep(100);
+  const over = await request(`${s.url}/mark?id=over`);
+
+  assert.equal(over.status, 503);
+  assert.equal(over.headers['sluice-cause'], 'connect-timeout');
+  within(over.ms, 1150, 2200, 'the 503 comes when the connect-timeout budget is spent');
+  const line = await accessLine(s, '/mark?id=over');
+  assert.equal(line.status, 503);
+  assert.equal(line.cause, 'connect-timeout');
+  assert.equal(line.group, GROUP);
+  assert.equal(line.pid, undefined, 'no daemon process took it');
+  const err = (await s.waitFor(new RegExp(`\\[error\\] \\[frontend:${GROUP} pid ${fe}\\] 503 connect-timeout request=${line.id} could not connect to group ${GROUP} within connect-timeout 1.2 s \\((\\d+) attempts, last error EAGAIN: listen backlog full\\)`)))!;
+  // Backoff from fractional intervals: 0, 0.05, 0.15, 0.35, 0.75, 1.2 s.
+  const attempts = Number(err[1]);
+  assert.ok(attempts >= 5 && attempts <= 8, `${attempts} attempts in 1.2 s: fractional-second backoff`);
+
+  for (const f of await Promise.all(fillers)) {
+    assert.equal(f.status, 200, 'the queued connections were served once the slot freed');
+    assert.match(f.body, new RegExp(`pid ${daemonPid}$`));
+  }
+  assert.equal((await long).status, 200);
+  assert.deepEqual((await seenByApp(s)).seen, ['long', 'f0', 'f1'], 'the refused request never reached the app');
+});
+
+test('connect-timeout: a retry succeeds when a backlog place frees within the budget', async (t) => {
+  const s = await start(['--listen-backlog', '1', '--connect-timeout', '4']);
+  t.after(() => s.stop());
+  const [daemonPid] = await s.groupPids(GROUP);
+
+  const long = request(`${s.url}/mark?id=long&ms=1000`);
+  await sleep(300);
+  const f0 = request(`${s.url}/mark?id=f0`);
+  await sleep(50);
+  const f1 = request(`${s.url}/mark?id=f1`);
+  await sleep(100);
+  const late = await request(`${s.url}/mark?id=late`); // EAGAIN until the slot frees at ~1 s
+
+  assert.equal(late.status, 200);
+  assert.equal(late.body, `late pid ${daemonPid}`);
+  within(late.ms, 400, 3500, 'it waited for a place in the backlog, within connect-timeout');
+  const line = await accessLine(s, '/mark?id=late');
+  assert.equal(line.cause, undefined);
+  assert.equal(line.pid, daemonPid);
+  assert.equal((await f0).status, 200);
+  assert.equal((await f1).status, 200);
+  assert.equal((await long).status, 200);
+  assert.deepEqual((await seenByApp(s)).seen, ['long', 'f0', 'f1', 'late']);
+  assert.doesNotMatch(s.stderr, /connect-timeout/);
+});
+
+test('connect-timeout: a missing group socket is retried; served if it comes back in time, else 503', async (t) => {
+  const s = await start(['--connect-timeout', '1.5']);
+  const sock = await groupSocket(s);
+  t.after(async () => {
+    if (!fs.existsSync(sock)) fs.renameSync(`${sock}.away`, sock);
+    await s.stop();
+  });
+  const [daemonPid] = await s.groupPids(GROUP);
+  const fe = await s.frontendPid();
+
+  fs.renameSync(sock, `${sock}.away`);
+  const back = request(`${s.url}/mark?id=back`);
+  await sleep(500);
+  fs.renameSync(`${sock}.away`, sock);
+  const r1 = await back;
+  assert.equal(r1.status, 200);
+  assert.equal(r1.body, `back pid ${daemonPid}`);
+  within(r1.ms, 450, 1600, 'served once the socket was back');
+
+  fs.renameSync(sock, `${sock}.away`);
+  const r2 = await request(`${s.url}/mark?id=gone`);
+  fs.renameSync(`${sock}.away`, sock);
+  assert.equal(r2.status, 503);
+  assert.equal(r2.headers['sluice-cause'], 'connect-timeout');
+  within(r2.ms, 1450, 2500, '503 when the budget is spent');
+  const line = await accessLine(s, '/mark?id=gone');
+  assert.equal(line.cause, 'connect-timeout');
+  assert.equal(line.pid, undefined);
+  await s.waitFor(new RegExp(`\\[error\\] \\[frontend:${GROUP} pid ${fe}\\] 503 connect-timeout request=${line.id} could not connect to group ${GROUP} within connect-timeout 1.5 s \\(\\d+ attempts, last error ENOENT\\)`));
+  assert.deepEqual((await seenByApp(s)).seen, ['back']);
+});
+
+// --- queue-timeout ------------------------------------------------------
+
+test('queue-timeout: a request that waited longer is discarded at pickup without reaching the app: 504', async (t) => {
+  const s = await start(['--queue-timeout', '0.5']);
+  t.after(() => s.stop());
+  const [daemonPid] = await s.groupPids(GROUP);
+
+  const long = request(`${s.url}/mark?id=long&ms=1200`);
+  await sleep(100);
+  const stale = await request(`${s.url}/mark?id=stale`);
+
+  assert.equal(stale.status, 504);
+  assert.equal(stale.headers['sluice-cause'], 'queue-timeout');
+  // Decided at pickup (when the long request frees the slot), not at 0.5 s.
+  within(stale.ms, 950, 2000, 'the 504 comes at pickup');
+  const line = await accessLine(s, '/mark?id=stale');
+  assert.equal(line.status, 504);
+  assert.equal(line.cause, 'queue-timeout');
+  assert.equal(line.pid, daemonPid, 'the daemon process that picked it up discarded it');
+  assert.ok(line.queueMs! > 500 && line.queueMs! < 2000, `queue=${line.queueMs} ms`);
+  await s.waitFor(
+    new RegExp(`\\[error\\] \\[daemon:${GROUP} pid ${daemonPid}\\] 504 queue-timeout request=${line.id} GET /mark\\?id=stale waited [\\d.]+ s in the queue, over queue-timeout 0.5 s: discarded at pickup`),
+  );
+  assert.equal((await long).status, 200);
+  assert.deepEqual((await seenByApp(s)).seen, ['long'], 'the app never saw the discarded request');
+});
+
+test('queue-timeout: requests still within the limit are served, in arrival order', async (t) => {
+  const s = await start(['--queue-timeout', '1']);
+  t.after(() => s.stop());
+  const [daemonPid] = await s.groupPids(GROUP);
+
+  const first = request(`${s.url}/mark?id=first&ms=400`);
+  await sleep(100);
+  const queued: Array<Promise<{ status: number; body: string }>> = [];
+  for (let i = 0; i < 5; i++) {
+    queued.push(request(`${s.url}/mark?id=q${i}&ms=20`));
+    await sleep(30);
+  }
+  for (const [i, r] of (await Promise.all(queued)).entries()) {
+    assert.equal(r.status, 200);
+    assert.equal(r.body, `q${i} pid ${daemonPid}`);
+  }
+  assert.equal((await first).status, 200);
+  assert.deepEqual((await seenByApp(s)).seen, ['first', 'q0', 'q1', 'q2', 'q3', 'q4'], 'served in arrival order');
+  for (let i = 0; i < 5; i++) {
+    const line = await accessLine(s, `/mark?id=q${i}&ms=20`);
+    assert.equal(line.cause, undefined);
+    assert.ok(line.queueMs! > 100 && line.queueMs! <= 1000, `q${i} queued ${line.queueMs} ms, within queue-timeout`);
+  }
+});
+
+// --- socket-timeout -----------------------------------------------------
+
+test('socket-timeout: a daemon that sends nothing for longer gets 504 from the front end', async (t) => {
+  const s = await start(['--socket-timeout', '0.6']);
+  t.after(() => s.stop());
+  const [daemonPid] = await s.groupPids(GROUP);
+  const fe = await s.frontendPid();
+
+  const r = await request(`${s.url}/mark?id=slow&ms=3000`);
+  assert.equal(r.status, 504);
+  assert.equal(r.headers['sluice-cause'], 'socket-timeout');
+  within(r.ms, 550, 1500, 'fires at socket-timeout');
+  const line = await accessLine(s, '/mark?id=slow&ms=3000');
+  assert.equal(line.cause, 'socket-timeout');
+  assert.equal(line.pid, daemonPid, 'the request had been picked up by the daemon');
+  await s.waitFor(
+    new RegExp(`\\[error\\] \\[frontend:${GROUP} pid ${fe}\\] 504 socket-timeout request=${line.id} no data from group ${GROUP} for socket-timeout 0.6 s while waiting for the response head \\(pid ${daemonPid}\\)`),
+  );
+  // The connection was closed: the slot is free again.
+  const next = await request(`${s.url}/pid`);
+  assert.equal(next.status, 200);
+  assert.ok(next.ms < 1500, `the next request was served at once (${next.ms.toFixed(0)} ms)`);
+});
+
+test("socket-timeout: unset, it falls back to the front end's timeout", async (t) => {
+  const s = await start(['--socket-timeout', '0', '--timeout', '0.7']);
+  t.after(() => s.stop());
+  const r = await request(`${s.url}/mark?id=slow&ms=3000`);
+  assert.equal(r.status, 504);
+  assert.equal(r.headers['sluice-cause'], 'socket-timeout');
+  within(r.ms, 650, 1600, 'fires at the server timeout');
+  await s.waitFor(/504 socket-timeout request=\S+ no data from group tr-recorder for socket-timeout 0.7 s/);
+});
+
+/** A request whose head and the first bytes of body are sent, then nothing. */
+function stalledUpload(port: number, pathname: string): Promise<{ head: string; ms: number; closed: Promise<number> }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const c = net.connect(port, '127.0.0.1');
+    let got = '';
+    const closed = new Promise<number>((r) => {
+      c.on('close', () => r(performance.now() - t0));
+      setTimeout(() => r(Infinity), 8000).unref();
+    }).finally(() => c.destroy());
+    c.on('connect', () => c.write(`POST ${pathname} HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n${'y'.repeat(10)}`));
+    c.on('data', (d) => {
+      got += d;
+      if (got.includes('\r\n\r\n')) resolve({ head: got, ms: performance.now() - t0, closed });
+    });
+    c.on('error', reject);
+    void closed.then(() => reject(new Error(`no response head; got ${JSON.stringify(got)}`)));
+  });
+}
+
+test('socket-timeout: a request body that stalls on its way does not hold the daemon slot', async (t) => {
+  const s = await start(['--socket-timeout', '0.8']);
+  t.after(() => s.stop());
+  const [daemonPid] = await s.groupPids(GROUP);
+
+  const r = await stalledUpload(s.port, '/upload');
+  assert.match(r.head, /^HTTP\/1\.1 504 /);
+  assert.match(r.head, /sluice-cause: socket-timeout/i);
+  within(r.ms, 750, 2500, 'answered at socket-timeout');
+  within(await r.closed, 750, 3000, 'the client connection is closed with its body unread');
+  const line = await accessLine(s, '/upload');
+  assert.equal(line.status, 504);
+  assert.equal(line.cause, 'socket-timeout');
+  assert.equal(line.pid, daemonPid);
+  await s.waitFor(new RegExp(`504 socket-timeout request=${line.id} `));
+  const next = await request(`${s.url}/pid`);
+  assert.equal(next.body, String(daemonPid));
+  assert.ok(next.ms < 1500, `the slot was free for the next request (${next.ms.toFixed(0)} ms)`);
+});
+
+test('socket-timeout (daemon side): a front end that stalls mid-body is cut off and the slot freed', async (t) => {
+  // The front end's timeout is long here; the daemon enforces its own bound.
+  const s = await start(['--socket-timeout', '0.8']);
+  t.after(() => s.stop());
+  const [daemonPid] = await s.groupPids(GROUP);
+  const sock = await groupSocket(s);
+
+  // Speak to the group listener as a front end would, then stall.
+  const t0 = performance.now();
+  const envelope = encodeEnvelope({
+    queueStart: wallNow(),
+    requestId: 'stalled-1',
+    app: RECORDER,
+    mountPoint: '',
+    processGroup: GROUP,
+    applicationGroup: '%{GLOBAL}',
+    callableObject: 'default',
+    clientAddress: '127.0.0.1',
+    clientPort: 1,
+    scheme: 'http',
+    remoteUser: undefined,
+  });
+  const raw = net.createConnection({ path: sock });
+  let got = '';
+  raw.on('data', (d) => (got += d));
+  raw.write(`POST /upload HTTP/1.1\r\nsluice-envelope: ${envelope}\r\nhost: x\r\ncontent-length: 100000\r\n\r\n${'y'.repeat(10)}`);
+  const closedAfter = await new Promise<number>((resolve) => {
+    raw.on('close', () => resolve(performance.now() - t0));
+    setTimeout(() => resolve(Infinity), 8000);
+  });
+  raw.destroy();
+  within(closedAfter, 750, 2500, 'the daemon closed the stalled connection at socket-timeout');
+  assert.match(got, new RegExp(`^\\+${daemonPid} \\d+\\r\\nHTTP/1\\.1 504 `), 'picked up, then answered 504');
+  assert.match(got, /sluice-cause: socket-timeout/i);
+  await s.waitFor(
+    new RegExp(`\\[error\\] \\[daemon:${GROUP} pid ${daemonPid}\\] 504 socket-timeout request=stalled-1 POST /upload: the front end sent nothing for socket-timeout 0.8 s while the daemon waited for the request body`),
+  );
+  const next = await request(`${s.url}/pid`);
+  assert.equal(next.body, String(daemonPid));
+  assert.ok(next.ms < 1500, `the slot was free for the next request (${next.ms.toFixed(0)} ms)`);
+});
+
+// --- response-socket-timeout --------------------------------------------
+
+/**
+ * GETs a large response and stops reading after the first chunk. `resume()`
+ * reads the rest of what the server still sends, until the connection ends.
+ */
+async function stalledDownload(url: string): Promise<{ status: number; resume(): Promise<{ received: number; complete: boolean }> }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false }, (res) => {
+      let received = 0;
+      let complete = false;
+      res.on('data', (c: Buffer) => (received += c.length));
+      res.once('data', () => res.pause());
+      res.on('end', () => (complete = true));
+      res.on('error', () => {});
+      const ended = new Promise<void>((r) => res.socket.once('close', () => r()));
+      resolve({
+        status: res.statusCode!,
+        resume: async () => {
+          res.resume();
+          await ended;
+          return { received, complete };
+        },
+      });
+    });
+    req.on('error', reject);
+  });
+}
+
+async function dropStalledClient(s: Sluice, seconds: number, flags: string[]): Promise<void> {
+  const [daemonPid] = await s.groupPids(GROUP);
+  const fe = await s.frontendPid();
+  const bytes = 256 * 1024 * 1024;
+  const url = `/download?bytes=${bytes}`;
+  const dl = await stalledDownload(`${s.url}${url}`);
+  assert.equal(dl.status, 200);
+  // The drop is logged while the client is still not reading.
+  const line = await accessLine(s, url);
+  assert.equal(line.status, 200);
+  assert.equal(line.cause, 'response-socket-timeout');
+  assert.equal(line.pid, daemonPid);
+  within(line.totalMs, seconds * 1000 - 50, seconds * 1000 + 2500, `dropped about ${flags.join(' ')} after the client stopped reading`);
+  await s.waitFor(
+    new RegExp(`\\[error\\] \\[frontend:${GROUP} pid ${fe}\\] 200 response-socket-timeout request=${line.id} the client did not take the response for response-socket-timeout ${seconds} s: dropped it and freed the daemon slot \\(pid ${daemonPid}\\)`),
+  );
+  const next = await request(`${s.url}/pid`);
+  assert.equal(next.body, String(daemonPid));
+  assert.ok(next.ms < 1500, `the slot was free for the next request (${next.ms.toFixed(0)} ms)`);
+  // What the client sees: the connection ends before the body does.
+  const got = await dl.resume();
+  assert.equal(got.complete, false);
+  assert.ok(got.received < bytes, `the client got ${got.received} of ${bytes} bytes`);
+}
+
+test('response-socket-timeout: a client that does not take the response is dropped and the slot freed', async (t) => {
+  const s = await start(['--socket-timeout', '5', '--response-socket-timeout', '0.8']);
+  t.after(() => s.stop());
+  await dropStalledClient(s, 0.8, ['--response-socket-timeout 0.8']);
+});
+
+test('response-socket-timeout: defaults to socket-timeout', async (t) => {
+  const s = await start(['--socket-timeout', '0.7']);
+  t.after(() => s.stop());
+  await dropStalledClient(s, 0.7, ['socket-timeout 0.7']);
+});
+
+// --- script reloading ---------------------------------------------------
+
+function writeApp(file: string, version: string, mtimeOffsetS = 0): void {
+  // Written aside and renamed in, so a process never loads half a file.
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, `export default function (req, res) {\n  res.end('${version} ' + process.pid);\n}\n`);
+  const when = new Date(Date.now() + mtimeOffsetS * 1000);
+  fs.utimesSync(tmp, when, when);
+  fs.renameSync(tmp, file);
+}
+
+test('script reloading: a changed app file makes the daemon reject the request and restart; the client sees only the new code', async (t) => {
+  const dir = tempDir('sluice-tr-reload-');
+  const app = path.join(dir, 'tr-reload.mjs');
+  writeApp(app, 'v1');
+  const s = await start([], app);
+  t.after(() => s.stop());
+  const [oldPid] = await s.groupPids('tr-reload');
+
+  const r1 = await request(`${s.url}/`);
+  assert.equal(r1.body, `v1 ${oldPid}`);
+  writeApp(app, 'v2', 2);
+  const r2 = await request(`${s.url}/after`);
+  assert.equal(r2.status, 200);
+  const m = /^v2 (\d+)$/.exec(r2.body);
+  assert.ok(m, `only the new code answers (got ${JSON.stringify(r2.body)})`);
+  const newPid = Number(m[1]);
+  assert.notEqual(newPid, oldPid, 'a fresh process loaded the new code');
+  assert.ok(r2.ms < 8000, `reconnected within ${r2.ms.toFixed(0)} ms`);
+  const line = await accessLine(s, '/after');
+  assert.equal(line.status, 200);
+  assert.equal(line.pid, newPid);
+  await s.waitFor(new RegExp(`\\[notice\\] \\[daemon:tr-reload pid ${oldPid}\\] reload recycling: ${app.replace(/[.]/g, '\\.')} changed`));
+  await s.waitFor(new RegExp(`daemon process ${oldPid} exited \\(reload`));
+  assert.equal(alive(oldPid!), false);
+  const r3 = await request(`${s.url}/again`);
+  assert.equal(r3.body, `v2 ${newPid}`, 'the reloaded process keeps serving');
+});
+
+test('script reloading off: the old code keeps serving after the file changes', async (t) => {
+  const dir = tempDir('sluice-tr-reload-');
+  const app = path.join(dir, 'tr-reload.mjs');
+  writeApp(app, 'v1');
+  const s = await start(['--script-reloading', 'off'], app);
+  t.after(() => s.stop());
+  const [pid] = await s.groupPids('tr-reload');
+  assert.equal((await request(`${s.url}/`)).body, `v1 ${pid}`);
+  writeApp(app, 'v2', 2);
+  for (let i = 0; i < 3; i++) assert.equal((await request(`${s.url}/after${i}`)).body, `v1 ${pid}`);
+  assert.doesNotMatch(s.stderr, /reload/);
+});
+
+test('script reloading: reconnects are bounded by 2 * processes + 1', async (t) => {
+  const dir = tempDir('sluice-tr-reload-');
+  const app = path.join(dir, 'tr-reload.mjs');
+  // An app that changes its own file as it loads: every process that loads
+  // it finds it changed at its first request, so no reconnect ever lands.
+  fs.writeFileSync(
+    app,
+    `import fs from 'node:fs';\n` +
+      `const file = new URL(import.meta.url);\n` +
+      `const when = new Date(Date.now() + 1000 + Math.random() * 1e6);\n` +
+      `fs.utimesSync(file, when, when);\n` +
+      `export default function (req, res) { res.end('never ' + process.pid); }\n`,
+  );
+  const s = await start([], app);
+  t.after(() => s.stop());
+  const fe = await s.frontendPid();
+  const r = await request(`${s.url}/x`, { timeoutMs: 30000 });
+  assert.equal(r.status, 503);
+  assert.equal(r.headers['sluice-cause'], 'reload');
+  assert.doesNotMatch(r.body, /never/);
+  const line = await accessLine(s, '/x');
+  assert.equal(line.cause, 'reload');
+  await s.waitFor(new RegExp(`\\[error\\] \\[frontend:tr-reload pid ${fe}\\] 503 reload request=${line.id} daemon process \\d+ rejected the request \\(reload\\) and 3 reconnects did not land on a reloaded process`));
+  const rejections = s.stderr.match(/\[notice\] \[daemon:tr-reload pid \d+\] reload recycling/g) ?? [];
+  assert.equal(rejections.length, 4, 'the first try and 3 reconnects, each rejected by a process that then restarted');
+});
