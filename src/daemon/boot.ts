@@ -12,6 +12,8 @@ export interface DaemonBoot {
   group: EffectiveGroup;
   /** Apps mounted on this group: loaded at start (startup-timeout covers it). */
   apps: DaemonApp[];
+  /** Started after an inactivity recycle: apps load at the first request. */
+  lazy: boolean;
   /** Every app of the configuration: a dispatch may send any of them here. */
   allowedApps: DaemonApp[];
   errorLog: string;

@@ -45,5 +45,6 @@ if (!ok) {
   logNotice(`app load failed; answering 500 and retrying in a fresh process in ${wait} s`, { group, cause: 'app-load-error' });
   setTimeout(() => daemon.lifecycle.shutdown('app-load-error', 'retrying the app load'), wait * 1000).unref();
 }
+if (boot.lazy) logNotice('started after an inactivity recycle: the app loads at the first request', { group, cause: 'inactivity' });
 sendStatus({ t: 'ready', pid: process.pid, loadMs, ok });
 daemon.start();

@@ -15,8 +15,9 @@ export class RecycleTriggers {
 
   constructor(private readonly d: Daemon) {
     const g = d.group;
-    this.maximumRequests = g.maximumRequests > 0 ? g.maximumRequests + Math.floor(Math.random() * (g.maximumRequestsJitter + 1)) : 0;
-    this.restartInterval = g.restartInterval > 0 ? g.restartInterval + Math.random() * g.restartIntervalJitter : 0;
+    const i = d.boot.index;
+    this.maximumRequests = g.maximumRequests > 0 ? g.maximumRequests + Math.floor(jitter(g.maximumRequestsJitter + 1, i, g.processes)) : 0;
+    this.restartInterval = g.restartInterval > 0 ? g.restartInterval + jitter(g.restartIntervalJitter, i, g.processes) : 0;
   }
 
   start(): void {
@@ -78,4 +79,15 @@ export class RecycleTriggers {
       }
     }
   }
+}
+
+/**
+ * A random share of `range` for the process at position `index` of
+ * `processes`: each position draws from its own slice of the range, so the
+ * processes of a group never draw the same value (given a range at least as
+ * wide as the group) and cannot fall back into lockstep as they are replaced.
+ */
+function jitter(range: number, index: number, processes: number): number {
+  const slice = range / processes;
+  return (Math.min(index, processes - 1) + Math.random()) * slice;
 }

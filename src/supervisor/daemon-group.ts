@@ -80,12 +80,18 @@ export class DaemonGroup {
     return [...this.members.values()].filter((m) => m.state !== 'retiring');
   }
 
-  private spawn(index: number): void {
+  /**
+   * `lazy`: the process loads its apps at its first request rather than at
+   * start (after an inactivity recycle, so an idle group gives its memory
+   * back and the next request pays the load).
+   */
+  private spawn(index: number, lazy = false): void {
     if (this.stopping) return;
     const g = this.group;
     const boot: DaemonBoot = {
       group: g,
-      apps: this.apps,
+      apps: lazy ? [] : this.apps,
+      lazy,
       allowedApps: this.allowedApps,
       errorLog: this.base.errorLog,
       serverTimeout: this.base.serverTimeout,
@@ -156,7 +162,7 @@ export class DaemonGroup {
     // A process told to shut down from outside may be part of a whole-server
     // stop that the supervisor has not seen yet: give that a moment.
     if (cause === 'shutdown') setTimeout(() => this.spawn(m.index), 100).unref();
-    else this.spawn(m.index);
+    else this.spawn(m.index, cause === 'inactivity');
   }
 
   private startupTimedOut(m: Member): void {
