@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startSluice, request, tempDir, EXAMPLES, type Sluice } from './helpers/sluice.js';
+import { startSluice, request, tempDir, APPS, EXAMPLES, type Sluice } from './helpers/sluice.js';
 
 // file in examples/ -> the `framework` field its JSON answers carry.
 const EXAMPLE_APPS: Array<[file: string, framework: string]> = [
@@ -91,3 +91,27 @@ for (const mode of MODES) {
     }
   });
 }
+
+describe('handler style detection', { concurrency: 2 }, () => {
+  it('a one-parameter function is fetch style, whatever its parameter is called', async (t) => {
+    const s = await startSluice(['start', path.join(APPS, 'fw-one-param.ts'), '--processes', '1', '--socket-prefix', tempDir()], { timeoutMs: 30000 });
+    t.after(() => s.stop());
+    const r = await request(`${s.url}/x?y=1`, { method: 'DELETE' });
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'one-param DELETE /x');
+  });
+
+  it('a handler called Node style that returns a Response gets a 500 naming the fix, not a hang', async (t) => {
+    const s = await startSluice(['start', path.join(APPS, 'fw-misdetected.ts'), '--processes', '1', '--socket-prefix', tempDir()], { timeoutMs: 30000 });
+    t.after(() => s.stop());
+    const r = await request(`${s.url}/`, { timeoutMs: 5000 });
+    assert.equal(r.status, 500);
+    assert.equal(r.headers['sluice-cause'], 'app-error');
+    await s.waitFor(/called Node style, as \(req, res\), but returned a Response: .*--style fetch/, 5000);
+    const fixed = await startSluice(['start', path.join(APPS, 'fw-misdetected.ts'), '--style', 'fetch', '--processes', '1', '--socket-prefix', tempDir()], { timeoutMs: 30000 });
+    t.after(() => fixed.stop());
+    const ok = await request(`${fixed.url}/`);
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body, 'answered fetch style');
+  });
+});

@@ -42,7 +42,8 @@ export function detectFunctionStyle(fn: AnyFn): 'fetch' | 'node' {
   const second = names[1]?.toLowerCase();
   if (second && /^_?(res|resp|response|reply|out)$/.test(second)) return 'node';
   if (second && /^_?(ctx|context|env|c|info)$/.test(second)) return 'fetch';
-  if (fn.length <= 1 && names.length <= 1) return names[0] && /^_?req$/.test(names[0]) ? 'node' : 'fetch';
+  // A Node listener needs its second parameter to answer at all.
+  if (fn.length <= 1 && names.length <= 1) return 'fetch';
   return 'node';
 }
 

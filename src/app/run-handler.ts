@@ -97,9 +97,23 @@ function runNode(listener: (req: IncomingMessage, res: ServerResponse) => unknow
     fail(err);
     return;
   }
+  if (isResponse(ret)) return fail(misdetected());
   if (ret !== undefined && ret !== null && typeof (ret as Promise<unknown>).then === 'function') {
-    (ret as Promise<unknown>).then(undefined, fail);
+    (ret as Promise<unknown>).then((v) => {
+      if (isResponse(v) && !res.headersSent) fail(misdetected());
+    }, fail);
   }
+}
+
+function isResponse(v: unknown): boolean {
+  return v instanceof Response || (typeof v === 'object' && v !== null && typeof (v as Response).status === 'number' && (v as Response).headers instanceof Headers);
+}
+
+// Rather than leave the client waiting for a response that never comes.
+function misdetected(): TypeError {
+  return new TypeError(
+    'the handler was called Node style, as (req, res), but returned a Response: export it as { fetch } or set the mount\'s style to "fetch" (--style fetch)',
+  );
 }
 
 function toRequest(req: IncomingMessage, ctx: LiveContext): Request {
