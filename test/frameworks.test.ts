@@ -4,7 +4,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startSluice, request, tempDir, APPS, EXAMPLES, type Sluice } from './helpers/sluice.js';
+import { execFile } from 'node:child_process';
+import { startSluice, request, tempDir, APPS, EXAMPLES, ROOT, type Sluice } from './helpers/sluice.js';
 
 // file in examples/ -> the `framework` field its JSON answers carry.
 const EXAMPLE_APPS: Array<[file: string, framework: string]> = [
@@ -92,7 +93,17 @@ for (const mode of MODES) {
   });
 }
 
-describe('handler style detection', { concurrency: 2 }, () => {
+describe('handler loading', { concurrency: 3 }, () => {
+  it('the examples type-check in strict mode against the frameworks\' and sluice\'s types', async () => {
+    const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const result = await new Promise<{ code: number; out: string }>((resolve) =>
+      execFile(process.execPath, [tsc, '-p', path.join(EXAMPLES, 'tsconfig.json')], { cwd: ROOT }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as NodeJS.ErrnoException).code ?? 1) : 0, out: stdout + stderr }),
+      ),
+    );
+    assert.equal(result.code, 0, result.out);
+  });
+
   it('a one-parameter function is fetch style, whatever its parameter is called', async (t) => {
     const s = await startSluice(['start', path.join(APPS, 'fw-one-param.ts'), '--processes', '1', '--socket-prefix', tempDir()], { timeoutMs: 30000 });
     t.after(() => s.stop());
