@@ -261,18 +261,11 @@ test('socket-timeout: a request body that stalls on its way does not hold the da
   assert.ok(next.ms < 1500, `the slot was free for the next request (${next.ms.toFixed(0)} ms)`);
 });
 
-test('socket-timeout (daemon side): a front end that stalls mid-body is cut off and the slot freed', async (t) => {
-  // The front end's timeout is long here; the daemon enforces its own bound.
-  const s = await start(['--socket-timeout', '0.8']);
-  t.after(() => s.stop());
-  const [daemonPid] = await s.groupPids(GROUP);
-  const sock = await groupSocket(s);
-
-  // Speak to the group listener as a front end would, then stall.
-  const t0 = performance.now();
+/** Connects to a group listener as a front end would and sends `head` (with an envelope) and `body`. */
+function rawDaemonRequest(sock: string, requestId: string, head: string, body = ''): net.Socket {
   const envelope = encodeEnvelope({
     queueStart: wallNow(),
-    requestId: 'stalled-1',
+    requestId,
     app: RECORDER,
     mountPoint: '',
     processGroup: GROUP,
@@ -283,24 +276,53 @@ test('socket-timeout (daemon side): a front end that stalls mid-body is cut off 
     scheme: 'http',
     remoteUser: undefined,
   });
+  const [requestLine, ...rest] = head.split('\r\n');
   const raw = net.createConnection({ path: sock });
+  raw.write(`${requestLine}\r\nsluice-envelope: ${envelope}\r\n${rest.join('\r\n')}\r\n\r\n${body}`);
+  return raw;
+}
+
+function closedWithin(socket: net.Socket, limitMs: number): Promise<number> {
+  const t0 = performance.now();
+  return new Promise<number>((resolve) => {
+    socket.on('close', () => resolve(performance.now() - t0));
+    setTimeout(() => resolve(Infinity), limitMs).unref();
+  }).finally(() => socket.destroy());
+}
+
+test('socket-timeout (daemon side): a front end that stalls mid-body is cut off and the slot freed', async (t) => {
+  // Straight at the daemon: it enforces its own bound whatever the front end does.
+  const s = await start(['--socket-timeout', '0.8']);
+  t.after(() => s.stop());
+  const [daemonPid] = await s.groupPids(GROUP);
+  const raw = rawDaemonRequest(await groupSocket(s), 'stalled-body', 'POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 100000', 'y'.repeat(10));
   let got = '';
   raw.on('data', (d) => (got += d));
-  raw.write(`POST /upload HTTP/1.1\r\nsluice-envelope: ${envelope}\r\nhost: x\r\ncontent-length: 100000\r\n\r\n${'y'.repeat(10)}`);
-  const closedAfter = await new Promise<number>((resolve) => {
-    raw.on('close', () => resolve(performance.now() - t0));
-    setTimeout(() => resolve(Infinity), 8000);
-  });
-  raw.destroy();
-  within(closedAfter, 750, 2500, 'the daemon closed the stalled connection at socket-timeout');
+  within(await closedWithin(raw, 8000), 750, 2500, 'the daemon closed the stalled connection at socket-timeout');
   assert.match(got, new RegExp(`^\\+${daemonPid} \\d+\\r\\nHTTP/1\\.1 504 `), 'picked up, then answered 504');
   assert.match(got, /sluice-cause: socket-timeout/i);
   await s.waitFor(
-    new RegExp(`\\[error\\] \\[daemon:${GROUP} pid ${daemonPid}\\] 504 socket-timeout request=stalled-1 POST /upload: the front end sent nothing for socket-timeout 0.8 s while the daemon waited for the request body`),
+    new RegExp(`\\[error\\] \\[daemon:${GROUP} pid ${daemonPid}\\] 504 socket-timeout request=stalled-body POST /upload: the front end sent nothing for socket-timeout 0.8 s while the daemon waited for the request body`),
   );
   const next = await request(`${s.url}/pid`);
   assert.equal(next.body, String(daemonPid));
   assert.ok(next.ms < 1500, `the slot was free for the next request (${next.ms.toFixed(0)} ms)`);
+});
+
+test('socket-timeout (daemon side): a front end that stops taking the response is cut off and the slot freed', async (t) => {
+  const s = await start(['--socket-timeout', '0.8']);
+  t.after(() => s.stop());
+  const [daemonPid] = await s.groupPids(GROUP);
+  const raw = rawDaemonRequest(await groupSocket(s), 'stalled-response', `GET /download?bytes=${256 * 1024 * 1024} HTTP/1.1\r\nhost: x`);
+  raw.once('data', () => raw.pause()); // and never read again
+  await s.waitFor(
+    new RegExp(`\\[error\\] \\[daemon:${GROUP} pid ${daemonPid}\\] socket-timeout request=stalled-response GET /download\\S*: the front end sent nothing for socket-timeout 0.8 s while the daemon waited for the response`),
+    5000,
+  );
+  const next = await request(`${s.url}/pid`);
+  assert.equal(next.body, String(daemonPid));
+  assert.ok(next.ms < 1500, `the slot was free for the next request (${next.ms.toFixed(0)} ms)`);
+  raw.destroy();
 });
 
 // --- response-socket-timeout --------------------------------------------
@@ -444,6 +466,27 @@ test('script reloading: reconnects are bounded by 2 * processes + 1', async (t) 
   const line = await accessLine(s, '/x');
   assert.equal(line.cause, 'reload');
   await s.waitFor(new RegExp(`\\[error\\] \\[frontend:tr-reload pid ${fe}\\] 503 reload request=${line.id} daemon process \\d+ rejected the request \\(reload\\) and 3 reconnects did not land on a reloaded process`));
-  const rejections = s.stderr.match(/\[notice\] \[daemon:tr-reload pid \d+\] reload recycling/g) ?? [];
+  const rejection = /\[notice\] \[daemon:tr-reload pid \d+\] reload recycling/g;
+  await s.waitFor(new RegExp(`(${rejection.source}[^]*){4}`)); // the daemons log after answering
+  await sleep(300);
+  const rejections = s.stderr.match(rejection) ?? [];
   assert.equal(rejections.length, 4, 'the first try and 3 reconnects, each rejected by a process that then restarted');
+});
+
+test('script reloading with several processes: concurrent requests after a change see only the new code', async (t) => {
+  const dir = tempDir('sluice-tr-reload-');
+  const app = path.join(dir, 'tr-reload.mjs');
+  writeApp(app, 'v1');
+  const s = await startSluice(['start', app, '--processes', '2', '--threads', '2', '--socket-prefix', tempDir()]);
+  t.after(() => s.stop());
+  const oldPids = await s.groupPids('tr-reload');
+  writeApp(app, 'v2', 2);
+  const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => request(`${s.url}/c${i}`, { timeoutMs: 20000 })));
+  for (const r of replies) {
+    assert.equal(r.status, 200);
+    const m = /^v2 (\d+)$/.exec(r.body);
+    assert.ok(m, `only the new code answers (got ${JSON.stringify(r.body)})`);
+    assert.ok(!oldPids.includes(Number(m[1])), 'served by a reloaded process');
+  }
+  for (const pid of oldPids) await s.waitFor(new RegExp(`daemon process ${pid} exited \\(reload`));
 });

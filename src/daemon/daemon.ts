@@ -168,7 +168,9 @@ export class Daemon {
 
     // Script reloading: the app file changed since it was loaded; reject the
     // request back to the front end (it reconnects) and restart this process.
-    if (this.group.scriptReloading && this.lifecycle.accepting) {
+    // Checked even once the process is stopping: a sibling slot picked up in
+    // the same moment must not run the old code either.
+    if (this.group.scriptReloading) {
       const loaded = this.loadedMtime.get(env.app);
       if (loaded !== undefined && mtimeOf(env.app) !== loaded) {
         socket.end(reloadRejectLine(process.pid));
