@@ -3,11 +3,13 @@
 //   curl 'http://127.0.0.1:8000/app/hello?name=Ada'
 //   curl -X POST -H 'content-type: application/json' -d '{"n":1}' http://127.0.0.1:8000/app/echo
 import { Hono } from 'hono';
-import { requestContext } from 'sluice';
+import { requestContext, type RequestContext } from 'sluice';
 
-const app = new Hono();
+// sluice passes the request context as the fetch handler's second argument,
+// which Hono exposes as c.env.
+const app = new Hono<{ Bindings: RequestContext }>();
 
-app.get('/', (c) => c.text(`Hono, mounted at "${requestContext()?.mountPoint}"\n`));
+app.get('/', (c) => c.text(`Hono, mounted at "${c.env.mountPoint}"\n`));
 
 // c.req.path is relative to the mount point: "/hello" even when mounted at /app.
 app.get('/hello', (c) => {
