@@ -19,6 +19,12 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sluice> {
 const logged = (s: Sluice, re: RegExp, ms = 4000) => s.waitFor(re, ms);
 const exited = (s: Sluice, pid: number, cause: string, ms = 4000) =>
   logged(s, new RegExp(`\\] ${cause} daemon process ${pid} exited \\(${cause}, `), ms);
+/** Timestamp (ms) of the first error-log line matching `re`. */
+function loggedAt(s: Sluice, re: RegExp): number {
+  const line = s.stderr.split('\n').find((l) => re.test(l));
+  assert.ok(line, `no log line ${re}`);
+  return Date.parse(line.slice(0, 24));
+}
 const pidIn = (r: Reply) => Number(/(\d+)$/.exec(r.body)?.[1]);
 
 /** Replacement processes load slowly: in the windows only the old process can serve. */
@@ -169,7 +175,6 @@ for (const how of ['SIGHUP', 'sluice restart'] as const) {
     const inflight = request(`${s.url}/work?ms=1200`);
     await sleep(200);
     fs.writeFileSync(file, JSON.stringify(config(2)));
-    const t0 = performance.now();
     if (how === 'SIGHUP') process.kill(s.pid, 'SIGHUP');
     else {
       const out = await runSluice(['restart', '--socket-prefix', prefix]);
@@ -183,12 +188,13 @@ for (const how of ['SIGHUP', 'sluice restart'] as const) {
     assert.equal(r.status, 200, 'the request in flight during the restart completes');
     assert.equal(pidIn(r), old);
     await logged(s, new RegExp(`\\] restart daemon process ${old} exited \\(restart, `));
-    const oldGoneAt = performance.now() - t0;
-    assert.ok(oldGoneAt < 2000, `the old daemon left once its request was done (${oldGoneAt.toFixed(0)} ms), not at the 10 s graceful-timeout`);
+    const stoppedIn = loggedAt(s, new RegExp(`restart daemon process ${old} exited`)) - loggedAt(s, new RegExp(`daemon:lc pid ${old}\\] shutdown recycling: SIGTERM`));
+    assert.ok(stoppedIn < 2500, `the old daemon left once its request was done (${stoppedIn} ms after SIGTERM), not after the 10 s graceful-timeout`);
+    assert.doesNotMatch(s.stderr, /shutdown-timeout 2 s expired/);
     await logged(s, /graceful restart done/);
     await sleep(300);
     const replies = await traffic.stop();
-    assert.ok(replies.length > 10, `${replies.length} requests during the restart`);
+    assert.ok(replies.length >= 5, `${replies.length} requests during the restart`);
     assert.deepEqual(replies.filter((x) => x.status !== 200).map((x) => `${x.status} ${x.body}`), [], 'every request during the restart was served');
     // The new configuration is in force: two processes, neither the old one.
     const status = await runSluice(['status', '--socket-prefix', prefix, '--json']);
