@@ -259,6 +259,7 @@ test('socket-timeout: a request body that stalls on its way does not hold the da
   const next = await request(`${s.url}/pid`);
   assert.equal(next.body, String(daemonPid));
   assert.ok(next.ms < 1500, `the slot was free for the next request (${next.ms.toFixed(0)} ms)`);
+  assert.doesNotMatch(s.stderr, /bad request/, 'a request abandoned mid-body is not reported as a bad request');
 });
 
 /** Connects to a group listener as a front end would and sends `head` (with an envelope) and `body`. */

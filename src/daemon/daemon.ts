@@ -20,6 +20,7 @@ import { logError, logWarn } from '../log/error-log.js';
 import type { Cause } from '../protocol/causes.js';
 
 const CONNECTION = Symbol('sluice.connection');
+const FRONT_END_GONE = new Set(['ECONNRESET', 'EPIPE', 'HPE_INVALID_EOF_STATE']);
 
 interface Connection {
   slot: Slot;
@@ -55,7 +56,8 @@ export class Daemon {
       (req, res) => this.onRequest(req as Req, res),
     );
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-      if (err.code !== 'ECONNRESET') logWarn(`bad request from the front end: ${err.message}`, { group: g.name });
+      // The front end gave up mid-request (its client left, or a timeout): not a bad request.
+      if (!FRONT_END_GONE.has(err.code ?? '')) logWarn(`bad request from the front end: ${err.message}`, { group: g.name });
       socket.destroy();
     });
     this.socketTimeout = new DaemonSocketTimeout(g.name, g.socketTimeout, boot.serverTimeout);
