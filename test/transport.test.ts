@@ -135,6 +135,34 @@ test('connect-timeout: a missing group socket is retried; served if it comes bac
   assert.deepEqual((await seenByApp(s)).seen, ['back']);
 });
 
+test('connect: a connect refused for filesystem reasons fails at once with 503, not after connect-timeout', async (t) => {
+  const s = await start(['--connect-timeout', '5']);
+  const sock = await groupSocket(s);
+  const dir = path.dirname(sock);
+  t.after(async () => {
+    if (fs.existsSync(`${dir}.away`)) {
+      fs.rmSync(dir, { force: true });
+      fs.renameSync(`${dir}.away`, dir);
+    }
+    await s.stop();
+  });
+  const fe = await s.frontendPid();
+  // The socket directory replaced by a file: ENOTDIR, which waiting will not fix.
+  fs.renameSync(dir, `${dir}.away`);
+  fs.writeFileSync(dir, '');
+  const r = await request(`${s.url}/mark?id=notdir`);
+  fs.rmSync(dir);
+  fs.renameSync(`${dir}.away`, dir);
+  assert.equal(r.status, 503);
+  assert.equal(r.headers['sluice-cause'], 'daemon-unavailable');
+  assert.ok(r.ms < 1000, `failed at once (${r.ms.toFixed(0)} ms), not after connect-timeout 5 s`);
+  const line = await accessLine(s, '/mark?id=notdir');
+  assert.equal(line.cause, 'daemon-unavailable');
+  assert.equal(line.pid, undefined);
+  await s.waitFor(new RegExp(`\\[error\\] \\[frontend:${GROUP} pid ${fe}\\] 503 daemon-unavailable request=${line.id} cannot connect to group ${GROUP} at ${sock.replace(/[.]/g, '\\.')}: ENOTDIR`));
+  assert.equal((await request(`${s.url}/mark?id=after`)).status, 200, 'served again once the socket is back');
+});
+
 // --- queue-timeout ------------------------------------------------------
 
 test('queue-timeout: a request that waited longer is discarded at pickup without reaching the app: 504', async (t) => {
