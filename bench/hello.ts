@@ -20,6 +20,7 @@ import path from 'node:path';
 import { measure, pickLoadgen, type LoadgenKind, type Measurement } from './lib/load.js';
 import { startProcess, type Started } from './lib/server.js';
 import { machineLines, median } from './lib/report.js';
+import { cpuTicks, TICKS_PER_SECOND } from './lib/proc.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -71,6 +72,26 @@ const CONFIGS: Config[] = [
   },
 ];
 
+interface Run extends Measurement {
+  /** CPU µs per request of the process that takes the HTTP requests (bare server or sluice front end). */
+  frontCpu?: number;
+  /** CPU µs per request of all daemon processes together. */
+  daemonCpu?: number;
+}
+
+/** The front end (or bare server) first, then the daemon processes. */
+function serverPids(s: Started): { all: number[] } {
+  const fe = s.banner.match(/front end pid (\d+)/);
+  if (!fe) return { all: [s.pid] };
+  const daemons = s.banner.match(/\(pids? ([\d, ]+)\)/)?.[1]?.split(/,\s*/).map(Number) ?? [];
+  return { all: [Number(fe[1]), ...daemons] };
+}
+
+function cpuCell(front: number, daemon: number): string {
+  if (Number.isNaN(front)) return '–';
+  return daemon > 0 ? `${(front + daemon).toFixed(0)} = ${front.toFixed(0)} + ${daemon.toFixed(0)}` : front.toFixed(0);
+}
+
 async function main(): Promise<void> {
   const only = values.only ? new Set(values.only.split(',')) : undefined;
   const configs = CONFIGS.filter((c) => !only || only.has(c.name));
@@ -78,7 +99,7 @@ async function main(): Promise<void> {
   const opts = { connections: Number(values.connections), durationS: Number(values.duration), warmupS: Number(values.warmup) };
   const loadgen: LoadgenKind = pickLoadgen(values.loadgen as 'auto' | LoadgenKind);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
-  const results = new Map<string, Measurement[]>(configs.map((c) => [c.name, []]));
+  const results = new Map<string, Run[]>(configs.map((c) => [c.name, []]));
   const load0 = os.loadavg()[0]!;
   process.stderr.write(`load generator: ${loadgen}; ${rounds} round(s) of ${configs.length} configuration(s), ${opts.durationS} s each after ${opts.warmupS} s warm-up, ${opts.connections} connections\n`);
   try {
@@ -87,7 +108,13 @@ async function main(): Promise<void> {
         const logFile = path.join(tmp, `${c.name}-${r}.log`);
         const server = await c.start(logFile);
         try {
-          const m = await measure(loadgen, server.url, opts);
+          const pids = serverPids(server);
+          let t0: number[] = [];
+          let t1: number[] = [];
+          const m: Run = await measure(loadgen, server.url, opts, { start: () => (t0 = pids.all.map(cpuTicks)), end: () => (t1 = pids.all.map(cpuTicks)) });
+          const micros = (i: number) => (((t1[i]! - t0[i]!) / TICKS_PER_SECOND) * 1e6) / (m.rps * opts.durationS);
+          m.frontCpu = micros(0);
+          m.daemonCpu = pids.all.length > 1 ? pids.all.slice(1).reduce((a, _, i) => a + micros(i + 1), 0) : 0;
           results.get(c.name)!.push(m);
           process.stderr.write(`round ${r} ${c.name.padEnd(10)} ${m.rps.toFixed(0).padStart(7)} req/s  p50 ${m.p50Ms.toFixed(2)} ms  p99 ${m.p99Ms.toFixed(2)} ms  errors ${m.errors}\n`);
         } finally {
@@ -103,18 +130,18 @@ async function main(): Promise<void> {
   const med = new Map(
     configs.map((c) => {
       const ms = results.get(c.name)!;
-      return [c.name, { rps: median(ms.map((m) => m.rps)), p50: median(ms.map((m) => m.p50Ms)), p99: median(ms.map((m) => m.p99Ms)), runs: ms.map((m) => m.rps), errors: ms.reduce((a, m) => a + m.errors, 0), cpu: median(ms.map((m) => m.loadgenCpuMicrosPerRequest)) }];
+      return [c.name, { rps: median(ms.map((m) => m.rps)), p50: median(ms.map((m) => m.p50Ms)), p99: median(ms.map((m) => m.p99Ms)), runs: ms.map((m) => m.rps), errors: ms.reduce((a, m) => a + m.errors, 0), cpu: median(ms.map((m) => m.loadgenCpuMicrosPerRequest)), front: median(ms.map((m) => m.frontCpu ?? NaN)), daemon: median(ms.map((m) => m.daemonCpu ?? NaN)) }];
     }),
   );
   const bare = med.get('bare');
   const ratio = (v: number, base: number | undefined) => (base ? `${(v / base).toFixed(2)}×` : '–');
   const lines: string[] = [];
-  lines.push(`| configuration | req/s | × bare | p50 ms | p50 × bare | p99 ms | p99 × bare | runs (req/s) | errors |`);
-  lines.push(`| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |`);
+  lines.push(`| configuration | req/s | × bare | p50 ms | p50 × bare | p99 ms | p99 × bare | CPU µs/request: front end (or bare server) + daemons | runs (req/s) | errors |`);
+  lines.push(`| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |`);
   for (const c of configs) {
     const m = med.get(c.name)!;
     lines.push(
-      `| ${c.label} | ${m.rps.toFixed(0)} | ${ratio(m.rps, bare?.rps)} | ${m.p50.toFixed(2)} | ${ratio(m.p50, bare?.p50)} | ${m.p99.toFixed(2)} | ${ratio(m.p99, bare?.p99)} | ${m.runs.map((x) => x.toFixed(0)).join(', ')} | ${m.errors} |`,
+      `| ${c.label} | ${m.rps.toFixed(0)} | ${ratio(m.rps, bare?.rps)} | ${m.p50.toFixed(2)} | ${ratio(m.p50, bare?.p50)} | ${m.p99.toFixed(2)} | ${ratio(m.p99, bare?.p99)} | ${cpuCell(m.front, m.daemon)} | ${m.runs.map((x) => x.toFixed(0)).join(', ')} | ${m.errors} |`,
     );
   }
   const cmd = `npm run bench -- --rounds ${rounds} --duration ${opts.durationS} --warmup ${opts.warmupS} --connections ${opts.connections} --loadgen ${loadgen} --threads ${threads}${values.only ? ` --only ${values.only}` : ''}`;

@@ -56,12 +56,20 @@ function wrkMillis(text: string, pct: string): number {
   return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
 }
 
-async function measureWrk(url: string, o: LoadOptions): Promise<Measurement> {
+/** Called just before and just after the measured window (not the warm-up). */
+export interface Window {
+  start(): void;
+  end(): void;
+}
+
+async function measureWrk(url: string, o: LoadOptions, w: Window): Promise<Measurement> {
   const base = ['-t1', `-c${o.connections}`];
   if (o.warmupS > 0) await run('wrk', [...base, `-d${o.warmupS}s`, url]);
+  w.start();
   // bash's `times` reports the CPU time of the shell's finished children: wrk's own cost.
   const quoted = [...base, `-d${o.durationS}s`, '--latency', url].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
   const out = await run('bash', ['-c', `wrk ${quoted} && times`]);
+  w.end();
   const rps = Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1]);
   const total = Number(out.match(/(\d+) requests in/)?.[1]);
   const non2xx = Number(out.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0);
@@ -72,12 +80,16 @@ async function measureWrk(url: string, o: LoadOptions): Promise<Measurement> {
   return { rps, p50Ms: wrkMillis(out, '50'), p99Ms: wrkMillis(out, '99'), errors: non2xx + socketErrors, loadgenCpuMicrosPerRequest: (cpuS * 1e6) / total };
 }
 
-async function measureNode(url: string, o: LoadOptions): Promise<Measurement> {
-  const out = await run(process.execPath, ['--import', 'tsx', LOADGEN, '--url', url, '--connections', String(o.connections), '--duration', String(o.durationS), '--warmup', String(o.warmupS)]);
+async function measureNode(url: string, o: LoadOptions, w: Window): Promise<Measurement> {
+  const args = (d: number) => ['--import', 'tsx', LOADGEN, '--url', url, '--connections', String(o.connections), '--duration', String(d), '--warmup', '0'];
+  if (o.warmupS > 0) await run(process.execPath, args(o.warmupS));
+  w.start();
+  const out = await run(process.execPath, args(o.durationS));
+  w.end();
   const r = JSON.parse(out.trim().split('\n').pop()!) as LoadResult;
   return { rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, errors: r.errors, loadgenCpuMicrosPerRequest: r.cpuMicrosPerRequest };
 }
 
-export function measure(kind: LoadgenKind, url: string, o: LoadOptions): Promise<Measurement> {
-  return kind === 'wrk' ? measureWrk(url, o) : measureNode(url, o);
+export function measure(kind: LoadgenKind, url: string, o: LoadOptions, w: Window = { start() {}, end() {} }): Promise<Measurement> {
+  return kind === 'wrk' ? measureWrk(url, o, w) : measureNode(url, o, w);
 }

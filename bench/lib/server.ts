@@ -4,6 +4,8 @@ import { spawn } from 'node:child_process';
 export interface Started {
   url: string;
   pid: number;
+  /** What the process printed up to and including the ready line. */
+  banner: string;
   stop(): Promise<void>;
 }
 
@@ -29,6 +31,7 @@ export function startProcess(cmd: string, args: string[], ready: RegExp, urlOf: 
       resolve({
         url: urlOf(m),
         pid: child.pid!,
+        banner: out,
         async stop() {
           if (child.exitCode !== null || child.signalCode !== null) return;
           child.kill('SIGINT');
