@@ -4,6 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import fs from 'node:fs';
 import { execFile } from 'node:child_process';
 import { startSluice, request, tempDir, APPS, EXAMPLES, ROOT, type Sluice } from './helpers/sluice.js';
 
@@ -124,5 +125,37 @@ describe('handler loading', { concurrency: 3 }, () => {
     const ok = await request(`${fixed.url}/`);
     assert.equal(ok.status, 200);
     assert.equal(ok.body, 'answered fetch style');
+  });
+
+  it('application groups are separate instances of CommonJS modules too (.cjs, .js and .ts in a CommonJS package)', async (t) => {
+    const dir = tempDir();
+    const apps = { cjs: path.join(APPS, 'fw-instance.cjs'), js: path.join(APPS, 'fw-cjs', 'instance.js'), ts: path.join(APPS, 'fw-cjs', 'instance.ts') };
+    const mounts = [];
+    for (const [name, app] of Object.entries(apps)) {
+      mounts.push({ path: `/${name}`, app, processGroup: 'g' });
+      for (const ag of ['a', 'b']) mounts.push({ path: `/${name}-${ag}`, app, processGroup: 'g', applicationGroup: ag });
+    }
+    mounts.push({ path: '/embedded', app: apps.cjs, processGroup: '%{GLOBAL}' });
+    mounts.push({ path: '/embedded-a', app: apps.cjs, processGroup: '%{GLOBAL}', applicationGroup: 'a' });
+    const config = path.join(dir, 'sluice.config.json');
+    fs.writeFileSync(config, JSON.stringify({ socketPrefix: dir, groups: { g: { processes: 1, threads: 2 } }, mounts }));
+    const s = await startSluice(['serve', '-c', config, '--port', '0', '--host', '127.0.0.1'], { timeoutMs: 30000 });
+    t.after(() => s.stop());
+    const [daemonPid] = await s.groupPids('g');
+    const instanceAt = async (mount: string) => {
+      const r = await request(`${s.url}${mount}/x`);
+      assert.equal(r.status, 200, `${mount}: ${r.body}`);
+      const seen = JSON.parse(r.body);
+      assert.equal(seen.url, '/x');
+      return seen as { instance: string; pid: number };
+    };
+    for (const name of Object.keys(apps)) {
+      const seen = await Promise.all(['', '-a', '-b'].map((ag) => instanceAt(`/${name}${ag}`)));
+      for (const v of seen) assert.equal(v.pid, daemonPid);
+      assert.equal(new Set(seen.map((v) => v.instance)).size, 3, `${name}: %{GLOBAL}, a and b are three instances`);
+      assert.equal((await instanceAt(`/${name}-a`)).instance, seen[1]!.instance, `${name}: an application group keeps its one instance`);
+    }
+    const embedded = await Promise.all([instanceAt('/embedded'), instanceAt('/embedded-a')]);
+    assert.notEqual(embedded[0].instance, embedded[1].instance, 'embedded: separate instances too');
   });
 });
