@@ -147,6 +147,9 @@ test('connect: a connect refused for filesystem reasons fails at once with 503, 
     await s.stop();
   });
   const fe = await s.frontendPid();
+  // (The supervisor's control socket lives in the same directory: let it settle first.)
+  for (let i = 0; i < 50 && !fs.readdirSync(dir).some((f) => f.startsWith('control')); i++) await sleep(50);
+  await sleep(200);
   // The socket directory replaced by a file: ENOTDIR, which waiting will not fix.
   fs.renameSync(dir, `${dir}.away`);
   fs.writeFileSync(dir, '');
