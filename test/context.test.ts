@@ -41,7 +41,7 @@ function escape(s: string): string {
 }
 
 async function accessLineFor(s: Sluice, url: string) {
-  await s.waitFor(new RegExp(`"GET ${escape(url)} HTTP/1.1" `), 5000);
+  await s.waitFor(new RegExp(`"[A-Z]+ ${escape(url)} HTTP/1.1" `), 5000);
   return s.accessLog().find((l) => l.url === url)!;
 }
 
@@ -51,7 +51,7 @@ const newTag = () => `${process.pid}-${++tagCounter}-${Date.now()}`;
 describe('request context', { concurrency: 4 }, () => {
   for (const { style, app } of STYLES) {
     for (const { mode, args } of MODES) {
-      describe(`${style} style, ${mode} mode`, () => {
+      describe(`${style} style, ${mode} mode`, { concurrency: 1 }, () => {
         let s: Sluice;
         const group = path.basename(app, '.ts');
         const expectedGroup = mode === 'daemon' ? group : '%{GLOBAL}';
@@ -123,6 +123,17 @@ describe('request context', { concurrency: 4 }, () => {
             assert.equal(line.queueMs, 0);
             assert.ok(ctxDoneAt < holdDoneAt, 'in the front end nothing waits for a slot: answered while the other request is held');
           }
+        });
+
+        it('requestContext() holds in body and response event listeners, timers and awaits', async () => {
+          const tag = newTag();
+          const from = s.output.length;
+          const body = Buffer.alloc(1024 * 1024, 'b'); // many chunks
+          const r = await request(`${s.url}/app/body-events?tag=${tag}`, { method: 'POST', body });
+          assert.equal(r.status, 200, r.body);
+          const id = (await accessLineFor(s, `/app/body-events?tag=${tag}`)).id;
+          assert.deepEqual(JSON.parse(r.body), { size: body.length, dataIds: [id], endId: id, timerId: id });
+          await s.waitFor(new RegExp(`fw-context finished ${tag} id=${escape(id)}\\n`), 5000, from);
         });
 
         it('aborts the request signal when the client disconnects mid-request', async () => {

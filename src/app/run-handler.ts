@@ -73,8 +73,10 @@ export function runHandler(h: Handler, req: IncomingMessage, res: ServerResponse
   res.once('close', () => {
     const finished = res.writableFinished;
     if (!finished) ctx.abort(new ClientDisconnected());
-    hooks.onDone(finished);
+    contextStorage.exit(hooks.onDone, finished);
   });
+  emitInContext(req, ctx);
+  emitInContext(res, ctx);
   if (ctx.mountPoint) (req as IncomingMessage & { originalUrl?: string }).originalUrl = ctx.mountPoint + req.url;
   const fail = (err: unknown) => {
     const timeout = isRequestTimeout(err) || (ctx.interrupted && ctx.signal.aborted);
@@ -87,6 +89,18 @@ export function runHandler(h: Handler, req: IncomingMessage, res: ServerResponse
     if (h.style === 'node') runNode(h.listener, req, res, fail);
     else runFetch(h.fetch, req, res, ctx, fail).catch(fail);
   });
+}
+
+/**
+ * The events of req and res (body chunks, 'end', 'drain', 'finish', 'close')
+ * come from a connection set up outside the request's context: deliver them
+ * inside it, so requestContext() works in listeners the app registers.
+ */
+function emitInContext(emitter: IncomingMessage | ServerResponse, ctx: LiveContext): void {
+  const emit = emitter.emit;
+  emitter.emit = function (this: typeof emitter, ...args: Parameters<typeof emit>): boolean {
+    return contextStorage.getStore() === ctx ? emit.apply(this, args) : contextStorage.run(ctx, Reflect.apply, emit, this, args);
+  } as typeof emit;
 }
 
 function runNode(listener: (req: IncomingMessage, res: ServerResponse) => unknown, req: IncomingMessage, res: ServerResponse, fail: (e: unknown) => void): void {

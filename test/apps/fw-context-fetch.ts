@@ -7,6 +7,9 @@
 //                 the state of request.signal and requestContext().signal, then
 //                 answers with a stream that logs "fw-context body cancelled T"
 //                 when sluice cancels it
+//   /body-events?tag=T
+//                 reads the body chunk by chunk and answers the request id
+//                 requestContext() gave along the way; logs "fw-context finished T id=..."
 import { requestContext, type RequestContext } from 'sluice';
 
 function snapshot(c: RequestContext) {
@@ -74,6 +77,18 @@ export default {
             });
           });
         });
+      }
+      case '/body-events': {
+        let size = 0;
+        const dataIds = new Set<string>();
+        for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+          size += chunk.byteLength;
+          dataIds.add(requestContext()?.requestId ?? 'none');
+        }
+        const endId = requestContext()?.requestId ?? 'none';
+        const timerId = await new Promise((r) => setTimeout(() => r(requestContext()?.requestId ?? 'none'), 1));
+        process.stderr.write(`fw-context finished ${url.searchParams.get('tag')} id=${requestContext()?.requestId ?? 'none'}\n`);
+        return Response.json({ size, dataIds: [...dataIds], endId, timerId });
       }
       default:
         return new Response('fw-context: no such route', { status: 404 });

@@ -1,5 +1,8 @@
 // Node-style app for the request-context tests (same routes as fw-context-fetch.ts):
 //   /ctx, /hold?ms=N, /wait-abort?tag=T (requestContext().signal)
+//   /body-events?tag=T   reads the body with req.on('data'/'end') and answers the
+//                        request id requestContext() gave in each listener; logs
+//                        "fw-context finished T id=..." from res.on('finish')
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requestContext } from 'sluice';
 
@@ -48,6 +51,22 @@ export default function fwContext(req: IncomingMessage, res: ServerResponse): vo
         const reason = c.signal.reason as Error | undefined;
         // Read from the store again: the listener runs inside the request's context.
         process.stderr.write(`fw-context aborted ${tag} requestContext.signal=${requestContext()?.signal.aborted} reason=${reason?.name}\n`);
+      });
+      return;
+    }
+    case '/body-events': {
+      // Listener style: the request context must be there in every callback.
+      const tag = url.searchParams.get('tag');
+      let size = 0;
+      const dataIds = new Set<string>();
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        dataIds.add(requestContext()?.requestId ?? 'none');
+      });
+      req.on('end', () => {
+        const endId = requestContext()?.requestId ?? 'none';
+        res.on('finish', () => process.stderr.write(`fw-context finished ${tag} id=${requestContext()?.requestId ?? 'none'}\n`));
+        setTimeout(() => res.end(JSON.stringify({ size, dataIds: [...dataIds], endId, timerId: requestContext()?.requestId ?? 'none' })), 1);
       });
       return;
     }
