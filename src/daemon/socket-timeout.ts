@@ -43,7 +43,8 @@ export class DaemonSocketTimeout {
 
   /** The connection was idle for socket-timeout (the http server's 'timeout' event). */
   onIdle(socket: net.Socket, slot: Slot | undefined): void {
-    if (!slot) return void socket.destroy();
+    // A connection whose request is over (its slot may already serve another).
+    if (!slot || slot.socket !== socket) return void socket.destroy();
     const phase = waitingOnFrontEnd(socket, slot);
     if (phase === undefined) {
       socket.setTimeout(this.ms); // the app is busy, not waiting: keep watching
