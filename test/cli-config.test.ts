@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { runSluice, startSluice, request, tempDir, APPS, ROOT, type Exit } from './helpers/sluice.js';
+import { GROUP_OPTIONS } from '../src/config/options.js';
 
 const LAB = path.join(APPS, 'lab.ts');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures');
@@ -261,4 +262,86 @@ test('a good start command still serves after all that (the refusals are not bla
   const r = await request(`${s.url}/ok`);
   assert.equal(r.status, 200);
   assert.equal(JSON.parse(r.body).path, '/ok');
+});
+
+// The spec's "Sizing the timeouts" starter set: what `sluice start` applies by default.
+const TUNED = {
+  processes: 2,
+  threads: 5,
+  displayName: '%{GROUP}',
+  lang: 'en_US.UTF-8',
+  locale: 'en_US.UTF-8',
+  queueTimeout: 45,
+  socketTimeout: 60,
+  connectTimeout: 15,
+  requestTimeout: 60,
+  interruptTimeout: 0,
+  startupTimeout: 15,
+  deadlockTimeout: 60,
+  gracefulTimeout: 15,
+  evictionTimeout: 0,
+  inactivityTimeout: 0,
+  restartInterval: 0,
+  shutdownTimeout: 5,
+  maximumRequests: 0,
+};
+
+test('sluice start: the tuned defaults, and every daemon option accepted as a flag', async () => {
+  const values: Record<string, [string, unknown]> = {
+    processes: ['3', 3],
+    threads: ['4', 4],
+    'listen-backlog': ['50', 50],
+    'display-name': ['web-%{GROUP}', 'web-%{GROUP}'],
+    lang: ['C.UTF-8', 'C.UTF-8'],
+    locale: ['C.UTF-8', 'C.UTF-8'],
+    'queue-timeout': ['2.5', 2.5],
+    'socket-timeout': ['30', 30],
+    'response-socket-timeout': ['20', 20],
+    'connect-timeout': ['0.75', 0.75],
+    'request-timeout': ['90', 90],
+    'interrupt-timeout': ['10', 10],
+    'deadlock-timeout': ['120', 120],
+    'startup-timeout': ['5', 5],
+    'inactivity-timeout': ['600', 600],
+    'graceful-timeout': ['7', 7],
+    'eviction-timeout': ['8', 8],
+    'shutdown-timeout': ['9', 9],
+    'maximum-requests': ['1000', 1000],
+    'maximum-requests-jitter': ['50', 50],
+    'restart-interval': ['3600', 3600],
+    'restart-interval-jitter': ['60', 60],
+    'cpu-time-limit': ['300', 300],
+    'memory-limit': ['512M', 512 * 1024 * 1024],
+    'script-reloading': ['false', false],
+  };
+  assert.deepEqual(Object.keys(values).sort(), GROUP_OPTIONS.map((o) => o.flag).sort(), 'every daemon option is tried');
+  const flags = Object.entries(values).flatMap(([flag, [v]]) => [`--${flag}`, v]);
+  const [tuned, all, served] = await runAll([
+    ['check', LAB, '--json'],
+    ['check', LAB, '--json', '--mount', '/m', '--port', '8123', '--host', '127.0.0.1', ...flags],
+    ['check', '--json', '-c', path.join(FIXTURES, 'mixed', 'sluice.config.js')],
+  ]);
+  for (const r of [tuned, all, served]) assert.equal(r!.code, 0, r!.stderr);
+
+  const t = JSON.parse(tuned!.stdout);
+  assert.equal(t.tuned, true);
+  assert.deepEqual(Object.keys(t.groups), ['lab'], 'the group is named after the app');
+  for (const [key, v] of Object.entries(TUNED)) assert.deepEqual(t.groups.lab[key], v, `tuned default ${key}`);
+  assert.equal(t.hosts[0].mounts[0].app, LAB);
+  assert.equal(t.hosts[0].mounts[0].processGroup, 'lab');
+
+  const a = JSON.parse(all!.stdout);
+  const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  for (const [flag, [, v]] of Object.entries(values)) assert.deepEqual(a.groups.lab[camel(flag)], v, `--${flag}`);
+  assert.deepEqual(a.listen, [{ host: '127.0.0.1', port: 8123 }]);
+  assert.equal(a.hosts[0].mounts[0].path, '/m');
+
+  // A config file gets mod_wsgi's own defaults, not the tuned ones.
+  const s = JSON.parse(served!.stdout);
+  assert.equal(s.tuned, false);
+  assert.equal(s.groups.back.processes, 1);
+  assert.equal(s.groups.back.threads, 2);
+  assert.equal(s.groups.back.queueTimeout, 0);
+  assert.equal(s.groups.back.requestTimeout, 0);
+  assert.equal(s.groups.back.deadlockTimeout, 300);
 });
