@@ -158,4 +158,34 @@ describe('handler loading', { concurrency: 3 }, () => {
     const embedded = await Promise.all([instanceAt('/embedded'), instanceAt('/embedded-a')]);
     assert.notEqual(embedded[0].instance, embedded[1].instance, 'embedded: separate instances too');
   });
+
+  it('an app outside any project that depends on sluice still imports it (ESM, TypeScript, CommonJS)', async (t) => {
+    const dir = tempDir('sluice-outside-'); // under the system temp dir: no node_modules/sluice above it
+    const files = {
+      'outside.mjs': "import { requestContext } from 'sluice';\nexport default { fetch: () => new Response('mjs ' + requestContext().requestId) };\n",
+      'outside.ts':
+        "import { requestContext, type RequestContext } from 'sluice';\n" +
+        "export default (request: Request, ctx: RequestContext): Response => new Response('ts ' + requestContext()!.requestId + ' ' + (ctx === requestContext()));\n",
+      'outside.cjs': "const { requestContext } = require('sluice');\nmodule.exports = (req, res) => res.end('cjs ' + requestContext().requestId);\n",
+    };
+    const mounts = [];
+    for (const [name, text] of Object.entries(files)) {
+      fs.writeFileSync(path.join(dir, name), text);
+      const ext = path.extname(name).slice(1);
+      mounts.push({ path: `/${ext}`, app: path.join(dir, name), processGroup: 'g' });
+      mounts.push({ path: `/embedded-${ext}`, app: path.join(dir, name), processGroup: '%{GLOBAL}' });
+    }
+    const config = path.join(dir, 'sluice.config.json');
+    fs.writeFileSync(config, JSON.stringify({ socketPrefix: dir, groups: { g: { processes: 1, threads: 2 } }, mounts }));
+    const s = await startSluice(['serve', '-c', config, '--port', '0', '--host', '127.0.0.1'], { timeoutMs: 30000 });
+    t.after(() => s.stop());
+    for (const ext of ['mjs', 'ts', 'cjs']) {
+      for (const mount of [`/${ext}`, `/embedded-${ext}`]) {
+        const r = await request(`${s.url}${mount}`);
+        assert.equal(r.status, 200, `${mount}: ${r.body}`);
+        const id = (await waitForAccessLine(s, 'GET', mount)).id;
+        assert.equal(r.body, ext === 'ts' ? `ts ${id} true` : `${ext} ${id}`, mount);
+      }
+    }
+  });
 });

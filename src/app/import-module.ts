@@ -1,11 +1,46 @@
 // Imports a user's module (.ts/.mts/.cts through tsx, .js/.mjs/.cjs as is).
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
+import Module, { createRequire, register } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const TS_EXTENSIONS = new Set(['.ts', '.mts', '.cts', '.tsx']);
 const require = createRequire(import.meta.url);
 let tsxRegistered: Promise<void> | undefined;
+let selfResolvable = false;
+
+/** sluice's own entry point (what `import ... from 'sluice'` means). */
+const SELF_URL = new URL('../index.js', import.meta.url).href;
+
+/**
+ * Lets apps and config files import 'sluice' even where it is not installed
+ * (an app outside any project that depends on sluice): from then on, 'sluice'
+ * resolves the usual way first, else to the running sluice.
+ */
+function makeSelfResolvable(from: string): void {
+  if (selfResolvable) return;
+  try {
+    createRequire(from).resolve('sluice');
+    return; // installed where the app is: nothing to do (and no loader hooks to pay for)
+  } catch {
+    selfResolvable = true;
+  }
+  const hook = `export async function resolve(specifier, context, next) {
+  try { return await next(specifier, context); }
+  catch (err) { if (specifier === 'sluice') return { url: ${JSON.stringify(SELF_URL)}, shortCircuit: true }; throw err; }
+}`;
+  register(`data:text/javascript,${encodeURIComponent(hook)}`);
+  const cjs = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
+  const resolveFilename = cjs._resolveFilename;
+  const selfPath = fileURLToPath(SELF_URL);
+  cjs._resolveFilename = function (this: unknown, request: string, ...rest: unknown[]): string {
+    try {
+      return resolveFilename.call(this, request, ...rest);
+    } catch (err) {
+      if (request === 'sluice') return selfPath;
+      throw err;
+    }
+  };
+}
 
 function registerTsx(): Promise<void> {
   // The package's main entry is what `node --import tsx` runs: it installs
@@ -17,6 +52,7 @@ function registerTsx(): Promise<void> {
 
 /** Imports `file`; `query` (e.g. "?instance=x") yields a separate module instance. */
 export async function importModule(file: string, query = ''): Promise<unknown> {
+  makeSelfResolvable(file);
   if (TS_EXTENSIONS.has(path.extname(file))) await registerTsx();
   const before = require.cache[file];
   const ns = (await import(pathToFileURL(file).href + query)) as Record<string, unknown>;
