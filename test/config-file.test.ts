@@ -4,6 +4,7 @@
 // group. Real HTTP shows which group and process served each request.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { startSluice, runSluice, request, tempDir, ROOT, type Sluice } from './helpers/sluice.js';
 
@@ -184,4 +185,30 @@ test('sluice check prints the effective configuration, and --json parses', async
       'mounts resolved against the config file, longest path first',
     );
   }
+});
+
+test('a graceful restart (SIGHUP) re-reads an edited .mjs config, command-line overrides still applied', async (t) => {
+  const dir = tempDir();
+  const file = path.join(dir, 'sluice.config.mjs');
+  const write = (mountPath: string, applicationGroup: string) =>
+    fs.writeFileSync(
+      file,
+      `export default { port: 1, groups: { g: { processes: 1, threads: 2 } }, mounts: [{ path: ${JSON.stringify(mountPath)}, app: ${JSON.stringify(WHERE)}, processGroup: 'g', applicationGroup: ${JSON.stringify(applicationGroup)} }] };\n`,
+    );
+  write('/one', 'first');
+  const s = await startSluice(['serve', '-c', file, '--port', '0', '--host', '127.0.0.1', '--socket-prefix', tempDir()]);
+  t.after(() => s.stop());
+  const before = await get(s, 'localhost', '/one/x');
+  assert.equal(before.applicationGroup, 'first');
+
+  write('/two', 'second');
+  const mark = s.output.length;
+  process.kill(s.pid, 'SIGHUP');
+  await s.waitFor(/graceful restart done/, 15000, mark);
+  assert.doesNotMatch(s.output.slice(mark), /refused/);
+  const after = await get(s, 'localhost', '/two/y');
+  assert.equal(after.applicationGroup, 'second', 'the edited file was read again');
+  assert.equal(after.mountPoint, '/two');
+  assert.equal(after.path, '/y');
+  assert.equal((await request(`${s.url}/one/x`)).status, 404, 'the old mount is gone');
 });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/errors.js';
 import { validateConfig, defaultSocketPrefix } from '../config/validate.js';
-import { findConfigFile, loadConfigFile } from '../config/load.js';
+import { findConfigFile, loadConfigFile, readConfigFile } from '../config/load.js';
 import { parseArgs, one, startConfig, applyServerFlags, START_FLAGS, SERVER_FLAGS, type Parsed } from './args.js';
 import { configPitfalls, describeConfig } from './describe.js';
 import { Supervisor } from '../supervisor/supervisor.js';
@@ -58,20 +58,15 @@ async function effectiveConfig(command: string, p: Parsed): Promise<EffectiveCon
   }
   if (p.positional.length > 0) throw new ConfigError(p.positional[0]!, `unexpected argument (sluice ${command} takes -c FILE)`);
   const file = findConfigFile(configFlag);
-  const config = await loadConfigFile(file);
+  const raw = await readConfigFile(file);
   const overrides = {} as Record<string, unknown>;
   applyServerFlags(p, overrides);
-  if (Object.keys(overrides).length === 0) return config;
-  const merged = { ...JSON.parse(JSON.stringify(await rawConfig(file))), ...overrides } as Record<string, unknown>;
-  // --port / --host replace the file's listeners, whichever way it wrote them.
-  if ('port' in overrides || 'host' in overrides) delete merged.listen;
+  // Server flags given with -c override the file; --port / --host replace its listeners, whichever way it wrote them.
+  const merged =
+    Object.keys(overrides).length === 0 || typeof raw !== 'object' || raw === null
+      ? raw
+      : { ...(raw as Record<string, unknown>), ...overrides, ...('port' in overrides || 'host' in overrides ? { listen: undefined } : {}) };
   return validateConfig(merged, { baseDir: path.dirname(file), configFile: file });
-}
-
-async function rawConfig(file: string): Promise<unknown> {
-  if (file.endsWith('.json')) return JSON.parse(fs.readFileSync(file, 'utf8'));
-  const { importModule } = await import('../app/import-module.js');
-  return ((await importModule(file)) as { default: unknown }).default;
 }
 
 /**

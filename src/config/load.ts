@@ -22,6 +22,11 @@ export function findConfigFile(given: string | undefined, cwd = process.cwd()): 
 }
 
 export async function loadConfigFile(file: string): Promise<EffectiveConfig> {
+  return validateConfig(await readConfigFile(file), { baseDir: path.dirname(file), configFile: file });
+}
+
+/** The file's configuration as written (not validated). */
+export async function readConfigFile(file: string): Promise<unknown> {
   let raw: unknown;
   if (file.endsWith('.json')) {
     try {
@@ -39,6 +44,6 @@ export async function loadConfigFile(file: string): Promise<EffectiveConfig> {
     }
     if (raw === undefined) throw new ConfigError('(config)', `${file} has no default export (export default defineConfig({...}))`);
   }
-  return validateConfig(raw, { baseDir: path.dirname(file), configFile: file });
+  return raw;
 }
 
