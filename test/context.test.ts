@@ -100,7 +100,7 @@ describe('request context', { concurrency: 4 }, () => {
         });
 
         it(mode === 'daemon' ? 'queue start is when the front end handed the request over, request start when a slot took it' : 'queue start and request start coincide: nothing queues in the front end', async () => {
-          const holdMs = 1000;
+          const holdMs = 1500;
           let holdDoneAt = 0;
           const holdSentAt = Date.now();
           const hold = request(`${s.url}/app/hold?ms=${holdMs}`).then((r) => ((holdDoneAt = Date.now()), r));
@@ -143,9 +143,8 @@ describe('request context', { concurrency: 4 }, () => {
           req.on('error', () => {}); // we hang up ourselves
           await s.waitFor(new RegExp(`fw-context started ${tag}\\n`), 10000, from);
           req.destroy();
-          const t0 = Date.now();
+          // Within 5 s of the disconnect (the app's own fallback answers after 10 s).
           const aborted = (await s.waitFor(new RegExp(`fw-context aborted ${tag} .*`), 5000, from))[0];
-          assert.ok(Date.now() - t0 < 3000, 'the abort follows the disconnect promptly');
           if (style === 'fetch') {
             assert.match(aborted, /request\.signal=true requestContext\.signal=true ctx\.signal=true reason=AbortError$/);
             await s.waitFor(new RegExp(`fw-context body cancelled ${tag}\n`), 5000, from); // a late response's body is released
