@@ -10,7 +10,7 @@ export interface Started {
 }
 
 /** Spawns `cmd args`, waits until stdout matches `ready`, and derives the URL from the match. */
-export function startProcess(cmd: string, args: string[], ready: RegExp, urlOf: (m: RegExpMatchArray) => string, timeoutMs = 20000): Promise<Started> {
+export function startProcess(cmd: string, args: readonly string[], ready: RegExp, urlOf: (m: RegExpMatchArray) => string, timeoutMs = 20000): Promise<Started> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
