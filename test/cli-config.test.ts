@@ -68,6 +68,7 @@ const FLAG_CASES: FlagCase[] = [
   { what: 'bad memory size', args: [LAB, '--memory-limit', 'lots'], keyPath: '--memory-limit', reason: /size in bytes/ },
   { what: 'unknown flag', args: [LAB, '--proceses', '2'], keyPath: '--proceses', reason: /unknown option \(did you mean "--processes"\?\)/ },
   { what: 'unknown timeout flag', args: [LAB, '--request-timout', '2'], keyPath: '--request-timout', reason: /unknown option \(did you mean "--request-timeout"\?\)/ },
+  { what: 'camelCase flag', args: [LAB, '--queueTimeout', '2'], keyPath: '--queueTimeout', reason: /unknown option \(did you mean "--queue-timeout"\?\)/ },
   { what: 'flag without value', args: [LAB, '--threads'], keyPath: '--threads', reason: /needs a value/ },
   { what: 'port out of range', args: [LAB, '--port', '70000'], keyPath: '--port', reason: /TCP port 0-65535/ },
   { what: 'missing app file', args: [path.join(APPS, 'no-such-app.ts')], keyPath: 'APP', reason: /file not found: .*no-such-app\.ts/ },
@@ -144,6 +145,12 @@ const FILE_CASES: FileCase[] = [
     config: { groups: { web: { requestTimout: 5 } }, mounts: [{ app: LAB }] },
     keyPath: 'groups.web.requestTimout',
     reason: /unknown group option \(did you mean "requestTimeout"\?\)/,
+  },
+  {
+    what: 'kebab-case option in a config file',
+    config: { groups: { web: { 'queue-timeout': 5 } }, mounts: [{ app: LAB }] },
+    keyPath: 'groups.web.queue-timeout',
+    reason: /unknown group option \(did you mean "queueTimeout"\?\)/,
   },
   {
     what: 'unknown mount key',
