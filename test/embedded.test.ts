@@ -95,6 +95,12 @@ test('processGroup "%{GLOBAL}" mounts and a daemon mount in one config: each run
   assert.equal(b.processGroup, 'back');
   assert.equal(b.path, '/b');
   assert.notEqual(f.instance, b.instance, 'the same app file, one instance per process');
+  const other = await json(s, '/front-other/c');
+  assert.equal(other.pid, front);
+  assert.equal(other.applicationGroup, 'other');
+  assert.equal(other.mountPoint, '/front-other');
+  assert.notEqual(other.instance, f.instance, 'another application group is another module instance, in the front end too');
+  assert.equal((await json(s, '/front/again')).instance, f.instance);
   const lab = await json(s, '/lab/ctx');
   assert.equal(lab.pid, front);
   assert.equal(lab.url, '/ctx');
