@@ -221,6 +221,23 @@ const FILE_CASES: FileCase[] = [
     keyPath: 'mounts[1].processGroup',
     reason: /embedded in the front end, which restrictEmbedded: true forbids/,
   },
+  {
+    what: 'a host-scoped group used from another host',
+    config: {
+      hosts: [
+        { serverName: 'a.test', groups: { mine: {} }, mounts: [{ app: LAB, processGroup: 'mine' }] },
+        { serverName: 'b.test', mounts: [{ app: LAB, processGroup: 'mine' }] },
+      ],
+    },
+    keyPath: 'hosts[1].mounts[0].processGroup',
+    reason: /declared in host "a\.test"; only hosts with that serverName can use it/,
+  },
+  {
+    what: 'a group declared twice',
+    config: { groups: { web: {} }, hosts: [{ serverName: 'a.test', groups: { web: {} }, mounts: [{ app: LAB, processGroup: 'web' }] }] },
+    keyPath: 'hosts[0].groups.web',
+    reason: /already declared/,
+  },
   { what: 'listen and port both', config: { listen: [{ port: 0 }], port: 1, mounts: [{ app: LAB }] }, keyPath: 'listen', reason: /not both/ },
   { what: 'port out of range', config: { port: 65536, mounts: [{ app: LAB }] }, keyPath: 'port', reason: /TCP port 0-65535/ },
   { what: 'no app at all', config: { groups: { web: {} } }, keyPath: 'mounts', reason: /no app configured/ },
@@ -243,6 +260,11 @@ test('config files: each bad value exits 2 from serve and from check, naming the
 
 test('a sluice.config.ts with a bad value, a broken file and a missing file are refused the same way', async () => {
   const badDir = path.join(FIXTURES, 'bad-ts');
+  const badJson = path.join(tempDir(), 'sluice.config.json');
+  fs.writeFileSync(badJson, '{ "mounts": [ }');
+  const [jsonServe, jsonCheck] = await runAll([['serve', '-c', badJson], ['check', '-c', badJson]]);
+  assertRefused(jsonServe!, '(config)', /cannot read .*sluice\.config\.json/, 'serve JSON that does not parse');
+  assertRefused(jsonCheck!, '(config)', /cannot read .*sluice\.config\.json/, 'check JSON that does not parse');
   const [serveTs, checkTs, serveFound, broken, missing, none] = await runAll([
     ['serve', '-c', path.join(badDir, 'sluice.config.ts'), '--socket-prefix', tempDir()],
     ['check', '-c', path.join(badDir, 'sluice.config.ts')],
