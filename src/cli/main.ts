@@ -181,7 +181,8 @@ main(process.argv.slice(2)).then(
   },
   (err) => {
     if (err instanceof ConfigError) {
-      process.stderr.write(`sluice: ${err.message}\n`);
+      // Always one line, whatever a reason quotes.
+      process.stderr.write(`sluice: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
       process.exit(2);
     }
     process.stderr.write(`sluice: ${(err as Error)?.stack ?? String(err)}\n`);
