@@ -277,7 +277,9 @@ test('a sluice.config.ts with a bad value, a broken file and a missing file are 
   assertRefused(checkTs!, 'groups.web.threads', /must be at least 1 \(got 0\)/, 'check bad .ts');
   // From the repository root there is no sluice.config.* to find.
   assertRefused(serveFound!, '-c', /no config file given and none of sluice\.config\.ts/, 'serve without a config');
-  assertRefused(broken!, '(config)', /cannot load .*bad-syntax/, 'config that does not parse');
+  assertRefused(broken!, '(config)', /cannot load .*bad-syntax.*Unexpected token/, 'config that does not parse');
+  const brokenTs = await runSluice(['check', '-c', path.join(FIXTURES, 'bad-syntax', 'broken.config.ts')]);
+  assertRefused(brokenTs, '(config)', /cannot load .*broken\.config\.ts: .*broken\.config\.ts:4:\d+: ERROR: Expected "\]" but found "\}"/, 'a .ts config that does not compile: the compiler error, on the same line');
   assertRefused(missing!, '-c', /config file not found/, 'missing config file');
   assertRefused(none!, '-c', /no config file given/, 'check without a config');
   // The same bad .ts found in its own directory (serve without -c).

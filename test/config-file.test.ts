@@ -212,3 +212,21 @@ test('a graceful restart (SIGHUP) re-reads an edited .mjs config, command-line o
   assert.equal(after.path, '/y');
   assert.equal((await request(`${s.url}/one/x`)).status, 404, 'the old mount is gone');
 });
+
+test('a sluice.config.ts outside an ES module package (compiled as CommonJS) is read too', async (t) => {
+  const dir = tempDir(); // no package.json with "type": "module" above it
+  fs.writeFileSync(
+    path.join(dir, 'sluice.config.ts'),
+    `import { defineConfig } from 'sluice';\n` +
+      `const app: string = ${JSON.stringify(WHERE)};\n` +
+      `export default defineConfig({ groups: { cj: { processes: 1, threads: 1 } }, mounts: [{ path: '/cj', app, processGroup: 'cj' }] });\n`,
+  );
+  const check = await runSluice(['check', '--json'], { cwd: dir });
+  assert.equal(check.code, 0, check.stderr);
+  assert.equal(JSON.parse(check.stdout).groups.cj.threads, 1);
+  const s = await startSluice(['serve', '--port', '0', '--host', '127.0.0.1', '--socket-prefix', tempDir()], { cwd: dir });
+  t.after(() => s.stop());
+  const seen = await get(s, 'localhost', '/cj/z');
+  assert.equal(seen.processGroup, 'cj');
+  assert.equal(seen.path, '/z');
+});

@@ -39,8 +39,12 @@ export async function readConfigFile(file: string): Promise<unknown> {
       // A fresh URL each time, so a graceful restart re-reads an edited file.
       const mod = (await importModule(file, `?load=${Date.now()}`)) as { default?: unknown };
       raw = mod.default;
+      // A .ts file outside a "type": "module" package is compiled as CommonJS: its `export default` is module.exports.default.
+      const cjs = raw as { __esModule?: unknown; default?: unknown } | undefined;
+      if (typeof cjs === 'object' && cjs !== null && cjs.__esModule === true && 'default' in cjs) raw = cjs.default;
     } catch (err) {
-      throw new ConfigError('(config)', `cannot load ${file}: ${(err as Error).message.split('\n')[0]}`);
+      const why = String((err as Error)?.message ?? err).split('\n').map((l) => l.trim()).filter((l) => l && !/^at /.test(l)).slice(0, 3).join(' ');
+      throw new ConfigError('(config)', `cannot load ${file}: ${why}`);
     }
     if (raw === undefined) throw new ConfigError('(config)', `${file} has no default export (export default defineConfig({...}))`);
   }
