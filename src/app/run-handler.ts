@@ -75,8 +75,11 @@ export function runHandler(h: Handler, req: IncomingMessage, res: ServerResponse
     if (!finished) ctx.abort(new ClientDisconnected());
     contextStorage.exit(hooks.onDone, finished);
   });
-  emitInContext(req, ctx);
-  emitInContext(res, ctx);
+  if (h.style === 'node') {
+    // Fetch-style apps see the body through promises, which keep the context.
+    emitInContext(req, ctx);
+    emitInContext(res, ctx);
+  }
   if (ctx.mountPoint) (req as IncomingMessage & { originalUrl?: string }).originalUrl = ctx.mountPoint + req.url;
   const fail = (err: unknown) => {
     const timeout = isRequestTimeout(err) || (ctx.interrupted && ctx.signal.aborted);
