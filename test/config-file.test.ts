@@ -230,3 +230,25 @@ test('a sluice.config.ts outside an ES module package (compiled as CommonJS) is 
   assert.equal(seen.processGroup, 'cj');
   assert.equal(seen.path, '/z');
 });
+
+test('a group declared inside a host serves that host, whatever the case of its serverName', async (t) => {
+  const dir = tempDir();
+  const file = path.join(dir, 'sluice.config.json');
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      groups: { main: { processes: 1, threads: 1 } },
+      hosts: [
+        { serverName: 'www.example.test', mounts: [{ app: WHERE, processGroup: 'main' }] },
+        { serverName: 'Shop.Example.TEST', groups: { shop: { processes: 1, threads: 1 } }, mounts: [{ path: '/', app: NODE_WHERE, processGroup: 'shop' }] },
+      ],
+    }),
+  );
+  const s = await startSluice(['serve', '-c', file, '--port', '0', '--host', '127.0.0.1', '--socket-prefix', tempDir()]);
+  t.after(() => s.stop());
+  const [shopPid] = await s.groupPids('shop');
+  const seen = await get(s, 'SHOP.example.test', '/cart');
+  assert.equal(seen.processGroup, 'shop');
+  assert.equal(seen.pid, shopPid);
+  assert.equal((await get(s, 'www.example.test', '/')).processGroup, 'main');
+});

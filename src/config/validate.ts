@@ -130,6 +130,15 @@ function normaliseMountPath(v: unknown, at: string): string {
   return v.replace(/\/+$/, '');
 }
 
+/** A ServerName / ServerAlias: matched on the Host header without its port, case-insensitively; "*" matches within a label. */
+function parseHostName(v: unknown, at: string): string {
+  const name = parseString(v, at);
+  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9*_]([A-Za-z0-9*_.-]*[A-Za-z0-9*_])?)$/.test(name)) {
+    throw new ConfigError(at, `must be a host name such as "example.com" or "*.example.com", without scheme, port or path (got ${show(name)})`);
+  }
+  return name.toLowerCase();
+}
+
 function resolveApp(v: unknown, at: string, baseDir: string): string {
   const file = parseString(v, at);
   const abs = path.resolve(baseDir, file);
@@ -230,7 +239,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
       if (!isObject(h)) throw new ConfigError(at, `must be an object (got ${show(h)})`);
       checkKeys(h, HOST_KEYS, at);
       hostInputs.push({ at, h });
-      addGroups(h.groups, join(at, 'groups'), parseString(h.serverName, join(at, 'serverName')));
+      addGroups(h.groups, join(at, 'groups'), parseHostName(h.serverName, join(at, 'serverName')));
     });
   }
   if (raw.mounts === undefined && hostInputs.length === 0) {
@@ -250,6 +259,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
 
   const parseMounts = (m: unknown, at: string, serverName: string | undefined): EffectiveMount[] => {
     if (!Array.isArray(m)) throw new ConfigError(at, `must be an array of mounts (got ${show(m)})`);
+    if (m.length === 0) throw new ConfigError(at, 'is empty: give at least one { path, app, processGroup }');
     const out: EffectiveMount[] = [];
     m.forEach((mount, i) => {
       const mat = join(at, i);
@@ -308,11 +318,11 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     hosts.push({ serverName: '_default_', serverAlias: [], mounts: parseMounts(raw.mounts, 'mounts', undefined) });
   }
   for (const { at, h } of hostInputs) {
-    const serverName = parseString(h.serverName, join(at, 'serverName')).toLowerCase();
+    const serverName = parseHostName(h.serverName, join(at, 'serverName'));
     let serverAlias: string[] = [];
     if (h.serverAlias !== undefined) {
       if (!Array.isArray(h.serverAlias)) throw new ConfigError(join(at, 'serverAlias'), `must be an array of names (got ${show(h.serverAlias)})`);
-      serverAlias = h.serverAlias.map((a, i) => parseString(a, join(join(at, 'serverAlias'), i)).toLowerCase());
+      serverAlias = h.serverAlias.map((a, i) => parseHostName(a, join(join(at, 'serverAlias'), i)));
     }
     if (h.mounts === undefined) throw new ConfigError(join(at, 'mounts'), 'a host needs mounts');
     hosts.push({ serverName, serverAlias, mounts: parseMounts(h.mounts, join(at, 'mounts'), serverName) });
