@@ -31,14 +31,14 @@ const pidIn = (r: Reply) => Number(/(\d+)$/.exec(r.body)?.[1]);
 const slowReplacements = (ms: number) => ({ LC_LOAD_MS: `0,${ms}`, LC_LOAD_STATE: path.join(tempDir(), 'loads') });
 
 test('SIGUSR1 with eviction-timeout: the process keeps accepting, and exits as soon as it is idle', async (t) => {
-  const s = await start(['--processes', '1', '--threads', '2', '--eviction-timeout', '1.5', '--graceful-timeout', '5'], slowReplacements(2500));
+  const s = await start(['--processes', '1', '--threads', '2', '--eviction-timeout', '4', '--graceful-timeout', '8'], slowReplacements(2500));
   t.after(() => s.stop());
   const [pid] = await s.groupPids('lc-app');
   const t0 = performance.now();
   const inflight = request(`${s.url}/work?ms=800`);
   await sleep(200);
   process.kill(pid!, 'SIGUSR1');
-  await logged(s, new RegExp(`\\[daemon:lc-app pid ${pid}\\] eviction recycling: SIGUSR1; draining for up to 1.5 s \\(still accepting\\)`));
+  await logged(s, new RegExp(`\\[daemon:lc-app pid ${pid}\\] eviction recycling: SIGUSR1; draining for up to 4 s \\(still accepting\\)`));
   const during = await request(`${s.url}/pid`);
   assert.equal(Number(during.body), pid, 'during eviction-timeout the process still takes new requests');
   const r = await inflight;
@@ -46,7 +46,7 @@ test('SIGUSR1 with eviction-timeout: the process keeps accepting, and exits as s
   assert.equal(pidIn(r), pid);
   await exited(s, pid!, 'eviction');
   const gone = (performance.now() - t0) / 1000;
-  assert.ok(gone < 1.6, `exited once idle (${gone.toFixed(2)} s), not at the end of the 1.5 s window`);
+  assert.ok(gone < 3, `exited once idle (${gone.toFixed(2)} s), not at the end of the 4 s window`);
   assert.equal(alive(pid!), false);
   const next = await request(`${s.url}/pid`);
   assert.equal(next.status, 200);
@@ -68,7 +68,7 @@ test('eviction-timeout runs out with a request in flight: shutdown stops accepti
   const cutAt = (performance.now() - t0) / 1000;
   assert.equal(cut.status, 502);
   assert.equal(cut.headers['sluice-cause'], 'eviction');
-  assert.ok(cutAt > 0.5 + 0.6 - 0.1 && cutAt < 0.5 + 0.6 + 0.8, `cut at ${cutAt.toFixed(2)} s`);
+  assert.ok(cutAt > 0.5 + 0.6 - 0.1 && cutAt < 0.5 + 0.6 + 1.5, `cut at ${cutAt.toFixed(2)} s`);
   const l = await late;
   assert.equal(l.status, 200);
   assert.notEqual(Number(l.body), pid, 'a request arriving during shutdown is not taken by the old process');
@@ -91,7 +91,7 @@ test('SIGUSR1 without eviction-timeout falls back to graceful-timeout; with neit
   const r1 = await g1;
   assert.equal(r1.status, 502);
   assert.equal(r1.headers['sluice-cause'], 'eviction');
-  assert.ok(r1.ms > 800 && r1.ms < 2200, `${r1.ms.toFixed(0)} ms: graceful 0.4 s + shutdown 0.4 s`);
+  assert.ok(r1.ms > 800 && r1.ms < 3000, `${r1.ms.toFixed(0)} ms: graceful 0.4 s + shutdown 0.4 s`);
   await exited(graceful, gpid!, 'eviction');
 
   const immediate = await start(['--processes', '1', '--threads', '2', '--eviction-timeout', '0', '--graceful-timeout', '0', '--shutdown-timeout', '0.4']);
@@ -106,7 +106,7 @@ test('SIGUSR1 without eviction-timeout falls back to graceful-timeout; with neit
   const at = performance.now() - t0;
   assert.equal(r2.status, 502);
   assert.equal(r2.headers['sluice-cause'], 'eviction');
-  assert.ok(at > 300 && at < 1400, `${at.toFixed(0)} ms: shutdown-timeout only`);
+  assert.ok(at > 300 && at < 2000, `${at.toFixed(0)} ms: shutdown-timeout only`);
   await exited(immediate, ipid!, 'eviction');
 });
 
@@ -136,18 +136,18 @@ test('sluice evict GROUP drains every process of the group; in-flight requests f
   assert.match(bad.stderr, /no group named "nope" \(groups: lc-app\)/);
 });
 
-/** Requests every 40 ms until stopped; all must be answered 200. */
+/** Requests every 40 ms until stopped; each reply is kept with the time it was sent. */
 function steadyTraffic(url: string) {
-  const replies: Reply[] = [];
+  const replies: Array<Reply & { sentAt: number }> = [];
   let on = true;
   const done = (async () => {
     while (on) {
-      replies.push(await request(`${url}/pid`));
+      const sentAt = performance.now();
+      replies.push({ ...(await request(`${url}/pid`)), sentAt });
       await sleep(40);
     }
   })();
   return {
-    replies,
     stop: async () => {
       on = false;
       await done;
@@ -188,6 +188,7 @@ for (const how of ['SIGHUP', 'sluice restart'] as const) {
     assert.equal(r.status, 200, 'the request in flight during the restart completes');
     assert.equal(pidIn(r), old);
     await logged(s, new RegExp(`\\] restart daemon process ${old} exited \\(restart, `));
+    const oldGone = performance.now();
     const stoppedIn = loggedAt(s, new RegExp(`restart daemon process ${old} exited`)) - loggedAt(s, new RegExp(`daemon:lc pid ${old}\\] shutdown recycling: SIGTERM`));
     assert.ok(stoppedIn < 2500, `the old daemon left once its request was done (${stoppedIn} ms after SIGTERM), not after the 10 s graceful-timeout`);
     assert.doesNotMatch(s.stderr, /shutdown-timeout 2 s expired/);
@@ -204,7 +205,9 @@ for (const how of ['SIGHUP', 'sluice restart'] as const) {
     const live = group.members.filter((m) => m.state !== 'retiring').map((m) => m.pid);
     assert.equal(live.length, 2);
     assert.ok(!live.includes(old!));
-    const seen = new Set(replies.slice(-5).map((x) => Number(x.body)));
-    for (const p of seen) assert.ok(live.includes(p), `late requests are served by the new processes (${p})`);
+    const late = replies.filter((x) => x.sentAt > oldGone);
+    assert.ok(late.length > 0);
+    const seen = new Set(late.map((x) => Number(x.body)));
+    for (const p of seen) assert.ok(live.includes(p), `late requests are served by the new processes (${p}; status ${status.stdout}; old ${old})\n${s.stderr}`);
   });
 }

@@ -24,7 +24,7 @@ async function accessOf(s: Sluice, url: string): Promise<AccessLine> {
   return s.accessLog().find((l) => l.url === url)!;
 }
 
-const near = (ms: number, fireS: number, before = 0.05, after = 0.6) =>
+const near = (ms: number, fireS: number, before = 0.05, after = 1.0) =>
   ms >= (fireS - before) * 1000 && ms <= (fireS + after) * 1000;
 
 for (const threads of [1, 3]) {
@@ -173,7 +173,7 @@ test('interrupt-timeout 0: request-timeout goes straight to the recycle chain; t
   assert.equal(r.headers['sluice-cause'], 'request-timeout-recycled');
   // Stale at once (it has run past request-timeout + 0), so the 3 s graceful
   // window is not waited out: fire point + shutdown-timeout.
-  assert.ok(near(r.ms, fire + 0.4, 0.05, 0.8), `${r.ms.toFixed(0)} ms`);
+  assert.ok(near(r.ms, fire + 0.4, 0.05, 1.5), `${r.ms.toFixed(0)} ms`);
   const line = await accessOf(s, '/work?ms=60000');
   assert.equal(line.pid, pid);
   await logged(s, new RegExp(`request=${line.id} GET /work\\?ms=60000 has run [\\d.]+ s, past the request-timeout fire point ${fire.toFixed(3)} s .*: recycling the process \\(interrupt-timeout is 0\\)`));
@@ -185,7 +185,7 @@ test('interrupt-timeout 0: request-timeout goes straight to the recycle chain; t
 
 test('the drain check stops waiting for siblings once they have run past request-timeout + interrupt-timeout', async (t) => {
   // threads=3, request-timeout 0.3: fire point 0.63 s, stale after 0.3 s.
-  const s = await start(LC, ['--processes', '1', '--threads', '3', '--request-timeout', '0.3', '--graceful-timeout', '4', '--shutdown-timeout', '0.3']);
+  const s = await start(LC, ['--processes', '1', '--threads', '3', '--request-timeout', '0.3', '--graceful-timeout', '8', '--shutdown-timeout', '0.3']);
   t.after(() => s.stop());
   const [pid] = await s.groupPids('lc-app');
   const t0 = performance.now();
@@ -195,11 +195,12 @@ test('the drain check stops waiting for siblings once they have run past request
   const [a, b] = await Promise.all([wedged, sibling]);
   const took = (performance.now() - t0) / 1000;
   assert.equal(a.status, 504, 'the wedged request');
-  assert.equal(b.status, 502, 'the sibling is lost with the process');
+  // Lost with the process (502), or judged wedged itself by then (504) on a slow machine.
+  assert.ok([502, 504].includes(b.status), `the sibling is lost with the process (${b.status})`);
   for (const r of [a, b]) assert.equal(r.headers['sluice-cause'], 'request-timeout-recycled');
   // 0.63 fire, sibling stale at 0.8, + 0.3 shutdown: about 1.1 s; far from
-  // the 4 s graceful window.
-  assert.ok(took > 0.9 && took < 2.4, `drained in ${took.toFixed(3)} s`);
+  // the 8 s graceful window.
+  assert.ok(took > 0.9 && took < 4, `drained in ${took.toFixed(3)} s`);
   assert.equal((await accessOf(s, '/work?ms=60000&n=2')).pid, pid);
   await logged(s, /only stale requests remain; shutting down/);
 });
@@ -210,11 +211,11 @@ test('deadlock-timeout: a blocked event loop is reported with its JS stack and i
   const [pid] = await s.groupPids('lc-app');
   const other = request(`${s.url}/work?ms=4000`);
   await sleep(100);
-  const spin = await request(`${s.url}/spin?ms=6000`);
+  const spin = await request(`${s.url}/spin?ms=8000`);
   assert.equal(spin.status, 502);
   assert.equal(spin.headers['sluice-cause'], 'deadlock');
-  // deadlock-timeout (0.5) + shutdown-timeout (0.5), long before the 6 s spin ends
-  assert.ok(near(spin.ms, 1.0, 0.05, 1.2), `${spin.ms.toFixed(0)} ms`);
+  // deadlock-timeout (0.5) + shutdown-timeout (0.5), long before the 8 s spin ends
+  assert.ok(near(spin.ms, 1.0, 0.05, 3), `${spin.ms.toFixed(0)} ms`);
   const o = await other;
   assert.equal(o.status, 502, 'the other in-flight request of the blocked process is lost too');
   assert.equal(o.headers['sluice-cause'], 'deadlock');
@@ -222,9 +223,9 @@ test('deadlock-timeout: a blocked event loop is reported with its JS stack and i
   const report = (await s.waitFor(/\[error\] \[daemon:lc-app pid (\d+)\] deadlock deadlock-timeout: the event loop has made no progress[\s\S]*?In-flight requests:(\n {4}.*)+/, 3000))[0];
   assert.match(report, new RegExp(`pid ${pid}\\]`));
   assert.match(report, /Main thread stack:\n {4}at lcApp \(\S*lc-app\.ts:\d+:\d+\)/, 'the stack names the function that blocks the loop');
-  assert.match(report, /GET \/spin\?ms=6000 \(running [\d.]+ s\)/);
+  assert.match(report, /GET \/spin\?ms=8000 \(running [\d.]+ s\)/);
   assert.match(report, /GET \/work\?ms=4000 \(running [\d.]+ s\)/);
-  const line = await accessOf(s, '/spin?ms=6000');
+  const line = await accessOf(s, '/spin?ms=8000');
   assert.equal(line.pid, pid);
   assert.equal(line.cause, 'deadlock');
   await s.waitFor(new RegExp(`daemon process ${pid} exited \\(deadlock`));
@@ -241,7 +242,7 @@ test('pitfall: a tight request-timeout fires on legitimate slow requests that wo
   const r = await request(`${recovering.url}/work-abortable?ms=600`);
   assert.equal(r.status, 504, 'a request that would have completed in 0.6 s is cut at 0.3 s');
   assert.equal(r.headers['sluice-cause'], 'request-timeout-recovered');
-  assert.ok(near(r.ms, 0.3, 0.05, 0.25), `${r.ms.toFixed(0)} ms`);
+  assert.ok(near(r.ms, 0.3, 0.05, 0.8), `${r.ms.toFixed(0)} ms`);
   assert.equal((await accessOf(recovering, '/work-abortable?ms=600')).pid, pid);
 
   // With interrupt-timeout 0 the same mistake restarts the process for no reason.
@@ -251,7 +252,7 @@ test('pitfall: a tight request-timeout fires on legitimate slow requests that wo
   const r2 = await request(`${recycling.url}/work?ms=600`);
   assert.equal(r2.status, 504);
   assert.equal(r2.headers['sluice-cause'], 'request-timeout-recycled');
-  assert.ok(near(r2.ms, 0.4, 0.05, 0.4), `${r2.ms.toFixed(0)} ms`);
+  assert.ok(near(r2.ms, 0.4, 0.05, 1.0), `${r2.ms.toFixed(0)} ms`);
   assert.equal((await accessOf(recycling, '/work?ms=600')).pid, pid2);
   await recycling.waitFor(new RegExp(`daemon process ${pid2} exited \\(request-timeout-recycled`));
   assert.notEqual(Number((await request(`${recycling.url}/pid`)).body), pid2, 'the process was restarted');

@@ -38,19 +38,19 @@ function loggedAt(s: Sluice, re: RegExp): number {
 test('startup-timeout: a process whose app load takes too long is killed and a fresh one serves', async (t) => {
   const state = path.join(tempDir(), 'loads');
   const t0 = performance.now();
-  // The first load would take 6 s; a fresh process loads at once.
-  const s = await start(['--processes', '1', '--threads', '1', '--startup-timeout', '0.8'], { LC_LOAD_MS: '6000,0', LC_LOAD_STATE: state });
+  // The first load would take 10 s; a fresh process loads at once.
+  const s = await start(['--processes', '1', '--threads', '1', '--startup-timeout', '2'], { LC_LOAD_MS: '10000,0', LC_LOAD_STATE: state });
   t.after(() => s.stop());
   const servingAfter = (performance.now() - t0) / 1000;
-  assert.ok(servingAfter < 5, `served after ${servingAfter.toFixed(2)} s, without waiting for the slow load`);
-  const [slow] = (await logged(s, /startup-timeout daemon process (\d+) did not load its app within startup-timeout 0.8 s: replacing it with a fresh process/)).slice(1).map(Number);
+  assert.ok(servingAfter >= 2, `served after ${servingAfter.toFixed(2)} s: not before startup-timeout ran out`);
+  assert.ok(servingAfter < 9, `served after ${servingAfter.toFixed(2)} s, without waiting for the slow load`);
+  const [slow] = (await logged(s, /startup-timeout daemon process (\d+) did not load its app within startup-timeout 2 s: replacing it with a fresh process/)).slice(1).map(Number);
   await exited(s, slow!, 'startup-timeout');
   assert.equal(alive(slow!), false);
-  const [pid] = await s.groupPids('lc-app');
-  assert.notEqual(pid, slow);
   const served = await pidOf(s);
-  assert.equal(served, pid, 'the fresh process serves');
-  await logged(s, new RegExp(`"GET /pid HTTP/1.1" 200 .* pid=${pid} `));
+  assert.notEqual(served, slow, 'a fresh process serves');
+  await logged(s, new RegExp(`"GET /pid HTTP/1.1" 200 .* pid=${served} `));
+  await logged(s, new RegExp(`\\] startup-timeout daemon process ${slow} exited \\(startup-timeout, signal SIGKILL\\)`));
 });
 
 test('inactivity-timeout: an idle process is recycled and the next request pays the app load in a new process', async (t) => {
@@ -138,30 +138,33 @@ test('restart-interval with jitter: processes recycle on their own schedules', a
     await recycling(s, pid, 'restart-interval', `ran for restart-interval ${intervals.get(pid)!.toFixed(3)} s`, 4000);
     await exited(s, pid, 'restart-interval');
   }
-  // The two recycles are as far apart as the processes' own intervals say
-  // (they started within a fraction of a second of each other).
-  const [ra, rb] = original.map((p) => loggedAt(s, new RegExp(`daemon:lc-app pid ${p}\\] restart-interval recycling`)));
-  assert.ok(Math.abs(ra! - rb! - (ia! - ib!) * 1000) < 400, `recycles ${ra! - rb!} ms apart, intervals ${((ia! - ib!) * 1000).toFixed(0)} ms apart`);
+  // Each recycled on its own schedule, timed from its own start.
+  for (const pid of original) {
+    const began = loggedAt(s, new RegExp(`daemon:lc-app pid ${pid}\\] restart-interval for this process`));
+    const ended = loggedAt(s, new RegExp(`daemon:lc-app pid ${pid}\\] restart-interval recycling`));
+    const want = intervals.get(pid)! * 1000;
+    assert.ok(ended - began >= want - 30 && ended - began < want + 500, `pid ${pid} recycled ${ended - began} ms after it started, its interval ${want.toFixed(0)} ms`);
+  }
   const now = await s.groupPids('lc-app');
   assert.equal(now.length, 2);
   assert.equal((await request(`${s.url}/pid`)).status, 200);
 });
 
 test('cpu-time-limit: a process that has used that much CPU is recycled', async (t) => {
-  const s = await start(['--processes', '1', '--threads', '1', '--cpu-time-limit', '1.2']);
+  const s = await start(['--processes', '1', '--threads', '1', '--cpu-time-limit', '1.5']);
   t.after(() => s.stop());
   const [first] = await s.groupPids('lc-app');
-  let spins = 0;
-  while (!s.stderr.includes(`pid ${first}] cpu-time-limit recycling`) && spins < 12) {
-    const r = await request(`${s.url}/spin?ms=300`);
+  let burns = 0;
+  while (!s.stderr.includes(`pid ${first}] cpu-time-limit recycling`) && burns < 8) {
+    const r = await request(`${s.url}/burn?ms=500`);
     assert.equal(r.status, 200, 'the request that crosses the limit completes: the recycle is graceful');
     assert.match(r.body, new RegExp(`pid ${first}$`));
-    spins++;
-    await sleep(150);
+    burns++;
+    await sleep(300);
   }
-  assert.ok(spins >= 2, `not recycled before it had used the CPU (${spins} spins)`);
-  const m = await recycling(s, first!, 'cpu-time-limit', 'used ([\\d.]+) s of CPU \\(cpu-time-limit 1.2 s\\)');
-  assert.ok(Number(m[1]) >= 1.2);
+  assert.ok(burns >= 2, `not recycled before it had used the CPU (${burns} burns of 0.5 s)`);
+  const m = await recycling(s, first!, 'cpu-time-limit', 'used ([\\d.]+) s of CPU \\(cpu-time-limit 1.5 s\\)');
+  assert.ok(Number(m[1]) >= 1.5);
   await exited(s, first!, 'cpu-time-limit');
   assert.notEqual(await pidOf(s), first);
 });
@@ -198,13 +201,13 @@ test('recycling with processes=2 leaves no gap in service', async (t) => {
       }
     }),
   );
-  assert.ok(statuses.length > 40, `${statuses.length} requests`);
+  assert.ok(statuses.length > 20, `${statuses.length} requests`);
   assert.deepEqual(
     statuses.filter((x) => x !== 200),
     [],
     'every request during the recycles was served',
   );
-  assert.ok(pids.size >= 6, `${pids.size} processes took turns`);
+  assert.ok(pids.size >= 4, `${pids.size} processes took turns`);
   await logged(s, /maximum-requests daemon process \d+ exited \(maximum-requests/);
   await logged(s, /restart-interval daemon process \d+ exited \(restart-interval/);
   assert.ok(s.accessLog().every((l) => l.status === 200 && l.cause === undefined));

@@ -35,6 +35,8 @@ process.on('unhandledRejection', (err) => {
   logError(`unhandled promise rejection: ${(err as Error)?.stack ?? String(err)}`, { group, cause: 'app-error' });
 });
 
+// startup-timeout runs from here: it bounds the app load, not Node's own start.
+if (boot.apps.length > 0) sendStatus({ t: 'loading', pid: process.pid });
 const t0 = performance.now();
 const ok = await daemon.loadApps();
 const loadMs = performance.now() - t0;

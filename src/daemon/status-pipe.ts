@@ -8,6 +8,7 @@ export const STATUS_FD = 3;
 export const LISTEN_FD = 4;
 
 export type DaemonMessage =
+  | { t: 'loading'; pid: number }
   | { t: 'ready'; pid: number; loadMs: number; ok: boolean }
   | { t: 'recycling'; pid: number; cause: Cause; detail: string }
   | { t: 'exit'; pid: number; cause: Cause };

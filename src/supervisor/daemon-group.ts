@@ -42,6 +42,8 @@ export class DaemonGroup {
   readonly members = new Map<number, Member>();
   private readonly loadFailures: number[];
   private readonly quickDeaths: number[];
+  /** Consecutive startup-timeouts per position: backs off the fresh starts. */
+  private readonly startupTimeouts: number[];
   private stopping = false;
   private exitWaiters: Array<() => void> = [];
   /** Recycles by cause, since start. */
@@ -57,6 +59,7 @@ export class DaemonGroup {
   ) {
     this.loadFailures = new Array(group.processes).fill(0);
     this.quickDeaths = new Array(group.processes).fill(0);
+    this.startupTimeouts = new Array(group.processes).fill(0);
   }
 
   get name(): string {
@@ -67,11 +70,14 @@ export class DaemonGroup {
     for (let i = 0; i < this.group.processes; i++) this.spawn(i);
   }
 
-  /** Resolves once every process that is starting has said it is ready (or died). */
+  /**
+   * Resolves once every process that is starting now has said it is ready
+   * (or was retired, or died). Replacements started meanwhile are not waited
+   * for: with short recycle intervals one is nearly always starting.
+   */
   async whenStarted(): Promise<void> {
-    for (;;) {
-      const starting = [...this.members.values()].filter((m) => m.state === 'starting');
-      if (starting.length === 0) return;
+    const pending = [...this.members.values()].filter((m) => m.state === 'starting');
+    while (pending.some((m) => m.state === 'starting' && this.members.has(m.pid))) {
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -115,9 +121,6 @@ export class DaemonGroup {
     const m: Member = { pid, index, child, state: 'starting', startedAt: performance.now(), readyAt: undefined, cause: undefined, startupTimer: undefined };
     this.members.set(pid, m);
     child.stdin?.on('error', () => {});
-    if (g.startupTimeout > 0) {
-      m.startupTimer = setTimeout(() => this.startupTimedOut(m), g.startupTimeout * 1000);
-    }
     const status = child.stdio[3] as NodeJS.ReadableStream | null;
     if (status) {
       readline.createInterface({ input: status }).on('line', (line) => {
@@ -135,8 +138,14 @@ export class DaemonGroup {
 
   private onMessage(m: Member, msg: DaemonMessage): void {
     switch (msg.t) {
+      case 'loading':
+        if (this.group.startupTimeout > 0 && m.state === 'starting') {
+          m.startupTimer = setTimeout(() => this.startupTimedOut(m), this.group.startupTimeout * 1000);
+        }
+        break;
       case 'ready':
         clearTimeout(m.startupTimer);
+        this.startupTimeouts[m.index] = 0;
         if (m.state === 'starting') m.state = 'ready';
         m.readyAt = performance.now();
         this.loadFailures[m.index] = msg.ok ? 0 : (this.loadFailures[m.index] ?? 0) + 1;
@@ -167,12 +176,17 @@ export class DaemonGroup {
 
   private startupTimedOut(m: Member): void {
     if (m.state !== 'starting') return;
-    logError(`daemon process ${m.pid} did not load its app within startup-timeout ${this.group.startupTimeout} s: replacing it with a fresh process`, {
-      group: this.name,
-      cause: 'startup-timeout',
-    });
-    this.retire(m, 'startup-timeout');
+    const n = (this.startupTimeouts[m.index] = (this.startupTimeouts[m.index] ?? 0) + 1);
+    const delay = n <= 2 ? 0 : Math.min(30, 0.25 * 2 ** (n - 2));
+    logError(
+      `daemon process ${m.pid} did not load its app within startup-timeout ${this.group.startupTimeout} s: replacing it with a fresh process${delay ? ` in ${delay} s (${n} start-ups in a row timed out)` : ''}`,
+      { group: this.name, cause: 'startup-timeout' },
+    );
+    this.retire(m, 'startup-timeout', false);
     m.child.kill('SIGKILL');
+    if (m.index >= this.group.processes) return;
+    if (delay) setTimeout(() => this.spawn(m.index), delay * 1000).unref();
+    else this.spawn(m.index);
   }
 
   private onExit(m: Member, code: number | null, signal: NodeJS.Signals | null): void {
@@ -217,6 +231,7 @@ export class DaemonGroup {
     this.allowedApps = allowedApps;
     while (this.loadFailures.length < group.processes) this.loadFailures.push(0);
     while (this.quickDeaths.length < group.processes) this.quickDeaths.push(0);
+    while (this.startupTimeouts.length < group.processes) this.startupTimeouts.push(0);
     for (const m of old) {
       this.retire(m, 'restart', false);
       m.child.kill('SIGTERM');

@@ -9,6 +9,8 @@
 //                            signal, with timeout it bounds the call itself
 //   /leak?mb=N               keeps N more MB of touched memory for good
 //   /spin?ms=N               keeps the CPU busy (event loop blocked) for N ms
+//   /burn?ms=N               keeps the CPU busy until the process has used N ms
+//                            more CPU time (however long that takes on a busy machine)
 //
 // Loading the module waits LC_LOAD_MS ms: one value, or a comma list taken
 // in turn by successive loads when LC_LOAD_STATE names a file that counts
@@ -87,6 +89,15 @@ export default async function lcApp(req: http.IncomingMessage, res: http.ServerR
       const end = Date.now() + num(url, 'ms', 100);
       while (Date.now() < end);
       return res.end(`spun pid ${process.pid}`);
+    }
+    case '/burn': {
+      const cpu = () => {
+        const u = process.cpuUsage();
+        return (u.user + u.system) / 1000;
+      };
+      const end = cpu() + num(url, 'ms', 100);
+      while (cpu() < end);
+      return res.end(`burnt pid ${process.pid}`);
     }
     default:
       res.statusCode = 404;
