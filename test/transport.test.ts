@@ -423,6 +423,44 @@ test('response-socket-timeout: defaults to socket-timeout', async (t) => {
   await dropStalledClient(s, 0.7, ['socket-timeout 0.7']);
 });
 
+test('response-socket-timeout bounds each wait on the client, not the response: a slow reader that keeps reading is served', async (t) => {
+  const s = await start(['--socket-timeout', '5', '--response-socket-timeout', '0.8']);
+  t.after(() => s.stop());
+  const [daemonPid] = await s.groupPids(GROUP);
+  const bytes = 12 * 1024 * 1024;
+  const url = `/chunked?bytes=${bytes}`;
+  // Reads in short bursts every 0.5 s: every wait is shorter than the bound,
+  // the whole download much longer.
+  const got = await new Promise<{ received: number; complete: boolean; ms: number }>((resolve, reject) => {
+    const t0 = performance.now();
+    http.get(`${s.url}${url}`, { agent: false }, (res) => {
+      let received = 0;
+      res.on('data', (c: Buffer) => (received += c.length));
+      res.pause();
+      const pauses = setInterval(() => {
+        res.resume();
+        setTimeout(() => res.pause(), 5);
+      }, 500);
+      res.on('end', () => {
+        clearInterval(pauses);
+        resolve({ received, complete: true, ms: performance.now() - t0 });
+      });
+      res.on('close', () => {
+        clearInterval(pauses);
+        resolve({ received, complete: res.complete, ms: performance.now() - t0 });
+      });
+    }).on('error', reject);
+  });
+  assert.equal(got.complete, true, `the slow reader got the whole response (${got.received} of ${bytes} bytes)`);
+  assert.equal(got.received, bytes);
+  const line = await accessLine(s, url);
+  assert.equal(line.status, 200);
+  assert.equal(line.cause, undefined);
+  assert.equal(line.pid, daemonPid);
+  assert.doesNotMatch(s.stderr, /response-socket-timeout/);
+  t.diagnostic(`slow download took ${got.ms.toFixed(0)} ms`);
+});
+
 // --- script reloading ---------------------------------------------------
 
 function writeApp(file: string, version: string, mtimeOffsetS = 0): void {

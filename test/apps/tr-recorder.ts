@@ -4,6 +4,7 @@
 //   /pid              the serving pid
 //   /upload           reads the body, answers its size
 //   /download?bytes=N streams N bytes with backpressure
+//   /chunked?bytes=N  the same without a content-length (chunked)
 import http from 'node:http';
 
 const seen: string[] = [];
@@ -31,11 +32,12 @@ export default function recorder(req: http.IncomingMessage, res: http.ServerResp
       req.on('end', () => res.end(`got ${size} pid ${process.pid}`));
       return;
     }
-    case '/download': {
+    case '/download':
+    case '/chunked': {
       const total = Number(url.searchParams.get('bytes') ?? 1024);
-      const chunk = Buffer.alloc(64 * 1024, 'x');
+      const chunk = Buffer.alloc(16 * 1024, 'x');
       let sent = 0;
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(total) });
+      res.writeHead(200, { 'content-type': 'application/octet-stream', ...(url.pathname === '/download' ? { 'content-length': String(total) } : {}) });
       const pump = () => {
         while (sent < total) {
           const n = Math.min(chunk.length, total - sent);
