@@ -14,6 +14,8 @@ export interface Native {
   acceptOne(fd: number): number;
   closeFd(fd: number): number;
   watch(fd: number, onReadable: (status: number) => void): NativeWatcher;
+  /** Accepts when `fd` turns readable; calls back with the new fd or -errno, never for an empty queue. */
+  watchAccept(fd: number, onAccepted: (fdOrErrno: number) => void): NativeWatcher;
   watchStart(w: NativeWatcher): void;
   watchStop(w: NativeWatcher): void;
   watchClose(w: NativeWatcher): void;

@@ -34,7 +34,11 @@ export class SlotAcceptor {
     if (!this.stopped) return;
     this.stopped = false;
     const n = native();
-    this.watcher ??= n.watch(this.listenFd, () => this.acceptWhileFree());
+    // The watcher accepts in native code when the socket turns readable and
+    // calls back only with a connection: a process woken for a connection
+    // that a sibling took first goes back to sleep without running any
+    // JavaScript (every process of the group is woken for each connection).
+    this.watcher ??= n.watchAccept(this.listenFd, (rc) => this.onAccepted(rc));
     this.acceptWhileFree();
   }
 
@@ -53,6 +57,19 @@ export class SlotAcceptor {
     if (!this.stopped) this.acceptWhileFree();
   }
 
+  /** The watcher accepted `rc` (a connection fd, or -errno). */
+  private onAccepted(rc: number): void {
+    if (rc >= 0) {
+      // Only while watching, that is while a slot is free.
+      this.active++;
+      this.onConnection(rc);
+    } else if (!isWouldBlock(rc) && !isTransientAcceptError(rc)) {
+      return this.backOff(rc);
+    }
+    // More waiting connections are taken on the next readable callback.
+    this.setWatching(!this.stopped && this.active < this.capacity);
+  }
+
   private acceptWhileFree(): void {
     const n = native();
     while (!this.stopped && this.active < this.capacity) {
@@ -64,18 +81,22 @@ export class SlotAcceptor {
       }
       if (isWouldBlock(fd)) break;
       if (isTransientAcceptError(fd)) continue;
-      // Out of descriptors or an unexpected error: back off briefly rather
-      // than spin on a readable socket we cannot drain.
-      this.onError(`accept failed (errno ${-fd})${isOutOfDescriptors(fd) ? ': out of file descriptors' : ''}`);
-      this.setWatching(false);
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined;
-        this.acceptWhileFree();
-      }, 100);
-      this.retryTimer.unref?.();
-      return;
+      return this.backOff(fd);
     }
     this.setWatching(!this.stopped && this.active < this.capacity);
+  }
+
+  // Out of descriptors or an unexpected error: back off briefly rather than
+  // spin on a readable socket we cannot drain.
+  private backOff(rc: number): void {
+    this.onError(`accept failed (errno ${-rc})${isOutOfDescriptors(rc) ? ': out of file descriptors' : ''}`);
+    this.setWatching(false);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.acceptWhileFree();
+    }, 100);
+    this.retryTimer.unref?.();
   }
 
   private setWatching(on: boolean): void {

@@ -12,6 +12,9 @@
  *   localPort(fd)                   -> port
  *   acceptOne(fd)                   -> fd, or -errno (e.g. -EAGAIN)
  *   watch(fd, callback)             -> watcher (uv_poll on readability)
+ *   watchAccept(fd, callback)       -> watcher that accepts on readability and
+ *                                      calls back with the new fd or -errno,
+ *                                      never for an empty queue
  *   watchStart(w) / watchStop(w) / watchClose(w)
  *   closeFd(fd)
  *
@@ -189,15 +192,7 @@ static napi_value LocalPort(napi_env env, napi_callback_info info) {
   return make_int(env, port);
 }
 
-static napi_value AcceptOne(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  int32_t fd;
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || get_int_arg(env, argv[0], &fd)) {
-    napi_throw_type_error(env, NULL, "acceptOne(fd)");
-    return NULL;
-  }
+static int accept_one(int fd) {
   int c;
 #ifdef __linux__
   do c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -208,10 +203,22 @@ static napi_value AcceptOne(napi_env env, napi_callback_info info) {
   if (c >= 0 && set_flags(c) < 0) {
     int e = errno;
     close(c);
-    return make_int(env, -e);
+    return -e;
   }
 #endif
-  return make_int(env, c >= 0 ? c : -errno);
+  return c >= 0 ? c : -errno;
+}
+
+static napi_value AcceptOne(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || get_int_arg(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "acceptOne(fd)");
+    return NULL;
+  }
+  return make_int(env, accept_one(fd));
 }
 
 static napi_value CloseFd(napi_env env, napi_callback_info info) {
@@ -235,11 +242,20 @@ typedef struct {
   napi_async_context async;
   int active;
   int closed;
+  int fd;
+  /* watchAccept(): accept here and call JavaScript only with a connection
+   * (or an error), not for a wake-up that found the queue empty because a
+   * sibling process took the connection first. */
+  int accepts;
 } watcher_t;
 
 static void on_poll(uv_poll_t* handle, int status, int events) {
   watcher_t* w = (watcher_t*)handle->data;
   napi_env env = w->env;
+  if (w->accepts && status == 0) {
+    status = accept_one(w->fd);
+    if (status == -EAGAIN || status == -EWOULDBLOCK) return;
+  }
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value cb, recv, arg, result;
@@ -272,7 +288,7 @@ static int get_watcher(napi_env env, napi_callback_info info, watcher_t** out) {
   return 0;
 }
 
-static napi_value Watch(napi_env env, napi_callback_info info) {
+static napi_value make_watcher(napi_env env, napi_callback_info info, int accepts) {
   size_t argc = 2;
   napi_value argv[2];
   int32_t fd;
@@ -288,6 +304,8 @@ static napi_value Watch(napi_env env, napi_callback_info info) {
   watcher_t* w = (watcher_t*)calloc(1, sizeof *w);
   if (w == NULL) return throw_errno(env, ENOMEM, "watch");
   w->env = env;
+  w->fd = fd;
+  w->accepts = accepts;
   int r = uv_poll_init(loop, &w->poll, fd);
   if (r < 0) {
     free(w);
@@ -303,6 +321,14 @@ static napi_value Watch(napi_env env, napi_callback_info info) {
   napi_value ext;
   CHECK(env, napi_create_external(env, w, NULL, NULL, &ext));
   return ext;
+}
+
+static napi_value Watch(napi_env env, napi_callback_info info) {
+  return make_watcher(env, info, 0);
+}
+
+static napi_value WatchAccept(napi_env env, napi_callback_info info) {
+  return make_watcher(env, info, 1);
 }
 
 static napi_value WatchStart(napi_env env, napi_callback_info info) {
@@ -350,6 +376,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"acceptOne", NULL, AcceptOne, NULL, NULL, NULL, napi_enumerable, NULL},
       {"closeFd", NULL, CloseFd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watch", NULL, Watch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"watchAccept", NULL, WatchAccept, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watchStart", NULL, WatchStart, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watchStop", NULL, WatchStop, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watchClose", NULL, WatchClose, NULL, NULL, NULL, napi_enumerable, NULL},
