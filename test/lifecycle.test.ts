@@ -110,7 +110,7 @@ test('maximum-requests-jitter: the processes of a group recycle at different cou
   assert.notEqual(a, b, `the two processes drew different limits (${a}, ${b})`);
   for (const n of [a!, b!]) assert.ok(n >= 2 && n <= 8);
   // Serve until both original processes have been recycled.
-  for (let i = 0; i < 40 && original.some((p) => !/exited/.test(s.stderr.match(new RegExp(`daemon process ${p} exited.*`))?.[0] ?? '')); i++) {
+  for (let i = 0; i < 40 && original.some((p) => !s.stderr.includes(`daemon process ${p} exited`)); i++) {
     assert.equal((await request(`${s.url}/pid`)).status, 200);
     await sleep(20);
   }
@@ -211,4 +211,9 @@ test('recycling with processes=2 leaves no gap in service', async (t) => {
   await logged(s, /maximum-requests daemon process \d+ exited \(maximum-requests/);
   await logged(s, /restart-interval daemon process \d+ exited \(restart-interval/);
   assert.ok(s.accessLog().every((l) => l.status === 200 && l.cause === undefined));
+  // Every recycle names its cause, and only the two triggers at work here.
+  const exits = s.stderr.split('\n').filter((l) => / daemon process \d+ exited /.test(l));
+  assert.ok(exits.length >= 4, `${exits.length} recycles`);
+  for (const l of exits) assert.match(l, /\] (maximum-requests|restart-interval) daemon process \d+ exited \((maximum-requests|restart-interval), exit code 0\)/);
+  assert.doesNotMatch(s.stderr, /crash/);
 });
