@@ -389,3 +389,16 @@ test('sluice start: the tuned defaults, and every daemon option accepted as a fl
   assert.equal(s.groups.back.requestTimeout, 0);
   assert.equal(s.groups.back.deadlockTimeout, 300);
 });
+
+test('sluice start --help lists every daemon option with both defaults', async () => {
+  const [help, none] = await runAll([['start', '--help'], []]);
+  assert.equal(help!.code, 0);
+  for (const o of GROUP_OPTIONS) {
+    const start = String(o.startDefault ?? o.default ?? 'unset');
+    const serve = String(o.default ?? 'unset');
+    assert.match(help!.stdout, new RegExp(`^  --${o.flag} .*\\[${escape(start)} / ${escape(serve)}\\]$`, 'm'), `--${o.flag}`);
+  }
+  assert.equal(none!.code, 2, 'no command is a usage error');
+  assert.match(none!.stderr, /^usage:/);
+  assert.equal(none!.stdout, '');
+});

@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/errors.js';
+import { GROUP_OPTIONS } from '../config/options.js';
 import { validateConfig, defaultSocketPrefix } from '../config/validate.js';
 import { findConfigFile, loadConfigFile, readConfigFile } from '../config/load.js';
 import { parseArgs, one, startConfig, applyServerFlags, START_FLAGS, SERVER_FLAGS, type Parsed } from './args.js';
@@ -27,7 +28,20 @@ const USAGE = `usage:
   sluice status [--json]     processes of the running server
       (these find the running server under the socket prefix: -c FILE,
        --socket-prefix DIR, and --pid N when several run)
-Daemon options (seconds unless said): see docs/timeouts.md, or \`sluice start --help\`.`;
+Daemon options: \`sluice start --help\` lists them; docs/timeouts.md explains each.`;
+
+/** The daemon options table, from the same spec the parser and validator use. */
+function daemonOptionsHelp(): string {
+  const unit: Record<string, string> = { seconds: 'SECONDS', count: 'N', bytes: 'BYTES', boolean: 'true|false', string: 'TEXT' };
+  const shown = (v: unknown) => (v === undefined ? 'unset' : String(v));
+  const lines = ['', 'Daemon options (fractions of a second allowed; default under sluice start / under a config file):'];
+  for (const o of GROUP_OPTIONS) {
+    const start = o.startDefault ?? o.default;
+    lines.push(`  --${o.flag} ${unit[o.kind]}`.padEnd(38) + `${o.doc} [${shown(start)} / ${shown(o.default)}]`);
+  }
+  lines.push('In a config file the same options are camelCase keys of a group, e.g. groups.app.queueTimeout.');
+  return lines.join('\n') + '\n';
+}
 
 function version(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -123,7 +137,8 @@ async function control(command: string, p: Parsed): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE + '\n');
+    // No command at all is a usage error: the usage goes to stderr, exit 2.
+    (command === undefined ? process.stderr : process.stdout).write(USAGE + '\n');
     return command === undefined ? 2 : 0;
   }
   if (command === '--version' || command === '-v') {
@@ -150,7 +165,7 @@ async function main(argv: string[]): Promise<number> {
       throw new ConfigError(command, 'unknown command (start, serve, check, evict, restart, stop, status)');
   }
   if (one(p, 'help') === 'true') {
-    process.stdout.write(USAGE + '\n');
+    process.stdout.write(USAGE + '\n' + (command === 'serve' ? '' : daemonOptionsHelp()));
     return 0;
   }
   const config = await effectiveConfig(command, p);
