@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { startSluice, request, sleep, alive, APPS, tempDir, type Sluice, type AccessLine } from './helpers/sluice.js';
 
 const LC = path.join(APPS, 'lc-app.ts');
+const LC_EXPRESS = path.join(APPS, 'lc-express.ts');
 
 function start(app: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sluice> {
   return startSluice(['start', app, '--socket-prefix', tempDir(), ...args], { env });
@@ -314,5 +315,21 @@ test('a handler that ignores the interrupt but answers within the grace window k
   await logged(s, new RegExp(`request=${line.id} GET /work\\?ms=600 ignored the interrupt but finished \\(status 200\\)`));
   await sleep(1000); // past the grace window: nothing more happens
   assert.doesNotMatch(s.stderr, /recycling/);
+  assert.equal(Number((await request(`${s.url}/pid`)).body), pid);
+});
+
+test('interrupt-timeout with Express: the framework answers the RequestTimeout with 504 and it still names the cause', async (t) => {
+  const s = await start(LC_EXPRESS, ['--processes', '1', '--threads', '1', '--request-timeout', '0.3', '--interrupt-timeout', '0.5']);
+  t.after(() => s.stop());
+  const [pid] = await s.groupPids('lc-express');
+  const r = await request(`${s.url}/wait?ms=5000`);
+  assert.equal(r.status, 504, 'Express turned the RequestTimeout (status 504) into its own error response');
+  assert.equal(r.headers['sluice-cause'], 'request-timeout-recovered');
+  assert.ok(near(r.ms, 0.3), `${r.ms.toFixed(0)} ms`);
+  assert.doesNotMatch(r.body, /^504 Gateway Timeout\n$/, 'the body is Express\'s, not sluice\'s');
+  const line = await accessOf(s, '/wait?ms=5000');
+  assert.equal(line.pid, pid);
+  assert.equal(line.cause, 'request-timeout-recovered');
+  await s.waitFor(new RegExp(`504 request-timeout-recovered request=${line.id} GET /wait\\?ms=5000 unwound`), 4000);
   assert.equal(Number((await request(`${s.url}/pid`)).body), pid);
 });
