@@ -213,3 +213,28 @@ test('start-up prints every URL and the process layout: front end pid, each grou
     assert.equal(JSON.parse(i.body).pid, front);
   }
 });
+
+test('--access-log and --error-log send the logs to files; --access-log off silences the access log', async (t) => {
+  const dir = tempDir();
+  const access = path.join(dir, 'access.log');
+  const errors = path.join(dir, 'error.log');
+  const s = await startSluice(['start', LAB, '--processes', '1', '--access-log', access, '--error-log', errors, '--socket-prefix', tempDir()]);
+  t.after(() => s.stop());
+  const [daemon] = await s.groupPids('lab');
+  assert.equal((await request(`${s.url}/pid`)).status, 200);
+  assert.equal((await request(`${s.url}/throw`)).status, 500);
+  const deadline = Date.now() + 5000;
+  const read = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '');
+  while (!(read(access).includes('/throw') && read(errors).includes('app-error')) && Date.now() < deadline) await sleep(50);
+  assert.match(read(access), new RegExp(`"GET /pid HTTP/1\\.1" 200 \\d+ total=[\\d.]+ms queue=[\\d.]+ms group=lab pid=${daemon} `));
+  assert.match(read(access), /"GET \/throw HTTP\/1\.1" 500 \d+ .* cause=app-error/);
+  assert.match(read(errors), new RegExp(`\\[daemon:lab pid ${daemon}\\] 500 app-error request=\\S+ GET /throw threw`));
+  assert.doesNotMatch(s.stdout, /total=/, 'no access log on stdout');
+  assert.doesNotMatch(s.stderr, /app-error/, 'no error log on stderr');
+
+  const quiet = await startSluice(['start', LAB, '--processes', '1', '--access-log', 'off', '--socket-prefix', tempDir()]);
+  t.after(() => quiet.stop());
+  assert.equal((await request(`${quiet.url}/pid`)).status, 200);
+  await sleep(300);
+  assert.equal(quiet.accessLog().length, 0);
+});
