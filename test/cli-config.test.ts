@@ -93,6 +93,12 @@ test('sluice check APP: the same bad flags are refused the same way', async () =
 });
 
 test('bad server flags and unknown commands are refused too', async () => {
+  const [startC, serveApp] = await runAll([
+    ['start', LAB, '-c', path.join(FIXTURES, 'multi-json', 'sluice.config.json')],
+    ['serve', LAB],
+  ]);
+  assertRefused(startC!, '-c', /not an option of this command/, 'start -c');
+  assertRefused(serveApp!, LAB, /unexpected argument .*to run one app: sluice start /, 'serve APP');
   const [servePort, unknownCmd, serveFlag, timeoutFlag] = await runAll([
     ['serve', '-c', path.join(FIXTURES, 'multi-json', 'sluice.config.json'), '--port', 'http'],
     ['strat', LAB],

@@ -23,6 +23,7 @@ export function parseArgs(argv: string[], allowed: readonly string[]): Parsed {
       break;
     }
     if (a === '-c') {
+      if (!allowed.includes('config')) throw new ConfigError('-c', 'not an option of this command (sluice serve -c FILE runs a config file)');
       const v = argv[++i];
       if (v === undefined) throw new ConfigError('-c', 'needs a config file path');
       flags.set('config', [...(flags.get('config') ?? []), v]);

@@ -70,7 +70,9 @@ async function effectiveConfig(command: string, p: Parsed): Promise<EffectiveCon
       throw err;
     }
   }
-  if (p.positional.length > 0) throw new ConfigError(p.positional[0]!, `unexpected argument (sluice ${command} takes -c FILE)`);
+  if (p.positional.length > 0) {
+    throw new ConfigError(p.positional[0]!, `unexpected argument (sluice ${command} takes -c FILE; to run one app: sluice start ${p.positional[0]})`);
+  }
   const file = findConfigFile(configFlag);
   const raw = await readConfigFile(file);
   const overrides = {} as Record<string, unknown>;
