@@ -49,10 +49,10 @@ function version(): string {
 }
 
 /** Flag-level names for what `sluice start` builds, so errors name what the user typed. */
-function startKeyPath(key: string): string {
+function startKeyPath(key: string, embedded: boolean): string {
   if (key === 'mounts[0].app') return 'APP';
   if (key === 'mounts[0].path') return '--mount';
-  if (key === 'mounts[0].processGroup') return '--embedded';
+  if (key === 'mounts[0].processGroup') return embedded ? '--embedded' : 'APP';
   if (key === 'restrictEmbedded') return '--restrict-embedded';
   const m = /^mounts\[0\]\.(applicationGroup|callableObject|style)$/.exec(key);
   if (m) return `--${m[1]!.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
@@ -66,7 +66,7 @@ async function effectiveConfig(command: string, p: Parsed): Promise<EffectiveCon
     try {
       return validateConfig(startConfig(p), { baseDir: process.cwd(), tuned: true });
     } catch (err) {
-      if (err instanceof ConfigError) throw new ConfigError(startKeyPath(err.keyPath), err.reason);
+      if (err instanceof ConfigError) throw new ConfigError(startKeyPath(err.keyPath, one(p, 'embedded') === 'true'), err.reason);
       throw err;
     }
   }
@@ -184,7 +184,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     await sup.start();
   } catch (err) {
-    if (err instanceof ConfigError && command === 'start') throw new ConfigError(startKeyPath(err.keyPath), err.reason);
+    if (err instanceof ConfigError && command === 'start') throw new ConfigError(startKeyPath(err.keyPath, one(p, 'embedded') === 'true'), err.reason);
     throw err;
   }
   for (const line of sup.layout()) process.stdout.write(`sluice: ${line}\n`);
