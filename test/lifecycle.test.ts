@@ -53,6 +53,18 @@ test('startup-timeout: a process whose app load takes too long is killed and a f
   await logged(s, new RegExp(`\\] startup-timeout daemon process ${slow} exited \\(startup-timeout, signal SIGKILL\\)`));
 });
 
+test('startup-timeout that keeps firing backs off instead of restarting in a tight loop', async (t) => {
+  const s = await start(['--processes', '1', '--threads', '1', '--startup-timeout', '0.4'], { LC_LOAD_MS: '20000' });
+  t.after(() => s.stop());
+  const m = await logged(s, /startup-timeout daemon process (\d+) did not load its app within startup-timeout 0.4 s: replacing it with a fresh process in 0.5 s \(3 start-ups in a row timed out\)/, 10000);
+  const third = loggedAt(s, new RegExp(`daemon process ${m[1]} did not load`));
+  await logged(s, /replacing it with a fresh process in 1 s \(4 start-ups in a row timed out\)/, 10000);
+  const fourth = loggedAt(s, /\(4 start-ups in a row timed out\)/);
+  assert.ok(fourth - third >= 500 + 400 - 50, `the 4th start-up began after the 0.5 s back-off (${fourth - third} ms)`);
+  const timedOut = s.stderr.split('\n').filter((l) => /did not load its app within startup-timeout/.test(l));
+  for (const l of timedOut) assert.match(l, /\[supervisor:lc-app pid \d+\] startup-timeout daemon process/);
+});
+
 test('inactivity-timeout: an idle process is recycled and the next request pays the app load in a new process', async (t) => {
   const s = await start(['--processes', '1', '--threads', '1', '--inactivity-timeout', '0.5'], { LC_LOAD_MS: '700' });
   t.after(() => s.stop());
