@@ -284,17 +284,17 @@ test('a sluice.config.ts with a bad value, a broken file and a missing file are 
   const [jsonServe, jsonCheck] = await runAll([['serve', '-c', badJson], ['check', '-c', badJson]]);
   assertRefused(jsonServe!, '(config)', /cannot read .*sluice\.config\.json/, 'serve JSON that does not parse');
   assertRefused(jsonCheck!, '(config)', /cannot read .*sluice\.config\.json/, 'check JSON that does not parse');
-  const [serveTs, checkTs, serveFound, broken, missing, none] = await runAll([
+  const [serveTs, checkTs, broken, missing] = await runAll([
     ['serve', '-c', path.join(badDir, 'sluice.config.ts'), '--socket-prefix', tempDir()],
     ['check', '-c', path.join(badDir, 'sluice.config.ts')],
-    ['serve', '--socket-prefix', tempDir()],
     ['check', '-c', path.join(FIXTURES, 'bad-syntax', 'sluice.config.mjs')],
     ['serve', '-c', path.join(FIXTURES, 'no-such.config.ts')],
-    ['check'],
   ]);
+  const empty = tempDir();
+  const [serveFound, none] = await runAll([['serve', '--socket-prefix', tempDir()], ['check']], { cwd: empty });
   assertRefused(serveTs!, 'groups.web.threads', /must be at least 1 \(got 0\)/, 'serve bad .ts');
   assertRefused(checkTs!, 'groups.web.threads', /must be at least 1 \(got 0\)/, 'check bad .ts');
-  // From the repository root there is no sluice.config.* to find.
+  // In an empty directory there is no sluice.config.* to find.
   assertRefused(serveFound!, '-c', /no config file given and none of sluice\.config\.ts/, 'serve without a config');
   assertRefused(broken!, '(config)', /cannot load .*bad-syntax.*Unexpected token/, 'config that does not parse');
   const brokenTs = await runSluice(['check', '-c', path.join(FIXTURES, 'bad-syntax', 'broken.config.ts')]);
