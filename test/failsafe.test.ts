@@ -11,6 +11,7 @@ import { startSluice, request, sleep, alive, APPS, tempDir, type Sluice, type Ac
 
 const LC = path.join(APPS, 'lc-app.ts');
 const LC_EXPRESS = path.join(APPS, 'lc-express.ts');
+const LC_FETCH = path.join(APPS, 'lc-fetch.ts');
 
 function start(app: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sluice> {
   return startSluice(['start', app, '--socket-prefix', tempDir(), ...args], { env });
@@ -330,6 +331,23 @@ test('interrupt-timeout with Express: the framework answers the RequestTimeout w
   const line = await accessOf(s, '/wait?ms=5000');
   assert.equal(line.pid, pid);
   assert.equal(line.cause, 'request-timeout-recovered');
+  await s.waitFor(new RegExp(`504 request-timeout-recovered request=${line.id} GET /wait\\?ms=5000 unwound`), 4000);
+  assert.equal(Number((await request(`${s.url}/pid`)).body), pid);
+});
+
+test('interrupt-timeout with a fetch-style app: request.signal aborts with RequestTimeout; 504 recovered; same process', async (t) => {
+  const s = await start(LC_FETCH, ['--processes', '1', '--threads', '2', '--request-timeout', '0.3', '--interrupt-timeout', '0.5']);
+  t.after(() => s.stop());
+  const [pid] = await s.groupPids('lc-fetch');
+  const fire = 0.3 * (1 + Math.log(2));
+  const sibling = request(`${s.url}/wait?ms=300`);
+  const r = await request(`${s.url}/wait?ms=5000`);
+  assert.equal(r.status, 504);
+  assert.equal(r.headers['sluice-cause'], 'request-timeout-recovered');
+  assert.ok(near(r.ms, fire), `${r.ms.toFixed(0)} ms`);
+  assert.equal((await sibling).status, 200);
+  const line = await accessOf(s, '/wait?ms=5000');
+  assert.equal(line.pid, pid);
   await s.waitFor(new RegExp(`504 request-timeout-recovered request=${line.id} GET /wait\\?ms=5000 unwound`), 4000);
   assert.equal(Number((await request(`${s.url}/pid`)).body), pid);
 });
