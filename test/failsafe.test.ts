@@ -165,6 +165,31 @@ test('interrupt-timeout: a handler that ignores the signal takes its process thr
   assert.equal(line.cause, 'request-timeout-recycled');
 });
 
+test('several wedges: the first grace to run out arms graceful-timeout; a sibling interrupted later still unwinds cleanly in that window', async (t) => {
+  // threads=3, request-timeout 0.3: fire point 0.63 s; interrupt-timeout 0.5;
+  // stale after 0.8 s.
+  const s = await start(LC, ['--processes', '1', '--threads', '3', '--request-timeout', '0.3', '--interrupt-timeout', '0.5', '--graceful-timeout', '3', '--shutdown-timeout', '0.3']);
+  t.after(() => s.stop());
+  const [pid] = await s.groupPids('lc-app');
+  const fire = 0.3 * (1 + Math.log(3));
+  const t0 = performance.now();
+  const ignoring = request(`${s.url}/work?ms=60000`); // grace runs out at about 1.13 s
+  await sleep(700);
+  const honouring = request(`${s.url}/work-abortable?ms=60000`); // interrupted at about 1.33 s
+  await s.waitFor(/did not unwind within interrupt-timeout 0.5 s: recycling the process/, 3000);
+  const b = await honouring;
+  assert.equal(b.status, 504);
+  assert.equal(b.headers['sluice-cause'], 'request-timeout-recovered', 'the later wedge unwound in the graceful window');
+  assert.ok(near(b.ms, fire), `${b.ms.toFixed(0)} ms`);
+  const a = await ignoring;
+  const aAt = (performance.now() - t0) / 1000;
+  assert.equal(a.status, 504);
+  assert.equal(a.headers['sluice-cause'], 'request-timeout-recycled');
+  assert.ok(aAt > 0.7 + fire + 0.3 - 0.1 && aAt < 3, `cut after the sibling unwound plus shutdown-timeout (${aAt.toFixed(2)} s), not after the 3 s graceful window`);
+  for (const url of ['/work?ms=60000', '/work-abortable?ms=60000']) assert.equal((await accessOf(s, url)).pid, pid);
+  await s.waitFor(new RegExp(`daemon process ${pid} exited \\(request-timeout-recycled`), 4000);
+});
+
 test('interrupt-timeout 0: request-timeout goes straight to the recycle chain; the stale request rides out shutdown-timeout', async (t) => {
   const s = await start(LC, ['--processes', '1', '--threads', '2', '--request-timeout', '0.4', '--graceful-timeout', '3', '--shutdown-timeout', '0.4']);
   t.after(() => s.stop());
