@@ -353,7 +353,7 @@ test('socket-timeout (daemon side): a front end that stops taking the response i
   const raw = rawDaemonRequest(await groupSocket(s), 'stalled-response', `GET /download?bytes=${256 * 1024 * 1024} HTTP/1.1\r\nhost: x`);
   raw.once('data', () => raw.pause()); // and never read again
   await s.waitFor(
-    new RegExp(`\\[error\\] \\[daemon:${GROUP} pid ${daemonPid}\\] socket-timeout request=stalled-response GET /download\\S*: the front end sent nothing for socket-timeout 0.8 s while the daemon waited for the response`),
+    new RegExp(`\\[error\\] \\[daemon:${GROUP} pid ${daemonPid}\\] socket-timeout request=stalled-response GET /download\\S*: the front end took none of the response for [\\d.]+ s \\(response-socket-timeout \\+ socket-timeout 1.6 s\\): abandoned it and freed the slot`),
     5000,
   );
   const next = await request(`${s.url}/pid`);
@@ -416,11 +416,29 @@ async function dropStalledClient(s: Sluice, seconds: number, flags: string[]): P
   assert.ok(got.received < bytes, `the client got ${got.received} of ${bytes} bytes`);
 }
 
-const responseTimeoutServer = sharedServer(['--socket-timeout', '5', '--response-socket-timeout', '0.8']);
+const responseTimeoutServer = sharedServer(['--socket-timeout', '0.4', '--response-socket-timeout', '1']);
 
 test('response-socket-timeout: a client that does not take the response is dropped and the slot freed', async () => {
   const s = await responseTimeoutServer();
-  await dropStalledClient(s, 0.8, ['--response-socket-timeout 0.8']);
+  await dropStalledClient(s, 1, ['--response-socket-timeout 1']);
+});
+
+test('response-socket-timeout longer than socket-timeout: a client pausing between the two is still served in full', async () => {
+  const s = await responseTimeoutServer();
+  const [daemonPid] = await s.groupPids(GROUP);
+  const mark = s.stderr.length;
+  const bytes = 24 * 1024 * 1024;
+  const url = `/download?bytes=${bytes}&pause`;
+  const dl = await stalledDownload(`${s.url}${url}`);
+  await sleep(700); // longer than socket-timeout 0.4 s, shorter than response-socket-timeout 1 s
+  const got = await dl.resume();
+  assert.equal(got.complete, true, `the client got the whole response (${got.received} of ${bytes} bytes)`);
+  assert.equal(got.received, bytes);
+  const line = await accessLine(s, url);
+  assert.equal(line.status, 200);
+  assert.equal(line.cause, undefined);
+  assert.equal(line.pid, daemonPid);
+  assert.doesNotMatch(s.stderr.slice(mark), /socket-timeout/, 'neither the front end nor the daemon gave up');
 });
 
 test('response-socket-timeout: defaults to socket-timeout', async (t) => {

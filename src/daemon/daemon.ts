@@ -60,7 +60,7 @@ export class Daemon {
       if (!FRONT_END_GONE.has(err.code ?? '')) logWarn(`bad request from the front end: ${err.message}`, { group: g.name });
       socket.destroy();
     });
-    this.socketTimeout = new DaemonSocketTimeout(g.name, g.socketTimeout, boot.serverTimeout);
+    this.socketTimeout = new DaemonSocketTimeout(g.name, g.socketTimeout, g.responseSocketTimeout, boot.serverTimeout);
     this.server.on('timeout', (socket: net.Socket & { [CONNECTION]?: Connection }) => this.socketTimeout.onIdle(socket, socket[CONNECTION]?.slot));
     this.acceptor = new SlotAcceptor(LISTEN_FD, g.threads, (fd) => this.onConnection(fd), (m) => logError(m, { group: g.name }));
     this.lifecycle = new Lifecycle(this);

@@ -8,6 +8,8 @@
 // socket-timeout (the group's value, else the server's timeout) the request
 // is abandoned and its slot freed: a stalled body gets a 504 if no response
 // has started, its request signal is aborted, and the connection is closed.
+// A response the front end does not take is given response-socket-timeout +
+// socket-timeout: the front end may be waiting on its own client.
 import type http from 'node:http';
 import type net from 'node:net';
 import type { Slot } from './slots.js';
@@ -27,13 +29,25 @@ export function waitingOnFrontEnd(socket: net.Socket, slot: Slot): StallPhase | 
 
 export class DaemonSocketTimeout {
   readonly ms: number;
+  /**
+   * While the front end does not take the response it may itself be waiting
+   * on its client, for response-socket-timeout (default socket-timeout). The
+   * daemon gives it that, plus socket-timeout for the front end itself, so
+   * that a slow client is dropped by the front end (and logged as such);
+   * this bound is for a front end that has stopped altogether.
+   */
+  private readonly responseMs: number;
+  /** Response stalls in progress: when they began and how far the writes had got. */
+  private readonly responseStalls = new WeakMap<net.Socket, { since: number; bytesWritten: number }>();
 
   constructor(
     private readonly groupName: string,
     socketTimeout: number,
+    responseSocketTimeout: number,
     serverTimeout: number,
   ) {
     this.ms = (socketTimeout > 0 ? socketTimeout : serverTimeout) * 1000;
+    this.responseMs = (responseSocketTimeout > 0 ? responseSocketTimeout * 1000 : this.ms) + this.ms;
   }
 
   /** Arms the bound on a newly accepted connection. */
@@ -50,11 +64,26 @@ export class DaemonSocketTimeout {
       socket.setTimeout(this.ms); // the app is busy, not waiting: keep watching
       return;
     }
-    const seconds = this.ms / 1000;
+    let waitedMs = this.ms;
+    if (phase === 'response') {
+      const now = performance.now();
+      let stall = this.responseStalls.get(socket);
+      if (!stall || stall.bytesWritten !== socket.bytesWritten) {
+        stall = { since: now - (socket.timeout ?? this.ms), bytesWritten: socket.bytesWritten };
+        this.responseStalls.set(socket, stall);
+      }
+      waitedMs = now - stall.since;
+      const left = this.responseMs - waitedMs;
+      if (left > 1) return void socket.setTimeout(left);
+    }
     const what = slot.method ? `${slot.method} ${slot.url}` : 'a connection';
+    const bound =
+      phase === 'response'
+        ? `took none of the response for ${(waitedMs / 1000).toFixed(1)} s (response-socket-timeout + socket-timeout ${this.responseMs / 1000} s)`
+        : `sent nothing for socket-timeout ${this.ms / 1000} s while the daemon waited for the ${phase}`;
     const res: http.ServerResponse | undefined = slot.res;
     const answer = phase === 'request body' && res !== undefined && !res.headersSent;
-    logError(`${what}: the front end sent nothing for socket-timeout ${seconds} s while the daemon waited for the ${phase}: abandoned it and freed the slot`, {
+    logError(`${what}: the front end ${bound}: abandoned it and freed the slot`, {
       group: this.groupName,
       request: slot.requestId || undefined,
       status: answer ? 504 : undefined,
