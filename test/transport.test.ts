@@ -300,6 +300,17 @@ test('socket-timeout: a request body that stalls on its way does not hold the da
   assert.doesNotMatch(s.stderr, /bad request/, 'a request abandoned mid-body is not reported as a bad request');
 });
 
+test('an answer relayed before the request body is in closes the client connection (the rest of the body is not read)', async () => {
+  const s = await socketTimeoutServer();
+  const [daemonPid] = await s.groupPids(GROUP);
+  // The app answers at once without reading the body; the client has sent only part of it.
+  const r = await stalledUpload(s.port, '/mark?id=early');
+  assert.match(r.head, /^HTTP\/1\.1 200 /);
+  assert.match(r.head, /connection: close/i);
+  assert.match(r.head, new RegExp(`early pid ${daemonPid}$`));
+  within(await r.closed, 0, 600, 'closed right after the answer, not left waiting for the body');
+});
+
 /** Connects to a group listener as a front end would and sends `head` (with an envelope) and `body`. */
 function rawDaemonRequest(sock: string, requestId: string, head: string, body = ''): net.Socket {
   const envelope = encodeEnvelope({

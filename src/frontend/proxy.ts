@@ -182,6 +182,10 @@ export class Exchange implements ResponseEvents {
     if (res.destroyed) return;
     this.status = head.status;
     this.cause = head.cause;
+    // Answered before the whole request body came in (the app did not read
+    // it, or the daemon gave up on it): the rest is not forwarded, so the
+    // client connection cannot be reused. Decided before the head goes out.
+    if (!this.req.complete) res.shouldKeepAlive = false;
     res.writeHead(head.status, head.statusMessage, head.headers);
   }
 
@@ -206,7 +210,6 @@ export class Exchange implements ResponseEvents {
 
   onEnd(): void {
     if (this.over) return;
-    if (!this.req.complete) this.res.shouldKeepAlive = false; // the app did not read the whole body
     this.res.end();
     this.complete(this.status, this.cause);
     this.socket?.destroy();
