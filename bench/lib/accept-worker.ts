@@ -28,6 +28,8 @@ function serve(socket: net.Socket, done: () => void): void {
     done();
   };
   socket.on('error', () => {});
+  // A hoarded connection may have been closed by its client while it waited.
+  if (socket.destroyed) return void finish();
   socket.on('close', finish);
   socket.on('data', (d: Buffer) => {
     head += d.toString('latin1');
@@ -56,6 +58,7 @@ if (strategy === 'addon') {
     }
   };
   net.createServer((socket) => {
+    socket.on('error', () => {});
     waiting.push(socket);
     next();
   }).listen({ fd: LISTEN_FD });
