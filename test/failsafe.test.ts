@@ -232,34 +232,41 @@ test('the drain check stops waiting for siblings once they have run past request
   await logged(s, /only stale requests remain; shutting down/);
 });
 
-test('deadlock-timeout: a blocked event loop is reported with its JS stack and in-flight requests; 502 deadlock; a new process serves', async (t) => {
-  const s = await start(LC, ['--processes', '1', '--threads', '2', '--deadlock-timeout', '0.5', '--shutdown-timeout', '0.5', '--request-timeout', '0']);
-  t.after(() => s.stop());
-  const [pid] = await s.groupPids('lc-app');
-  const other = request(`${s.url}/work?ms=4000`);
-  await sleep(100);
-  const spin = await request(`${s.url}/spin?ms=8000`);
-  assert.equal(spin.status, 502);
-  assert.equal(spin.headers['sluice-cause'], 'deadlock');
-  // deadlock-timeout (0.5) + shutdown-timeout (0.5), long before the 8 s spin ends
-  assert.ok(near(spin.ms, 1.0, 0.05, 3), `${spin.ms.toFixed(0)} ms`);
-  const o = await other;
-  assert.equal(o.status, 502, 'the other in-flight request of the blocked process is lost too');
-  assert.equal(o.headers['sluice-cause'], 'deadlock');
+for (const [route, how] of [
+  ['/spin?ms=8000', 'a JavaScript loop'],
+  ['/block?ms=8000', 'a synchronous native wait'],
+] as const) {
+  test(`deadlock-timeout (${how}): the blocked loop is reported with its JS stack and in-flight requests; 502 deadlock; a new process serves`, async (t) => {
+    const s = await start(LC, ['--processes', '1', '--threads', '2', '--deadlock-timeout', '0.5', '--shutdown-timeout', '0.5', '--request-timeout', '0']);
+    t.after(() => s.stop());
+    const [pid] = await s.groupPids('lc-app');
+    const other = request(`${s.url}/work?ms=4000`);
+    await sleep(100);
+    const blocked = await request(`${s.url}${route}`);
+    assert.equal(blocked.status, 502);
+    assert.equal(blocked.headers['sluice-cause'], 'deadlock');
+    // deadlock-timeout (0.5) + shutdown-timeout (0.5), long before the 8 s block ends
+    assert.ok(near(blocked.ms, 1.0, 0.05, 3), `${blocked.ms.toFixed(0)} ms`);
+    const o = await other;
+    assert.equal(o.status, 502, 'the other in-flight request of the blocked process is lost too');
+    assert.equal(o.headers['sluice-cause'], 'deadlock');
 
-  const report = (await s.waitFor(/\[error\] \[daemon:lc-app pid (\d+)\] deadlock deadlock-timeout: the event loop has made no progress[\s\S]*?In-flight requests:(\n {4}.*)+/, 3000))[0];
-  assert.match(report, new RegExp(`pid ${pid}\\]`));
-  assert.match(report, /Main thread stack:\n {4}at lcApp \(\S*lc-app\.ts:\d+:\d+\)/, 'the stack names the function that blocks the loop');
-  assert.match(report, /GET \/spin\?ms=8000 \(running [\d.]+ s\)/);
-  assert.match(report, /GET \/work\?ms=4000 \(running [\d.]+ s\)/);
-  const line = await accessOf(s, '/spin?ms=8000');
-  assert.equal(line.pid, pid);
-  assert.equal(line.cause, 'deadlock');
-  await s.waitFor(new RegExp(`daemon process ${pid} exited \\(deadlock`));
-  const next = await request(`${s.url}/pid`);
-  assert.equal(next.status, 200);
-  assert.notEqual(Number(next.body), pid, 'the group keeps serving with a new process');
-});
+    const report = (await s.waitFor(/\[error\] \[daemon:lc-app pid (\d+)\] deadlock deadlock-timeout: the event loop has made no progress[\s\S]*?In-flight requests:(\n {4}.*)+/, 3000))[0];
+    assert.match(report, new RegExp(`pid ${pid}\\]`));
+    assert.match(report, /Main thread stack:\n {4}at lcApp \(\S*lc-app\.ts:\d+:\d+\)/, 'the stack names the function that blocks the loop');
+    assert.match(report, new RegExp(`GET ${route.replace('?', '\\?')} \\(running [\\d.]+ s\\)`));
+    assert.match(report, /GET \/work\?ms=4000 \(running [\d.]+ s\)/);
+    const line = await accessOf(s, route);
+    assert.equal(line.pid, pid);
+    assert.equal(line.cause, 'deadlock');
+    assert.ok(line.queueMs !== undefined && line.queueMs > 0, 'the queue time is known even though the pickup acknowledgement never left');
+    await s.waitFor(new RegExp(`\\[daemon:lc-app pid ${pid}\\] 502 deadlock request=${line.id} GET ${route.replace('?', '\\?')} was lost to the deadlock: answered 502`), 3000);
+    await s.waitFor(new RegExp(`daemon process ${pid} exited \\(deadlock`));
+    const next = await request(`${s.url}/pid`);
+    assert.equal(next.status, 200);
+    assert.notEqual(Number(next.body), pid, 'the group keeps serving with a new process');
+  });
+}
 
 test('pitfall: a tight request-timeout fires on legitimate slow requests that would have completed', async (t) => {
   // The requests take 0.6 s of honest work; request-timeout is 0.3 s.

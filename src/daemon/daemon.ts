@@ -239,7 +239,7 @@ export class Daemon {
     slot.ctx = ctx;
     slot.appStartedAt = performance.now();
     this.triggers.touch();
-    this.watchdog?.requestStarted(slot, (req.socket as net.Socket & { _handle?: { fd?: number } })._handle?.fd ?? -1);
+    this.watchdog?.requestStarted(slot, (req.socket as net.Socket & { _handle?: { fd?: number } })._handle?.fd ?? -1, (now - env.queueStart) * 1000);
     // Node-style apps read the client address from the socket (Express req.ip).
     const socket = req.socket as net.Socket & { encrypted?: boolean };
     Object.defineProperty(socket, 'remoteAddress', { value: env.clientAddress, configurable: true });

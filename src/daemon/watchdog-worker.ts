@@ -22,7 +22,9 @@ const starts = new Float64Array(data.shared);
 const bytes = new Uint8Array(data.shared);
 
 interface InFlight {
+  /** Request id, method and URL. */
   text: string;
+  queueMicros: number;
   fd: number;
   ackSent: boolean;
   responseStarted: boolean;
@@ -42,6 +44,7 @@ function inFlight(): InFlight[] {
       ackSent: (Atomics.load(ints, i + 2) & ACK_SENT) !== 0,
       responseStarted: (Atomics.load(ints, i + 2) & RESPONSE_STARTED) !== 0,
       startedAt: starts[(b + 16) / 8]!,
+      queueMicros: starts[(b + 24) / 8]!,
     });
   }
   return out;
@@ -111,11 +114,12 @@ async function onDeadlock(blockedMs: number): Promise<void> {
     if (r.responseStarted && r.ackSent) continue; // part of a response is out: the connection just ends
     try {
       // Blocked in the same tick as the pickup, the acknowledgement never left.
-      fs.writeSync(r.fd, (r.ackSent ? '' : ackLine(process.pid, 0)) + response502());
+      fs.writeSync(r.fd, (r.ackSent ? '' : ackLine(process.pid, r.queueMicros)) + response502());
     } catch {
       /* the front end is gone already */
     }
-    logError(`${r.text} was lost to the deadlock: answered 502`, { group: data.group, status: 502, cause: 'deadlock', request: r.text.split(' ')[0] });
+    const [id, ...what] = r.text.split(' ');
+    logError(`${what.join(' ')} was lost to the deadlock: answered 502`, { group: data.group, status: 502, cause: 'deadlock', request: id });
   }
   sendStatus({ t: 'exit', pid: process.pid, cause: 'deadlock' });
   process.kill(process.pid, 'SIGKILL');

@@ -8,7 +8,7 @@ import { logNotice } from '../log/error-log.js';
 
 export const HEADER_BYTES = 16;
 export const RECORD_BYTES = 512;
-export const TEXT_OFFSET = 24;
+export const TEXT_OFFSET = 32;
 // Bits of a record's progress word.
 export const ACK_SENT = 1;
 export const RESPONSE_STARTED = 2;
@@ -71,13 +71,14 @@ export class Watchdog {
     return HEADER_BYTES + slot.index * RECORD_BYTES;
   }
 
-  /** The app was called for this slot's request. */
-  requestStarted(slot: Slot, fd: number): void {
+  /** The app was called for this slot's request, after it waited `queueMicros` for pickup. */
+  requestStarted(slot: Slot, fd: number, queueMicros: number): void {
     const b = this.base(slot);
     const text = Buffer.from(`${slot.requestId} ${slot.method} ${slot.url}`.slice(0, 400));
     const n = Math.min(text.length, RECORD_BYTES - TEXT_OFFSET);
     this.bytes.set(text.subarray(0, n), b + TEXT_OFFSET);
     this.starts[(b + 16) / 8] = Date.now();
+    this.starts[(b + 24) / 8] = queueMicros;
     const i = b / 4;
     this.ints[i + 1] = fd;
     this.ints[i + 2] = 0;

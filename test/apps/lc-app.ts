@@ -9,6 +9,8 @@
 //                            signal, with timeout it bounds the call itself
 //   /leak?mb=N               keeps N more MB of touched memory for good
 //   /spin?ms=N               keeps the CPU busy (event loop blocked) for N ms
+//   /block?ms=N              blocks the event loop for N ms outside JavaScript
+//                            (a synchronous wait in native code)
 //   /burn?ms=N               keeps the CPU busy until the process has used N ms
 //                            more CPU time (however long that takes on a busy machine)
 //
@@ -89,6 +91,10 @@ export default async function lcApp(req: http.IncomingMessage, res: http.ServerR
       const end = Date.now() + num(url, 'ms', 100);
       while (Date.now() < end);
       return res.end(`spun pid ${process.pid}`);
+    }
+    case '/block': {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, num(url, 'ms', 100));
+      return res.end(`blocked pid ${process.pid}`);
     }
     case '/burn': {
       const cpu = () => {
