@@ -31,12 +31,29 @@ export interface Envelope {
   remoteUser: string | undefined;
 }
 
+// Most fields (app path, mount point, groups, client address) repeat from
+// request to request: remember their encodings rather than re-encode them
+// for every request in the front end and re-decode them in the daemon.
+const MEMO_LIMIT = 512;
+const encoded = new Map<string, string>();
+const decoded = new Map<string, string>();
+
+function memo(cache: Map<string, string>, key: string, compute: (k: string) => string): string {
+  let v = cache.get(key);
+  if (v === undefined) {
+    v = compute(key);
+    if (cache.size >= MEMO_LIMIT) cache.clear();
+    cache.set(key, v);
+  }
+  return v;
+}
+
 function enc(s: string): string {
-  return s === '' ? '-' : encodeURIComponent(s);
+  return s === '' ? '-' : memo(encoded, s, encodeURIComponent);
 }
 
 function dec(s: string | undefined): string {
-  return s === undefined || s === '-' ? '' : decodeURIComponent(s);
+  return s === undefined || s === '-' ? '' : memo(decoded, s, decodeURIComponent);
 }
 
 export function encodeEnvelope(e: Envelope): string {
