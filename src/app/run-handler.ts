@@ -69,11 +69,15 @@ export function sendError(res: ServerResponse, status: number, cause: Cause | un
   res.end(body);
 }
 
+const NO_CONTEXT = undefined as unknown as RequestContext;
+
 export function runHandler(h: Handler, req: IncomingMessage, res: ServerResponse, ctx: LiveContext, hooks: RunHooks): void {
   res.once('close', () => {
     const finished = res.writableFinished;
     if (!finished) ctx.abort(new ClientDisconnected());
-    contextStorage.exit(hooks.onDone, finished);
+    // Outside the request's context, but not with contextStorage.exit():
+    // on Node 20 that switches the async hooks off and on again per request.
+    contextStorage.run(NO_CONTEXT, hooks.onDone, finished);
   });
   if (h.style === 'node') {
     // Fetch-style apps see the body through promises, which keep the context.
