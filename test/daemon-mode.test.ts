@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startSluice, request, sleep, alive, processTitle, APPS, tempDir } from './helpers/sluice.js';
+import { startSluice, request, sleep, alive, processTitle, APPS, BIN, Sluice, tempDir } from './helpers/sluice.js';
 
 const LAB = path.join(APPS, 'lab.ts');
 
@@ -98,8 +98,11 @@ test('a daemon killed mid-request: 502 for its in-flight request only, the group
   t.after(() => s.stop());
   const before = await s.groupPids('lab');
   // Keep a request running in each process, then kill one process.
-  const slow = [request(`${s.url}/sleep?ms=1500`), request(`${s.url}/sleep?ms=1500`)];
-  await sleep(200);
+  const from = s.output.length;
+  const slow = [request(`${s.url}/sleep?ms=2500&tell`), request(`${s.url}/sleep?ms=2500&tell`)];
+  // Both processes have picked their request up (and acknowledged it) once the app runs.
+  await s.waitFor(/lab: sleeping in pid \d+[^]*lab: sleeping in pid \d+/, 10000, from);
+  await sleep(50);
   const victim = before[0]!;
   process.kill(victim, 'SIGKILL');
   const replies = await Promise.all(slow);
@@ -173,4 +176,21 @@ test('SIGTERM with a request longer than the shutdown timeout: it is cut off and
   assert.ok(took > 900 && took < 3500, `exit after about shutdown-timeout (${took.toFixed(0)} ms)`);
   const r = await inflight;
   assert.ok(r instanceof Error || r.status >= 500, 'the hung request did not get a normal answer');
+});
+
+test('SIGTERM to the whole process group (as a terminal or a process manager sends it): no daemon is replaced while stopping', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [BIN, 'start', LAB, '--port', '0', '--host', '127.0.0.1', '--processes', '2', '--socket-prefix', tempDir()], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const s = new Sluice(child);
+  t.after(() => s.stop('SIGKILL'));
+  await s.waitFor(/serving (http:\/\/\S+)\//);
+  const pids = await s.groupPids('lab');
+  process.kill(-child.pid!, 'SIGTERM');
+  const { code } = await s.exited;
+  assert.equal(code, 0, s.output);
+  assert.doesNotMatch(s.output, /restarting/);
+  for (const pid of pids) assert.ok(!alive(pid));
 });

@@ -230,7 +230,7 @@ export class Exchange implements ResponseEvents {
     this.fail(
       502,
       'crash',
-      `daemon process ${this.pid ?? '?'} of group ${this.info.group.name} closed the connection ${where}${err ? ` (${(err as NodeJS.ErrnoException).code ?? err.message})` : ''}`,
+      `${this.pid === undefined ? 'a daemon process (died before acknowledging the pickup)' : `daemon process ${this.pid}`} of group ${this.info.group.name} closed the connection ${where}${err ? ` (${(err as NodeJS.ErrnoException).code ?? err.message})` : ''}`,
       'Bad Gateway',
     );
   }

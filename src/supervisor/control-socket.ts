@@ -4,13 +4,14 @@
 import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
+import { logWarn } from '../log/error-log.js';
 
 export type ControlRequest = { cmd: 'evict'; group: string } | { cmd: 'restart' } | { cmd: 'stop' } | { cmd: 'status' };
 export type ControlReply = { ok: true; message?: string; data?: unknown } | { ok: false; error: string };
 
 export const CONTROL_SOCKET = 'control.sock';
 
-export function serveControl(dir: string, handle: (req: ControlRequest) => Promise<ControlReply> | ControlReply): net.Server {
+export function serveControl(dir: string, handle: (req: ControlRequest) => Promise<ControlReply> | ControlReply): Promise<net.Server> {
   const file = path.join(dir, CONTROL_SOCKET);
   fs.rmSync(file, { force: true });
   const server = net.createServer((conn) => {
@@ -35,9 +36,23 @@ export function serveControl(dir: string, handle: (req: ControlRequest) => Promi
       conn.end(JSON.stringify(reply) + '\n');
     });
   });
-  server.listen(file, () => fs.chmodSync(file, 0o600));
   server.unref();
-  return server;
+  return new Promise<net.Server>((resolve) => {
+    // Without a control socket the server still serves; only `sluice evict/
+    // restart/stop/status` cannot reach it, which is logged.
+    server.on('error', (err) => {
+      logWarn(`control socket ${file} unavailable: ${err.message}`);
+      resolve(server);
+    });
+    server.listen(file, () => {
+      try {
+        fs.chmodSync(file, 0o600);
+      } catch (err) {
+        logWarn(`control socket ${file}: ${(err as Error).message}`);
+      }
+      resolve(server);
+    });
+  });
 }
 
 /** The running instances under a socket prefix: supervisor pid -> control socket. */

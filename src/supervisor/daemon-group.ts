@@ -239,6 +239,11 @@ export class DaemonGroup {
     for (let i = 0; i < group.processes; i++) this.spawn(i);
   }
 
+  /** The server is stopping: a process that exits is not replaced. */
+  stopReplacing(): void {
+    this.stopping = true;
+  }
+
   /** SIGTERM every process (shutdown-timeout applies in each); SIGKILL stragglers. */
   stop(): Promise<void> {
     this.stopping = true;

@@ -50,7 +50,7 @@ export class Supervisor {
     for (const name of Object.keys(config.groups)) this.addGroup(name, config, allApps);
     this.frontend = new FrontendProcess(config, this.tcp.map((l) => l.fd));
     await Promise.all([this.frontend.start(), ...[...this.groups.values()].map((g) => g.whenStarted())]);
-    serveControl(this.socketDir, (req) => this.control(req));
+    await serveControl(this.socketDir, (req) => this.control(req));
     this.installSignals();
   }
 
@@ -187,6 +187,9 @@ export class Supervisor {
   async stop(reason: string): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    // Daemons may be stopping already (a signal sent to the whole process
+    // group): none of them is replaced from now on.
+    for (const g of this.groups.values()) g.stopReplacing();
     await this.restarting?.catch(() => {});
     const seconds = this.config.shutdownTimeout;
     logNotice(`${reason}: stopping; in-flight requests get ${seconds} s`, { cause: 'shutdown' });

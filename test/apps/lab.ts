@@ -1,6 +1,7 @@
 // A Node-style test app whose routes exercise the pipeline:
 //   /pid                 the serving pid
-//   /sleep?ms=N          waits N ms (honours the request signal), then answers
+//   /sleep?ms=N[&tell]   waits N ms (honours the request signal), then answers; with
+//                        `tell` it says on stderr that it started
 //   /spin?ms=N           blocks the event loop for N ms
 //   /hang                never answers and ignores the signal
 //   /hang-signal         waits for the signal to abort, then throws its reason
@@ -27,6 +28,7 @@ export default function lab(req: http.IncomingMessage, res: http.ServerResponse)
     case '/sleep': {
       const ms = param(url, 'ms', 100);
       const timer = setTimeout(() => res.end(`slept ${ms} pid ${process.pid}`), ms);
+      if (url.searchParams.has('tell')) process.stderr.write(`lab: sleeping in pid ${process.pid}\n`);
       ctx?.signal.addEventListener('abort', () => clearTimeout(timer));
       return;
     }
