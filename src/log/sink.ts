@@ -40,7 +40,15 @@ export class LogSink {
 }
 
 function writeAll(fd: number, text: string): void {
-  let buf = Buffer.from(text);
+  // Usually one write takes it all, straight from the string (no Buffer copy).
+  let done = 0;
+  try {
+    done = fs.writeSync(fd, text);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return; // the log went away (EPIPE)
+  }
+  if (done === Buffer.byteLength(text)) return;
+  let buf = Buffer.from(text).subarray(done);
   while (buf.length > 0) {
     try {
       const n = fs.writeSync(fd, buf);
