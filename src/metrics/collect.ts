@@ -1,0 +1,38 @@
+// The supervisor side of `sluice status`: asks every front-end process for
+// its snapshot, adds daemon slot capacity and restart counts, and builds the
+// report (report.ts).
+import { buildReport, type GroupInput, type StatusReport } from './report.js';
+import { goneSnapshots } from './ipc.js';
+import type { MeterSnapshot } from './meter.js';
+
+export interface FrontendSource {
+  pid: number | undefined;
+  metrics(): Promise<MeterSnapshot | undefined>;
+}
+
+export interface StatusSources {
+  frontends: FrontendSource[];
+  threadsPerChild: number;
+  /** Front-end process restarts by trigger. */
+  frontendRestarts: Record<string, number>;
+  groups: GroupInput[];
+}
+
+export class MetricsCollector {
+  readonly since = Date.now();
+
+  async report(src: StatusSources, chart = false): Promise<StatusReport> {
+    const live = (await Promise.all(src.frontends.map((f) => f.metrics()))).filter((s): s is MeterSnapshot => s !== undefined);
+    const now = Date.now();
+    return buildReport({
+      now,
+      since: this.since,
+      live,
+      // A process that sent its final snapshot may still answer while it exits: count it once.
+      gone: goneSnapshots(now).filter((g) => !live.some((l) => l.pid === g.pid)),
+      frontend: { pids: src.frontends.map((f) => f.pid).filter((p): p is number => p !== undefined), threadsPerChild: src.threadsPerChild, restarts: src.frontendRestarts },
+      groups: src.groups,
+      chart,
+    });
+  }
+}
