@@ -4,6 +4,7 @@ import { ConfigError, suggest } from '../config/errors.js';
 import { GROUP_OPTIONS, DAEMON_ONLY, EMBEDDED_REASON, GLOBAL } from '../config/options.js';
 import { parseOptionValue, parseSeconds } from '../config/validate.js';
 import type { UserConfig } from '../config/types.js';
+import { FRONT_END_KEYS, FRONT_END_FLAGS, parseDirective } from '../config/front-end.js';
 
 export interface Parsed {
   positional: string[];
@@ -62,7 +63,10 @@ export function one(p: Parsed, name: string): string | undefined {
   return v[0];
 }
 
-export const SERVER_FLAGS = ['port', 'host', 'timeout', 'keep-alive-timeout', 'socket-prefix', 'access-log', 'error-log', 'restrict-embedded', 'max-header-size'];
+export const SERVER_FLAGS = [
+  'port', 'host', 'timeout', 'keep-alive-timeout', 'socket-prefix', 'access-log', 'error-log', 'restrict-embedded', 'max-header-size',
+  ...FRONT_END_FLAGS,
+];
 export const START_FLAGS = [
   ...SERVER_FLAGS,
   'embedded',
@@ -148,4 +152,8 @@ export function applyServerFlags(p: Parsed, cfg: UserConfig): void {
   if (access !== undefined) cfg.accessLog = access === 'off' || access === 'false' ? false : access;
   if (one(p, 'error-log') !== undefined) cfg.errorLog = one(p, 'error-log');
   if (one(p, 'restrict-embedded') === 'true') cfg.restrictEmbedded = true;
+  for (const { key, flag } of FRONT_END_KEYS) {
+    const v = one(p, flag);
+    if (v !== undefined) cfg.frontEnd = { ...cfg.frontEnd, [key]: parseDirective(v, `--${flag}`) };
+  }
 }

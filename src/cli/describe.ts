@@ -2,6 +2,10 @@
 import { GROUP_OPTIONS, GLOBAL, requestTimeoutFirePoint } from '../config/options.js';
 import type { EffectiveConfig } from '../config/types.js';
 import { groupPitfalls, wedgeRecoverySeconds, type Pitfall } from '../config/pitfalls.js';
+import { FRONT_END_KEYS } from '../config/front-end.js';
+import { daemonsLimit, type MpmDirectives } from '../mpm/directives.js';
+import { shapeProfile } from '../mpm/load-profile.js';
+import { simulate } from '../mpm/simulate.js';
 
 function show(kind: string, v: unknown): string {
   if (v === undefined) return '(unset)';
@@ -17,6 +21,7 @@ export function describeConfig(c: EffectiveConfig): string {
   out.push(`timeout: ${c.timeout} s   keep-alive-timeout: ${c.keepAliveTimeout} s   stop: ${c.shutdownTimeout} s`);
   out.push(`socket-prefix: ${c.socketPrefix}`);
   out.push(`access-log: ${c.accessLog === false ? 'off' : c.accessLog}   error-log: ${c.errorLog}`);
+  out.push(...describeFrontEnd(c.frontEnd));
   for (const g of Object.values(c.groups)) {
     out.push(`group ${g.name}:`);
     for (const spec of GROUP_OPTIONS) {
@@ -39,6 +44,7 @@ export function describeConfig(c: EffectiveConfig): string {
     }
   }
   for (const p of configPitfalls(c)) out.push(`warning: group ${p.group}: ${p.key} ${p.message}`);
+  for (const n of c.frontEndNotes) out.push(`${n.level === 'warn' ? 'warning' : 'notice'}: front end: ${n.key}: ${n.message}`);
   return out.join('\n') + '\n';
 }
 
@@ -48,4 +54,23 @@ export function configPitfalls(c: EffectiveConfig): Pitfall[] {
   return Object.values(c.groups)
     .filter((g) => used.has(g.name))
     .flatMap((g) => groupPitfalls(g.name, g));
+}
+
+/** The resolved front-end directives, and where an idle server settles (by the maintenance itself). */
+function describeFrontEnd(d: MpmDirectives): string[] {
+  const out = ['front end:'];
+  for (const k of FRONT_END_KEYS) {
+    const v = d[k.key];
+    out.push(`  ${k.flag}: ${v}${k.key === 'maxConnectionsPerChild' && v === 0 ? ' (no limit)' : ''}`);
+  }
+  const limit = daemonsLimit(d);
+  const settle = d.startServers + Math.ceil(d.minSpareThreads / d.threadsPerChild) + 10;
+  const idle = simulate(d, shapeProfile('idle', { peak: 0, base: 0, duration: settle }), { startDelay: 0.5, drainSeconds: 1 });
+  const end = idle.samples[idle.samples.length - 1]!.available;
+  const last = idle.events[idle.events.length - 1];
+  out.push(
+    `  up to ${limit} processes of ${d.threadsPerChild} slots (${limit * d.threadsPerChild} connections); ` +
+      `with no load: ${d.startServers} at start, ${end} ${end === d.startServers ? 'kept' : `after ${last ? last.t : 0} s`}`,
+  );
+  return out;
 }

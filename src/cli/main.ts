@@ -9,6 +9,7 @@ import { validateConfig, defaultSocketPrefix } from '../config/validate.js';
 import { findConfigFile, loadConfigFile, readConfigFile } from '../config/load.js';
 import { parseArgs, one, startConfig, applyServerFlags, START_FLAGS, SERVER_FLAGS, type Parsed } from './args.js';
 import { configPitfalls, describeConfig } from './describe.js';
+import { runSimulate } from './simulate.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { findInstances, sendControl, type ControlRequest } from '../supervisor/control-socket.js';
 import type { EffectiveConfig } from '../config/types.js';
@@ -22,6 +23,8 @@ const USAGE = `usage:
                              validate a config and print the effective configuration
   sluice check APP [start options]
                              the same for what \`sluice start\` would run
+  sluice simulate [--profile idle|ramp|spike|daily|FILE.csv] [-c FILE] [--start-servers N ...] [--svg FILE]
+                             front-end process management over simulated time (\`sluice simulate --help\`)
   sluice evict GROUP         drain and replace a group's processes (SIGUSR1 to each)
   sluice restart             graceful restart: re-read the config, replace every process
   sluice stop                stop the server (as SIGTERM does)
@@ -81,8 +84,16 @@ async function effectiveConfig(command: string, p: Parsed): Promise<EffectiveCon
   const merged =
     Object.keys(overrides).length === 0 || typeof raw !== 'object' || raw === null
       ? raw
-      : { ...(raw as Record<string, unknown>), ...overrides, ...('port' in overrides || 'host' in overrides ? { listen: undefined } : {}) };
+      : { ...(raw as Record<string, unknown>), ...overrides, ...('port' in overrides || 'host' in overrides ? { listen: undefined } : {}), ...frontEndOverride(raw, overrides) };
   return validateConfig(merged, { baseDir: path.dirname(file), configFile: file });
+}
+
+/** Front-end directive flags given with -c override the file's frontEnd keys one by one. */
+function frontEndOverride(raw: unknown, overrides: Record<string, unknown>): Record<string, unknown> {
+  if (overrides.frontEnd === undefined) return {};
+  const file = (raw as Record<string, unknown>).frontEnd;
+  if (file !== undefined && (typeof file !== 'object' || file === null || Array.isArray(file))) return { frontEnd: file };
+  return { frontEnd: { ...(file as object | undefined), ...(overrides.frontEnd as object) } };
 }
 
 /**
@@ -158,13 +169,15 @@ async function main(argv: string[]): Promise<number> {
     case 'check':
       p = parseArgs(rest, ['config', 'json', ...START_FLAGS]);
       break;
+    case 'simulate':
+      return runSimulate(rest);
     case 'evict':
     case 'restart':
     case 'stop':
     case 'status':
       return control(command, parseArgs(rest, ['config', 'socket-prefix', 'pid', 'json', 'help']));
     default:
-      throw new ConfigError(command, 'unknown command (start, serve, check, evict, restart, stop, status)');
+      throw new ConfigError(command, 'unknown command (start, serve, check, simulate, evict, restart, stop, status)');
   }
   if (one(p, 'help') === 'true') {
     process.stdout.write(USAGE + '\n' + (command === 'serve' ? '' : daemonOptionsHelp()));
@@ -189,6 +202,7 @@ async function main(argv: string[]): Promise<number> {
   }
   for (const line of sup.layout()) process.stdout.write(`sluice: ${line}\n`);
   for (const w of configPitfalls(config)) process.stderr.write(`sluice: warning: group ${w.group}: ${w.key} ${w.message}\n`);
+  for (const n of config.frontEndNotes) process.stderr.write(`sluice: ${n.level === 'warn' ? 'warning' : 'notice'}: front end: ${n.key}: ${n.message}\n`);
   return -1; // keep running; the supervisor exits on a signal
 }
 

@@ -1,6 +1,7 @@
 // What a user writes (UserConfig) and what every sluice process runs on
 // (EffectiveConfig: validated, defaults applied, paths absolute).
 import type { GroupOptions } from './options.js';
+import type { DirectiveNote, MpmDirectives } from '../mpm/directives.js';
 
 export type AppStyle = 'auto' | 'fetch' | 'node';
 
@@ -52,6 +53,8 @@ export interface UserConfig {
   errorLog?: string;
   /** Largest request head the front end accepts, in bytes (431 beyond). */
   maxHeaderSize?: number;
+  /** Front-end processes, sized by Apache worker MPM's directives (src/mpm/directives.ts). */
+  frontEnd?: Partial<MpmDirectives>;
   groups?: Record<string, Partial<GroupOptions>>;
   /** Mounts of the default host. */
   mounts?: MountConfig[];
@@ -92,6 +95,10 @@ export interface EffectiveConfig {
   accessLog: string | false;
   errorLog: string;
   maxHeaderSize: number;
+  /** Front-end process directives after Apache's corrections. */
+  frontEnd: MpmDirectives;
+  /** What the corrections changed, and warnings about the combination (`sluice check` prints them). */
+  frontEndNotes: DirectiveNote[];
   groups: Record<string, EffectiveGroup>;
   /** The first host is the default host. */
   hosts: EffectiveHost[];

@@ -4,12 +4,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { ConfigError, suggest } from './errors.js';
+import { parseFrontEnd } from './front-end.js';
 import { GROUP_OPTIONS, OPTION_BY_KEY, GLOBAL, EMBEDDED_REASON, defaultGroupOptions, type GroupOptions, type OptionSpec } from './options.js';
 import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, EffectiveMount, UserConfig } from './types.js';
 
 const TOP_KEYS = [
   'listen', 'port', 'host', 'timeout', 'keepAliveTimeout', 'shutdownTimeout', 'socketPrefix',
-  'restrictEmbedded', 'accessLog', 'errorLog', 'maxHeaderSize', 'groups', 'mounts', 'hosts',
+  'restrictEmbedded', 'accessLog', 'errorLog', 'maxHeaderSize', 'frontEnd', 'groups', 'mounts', 'hosts',
 ] as const;
 const MOUNT_KEYS = ['path', 'app', 'processGroup', 'applicationGroup', 'callableObject', 'style'] as const;
 const HOST_KEYS = ['serverName', 'serverAlias', 'mounts', 'groups'] as const;
@@ -216,6 +217,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
   const accessLog = raw.accessLog === undefined ? 'stdout' : raw.accessLog === false ? false : parseString(raw.accessLog, 'accessLog');
   const errorLog = raw.errorLog === undefined ? 'stderr' : parseString(raw.errorLog, 'errorLog');
   const maxHeaderSize = raw.maxHeaderSize === undefined ? 16384 : parseCount(raw.maxHeaderSize, 'maxHeaderSize', 1024);
+  const frontEnd = parseFrontEnd(raw.frontEnd, 'frontEnd');
 
   // Groups: global ones, plus those declared inside hosts (scoped by serverName).
   const groups: Record<string, EffectiveGroup> = {};
@@ -347,6 +349,8 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     accessLog,
     errorLog,
     maxHeaderSize,
+    frontEnd: frontEnd.directives,
+    frontEndNotes: frontEnd.notes,
     groups,
     hosts,
   };
