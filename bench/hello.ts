@@ -73,18 +73,18 @@ const CONFIGS: Config[] = [
 ];
 
 interface Run extends Measurement {
-  /** CPU µs per request of the process that takes the HTTP requests (bare server or sluice front end). */
+  /** CPU µs per request of the processes that take the HTTP requests (bare server or sluice front ends). */
   frontCpu?: number;
   /** CPU µs per request of all daemon processes together. */
   daemonCpu?: number;
 }
 
-/** The front end (or bare server) first, then the daemon processes. */
-function serverPids(s: Started): { all: number[] } {
-  const fe = s.banner.match(/front end pid (\d+)/);
-  if (!fe) return { all: [s.pid] };
-  const daemons = s.banner.match(/\(pids? ([\d, ]+)\)/)?.[1]?.split(/,\s*/).map(Number) ?? [];
-  return { all: [Number(fe[1]), ...daemons] };
+const pidList = (text: string | undefined) => (text ? text.split(/,\s*/).map(Number).filter((n) => n > 0) : []);
+
+/** The processes that take HTTP requests (bare server or front ends), and the daemon processes. */
+function serverPids(s: Started): { front: number[]; daemons: number[] } {
+  if (!s.banner.includes('sluice:')) return { front: [s.pid], daemons: [] };
+  return { front: pidList(s.banner.match(/front end pids? ([\d, ]+)/)?.[1]), daemons: pidList(s.banner.match(/\(pids? ([\d, ]+)\)/)?.[1]) };
 }
 
 function cpuCell(front: number, daemon: number): string {
@@ -108,13 +108,14 @@ async function main(): Promise<void> {
         const logFile = path.join(tmp, `${c.name}-${r}.log`);
         const server = await c.start(logFile);
         try {
-          const pids = serverPids(server);
+          const { front, daemons } = serverPids(server);
+          const ticks = () => [front, daemons].map((ps) => (ps.length ? ps.reduce((a, p) => a + cpuTicks(p), 0) : NaN));
           let t0: number[] = [];
           let t1: number[] = [];
-          const m: Run = await measure(loadgen, server.url, opts, { start: () => (t0 = pids.all.map(cpuTicks)), end: () => (t1 = pids.all.map(cpuTicks)) });
+          const m: Run = await measure(loadgen, server.url, opts, { start: () => (t0 = ticks()), end: () => (t1 = ticks()) });
           const micros = (i: number) => (((t1[i]! - t0[i]!) / TICKS_PER_SECOND) * 1e6) / (m.rps * opts.durationS);
           m.frontCpu = micros(0);
-          m.daemonCpu = pids.all.length > 1 ? pids.all.slice(1).reduce((a, _, i) => a + micros(i + 1), 0) : 0;
+          m.daemonCpu = daemons.length ? micros(1) : 0;
           results.get(c.name)!.push(m);
           process.stderr.write(`round ${r} ${c.name.padEnd(10)} ${m.rps.toFixed(0).padStart(7)} req/s  p50 ${m.p50Ms.toFixed(2)} ms  p99 ${m.p99Ms.toFixed(2)} ms  errors ${m.errors}\n`);
         } finally {
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
   const bare = med.get('bare');
   const ratio = (v: number, base: number | undefined) => (base ? `${(v / base).toFixed(2)}×` : '–');
   const lines: string[] = [];
-  lines.push(`| configuration | req/s | × bare | p50 ms | p50 × bare | p99 ms | p99 × bare | CPU µs/request: front end (or bare server) + daemons | runs (req/s) | errors |`);
+  lines.push(`| configuration | req/s | × bare | p50 ms | p50 × bare | p99 ms | p99 × bare | CPU µs/request: front end(s) (or bare server) + daemons | runs (req/s) | errors |`);
   lines.push(`| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |`);
   for (const c of configs) {
     const m = med.get(c.name)!;

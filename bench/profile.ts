@@ -116,9 +116,13 @@ async function main(): Promise<void> {
     (m) => m[1]!,
   );
   delete process.env.NODE_OPTIONS;
-  const fe = Number(server.banner.match(/front end pid (\d+)/)?.[1]);
-  const daemons = server.banner.match(/\(pids? ([\d, ]+)\)/)?.[1]?.split(/,\s*/).map(Number) ?? [];
-  const procs = [{ pid: fe, role: 'front end' }, ...daemons.map((pid, i) => ({ pid, role: `daemon ${i + 1}` }))];
+  const pids = (re: RegExp) => server.banner.match(re)?.[1]?.split(/,\s*/).map(Number).filter((n) => n > 0) ?? [];
+  const fronts = pids(/front end pids? ([\d, ]+)/);
+  const daemons = pids(/\(pids? ([\d, ]+)\)/);
+  const procs = [
+    ...fronts.map((pid, i) => ({ pid, role: fronts.length > 1 ? `front end ${i + 1}` : 'front end' })),
+    ...daemons.map((pid, i) => ({ pid, role: `daemon ${i + 1}` })),
+  ];
   let rps = 0;
   try {
     const m = await measure(loadgen, server.url, { connections: Number(values.connections), durationS: Number(values.duration), warmupS: 1 }, {
