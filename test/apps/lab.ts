@@ -28,7 +28,8 @@ export default function lab(req: http.IncomingMessage, res: http.ServerResponse)
     case '/sleep': {
       const ms = param(url, 'ms', 100);
       const timer = setTimeout(() => res.end(`slept ${ms} pid ${process.pid}`), ms);
-      if (url.searchParams.has('tell')) process.stderr.write(`lab: sleeping in pid ${process.pid}\n`);
+      // On setImmediate: by then the daemon has written its pickup acknowledgement.
+      if (url.searchParams.has('tell')) setImmediate(() => process.stderr.write(`lab: sleeping in pid ${process.pid}\n`));
       ctx?.signal.addEventListener('abort', () => clearTimeout(timer));
       return;
     }
