@@ -2,6 +2,7 @@
 // (EffectiveConfig: validated, defaults applied, paths absolute).
 import type { GroupOptions } from './options.js';
 import type { DirectiveNote, MpmDirectives } from '../mpm/directives.js';
+import type { StatusEndpoint } from './status-endpoints.js';
 
 export type AppStyle = 'auto' | 'fetch' | 'node';
 
@@ -55,6 +56,10 @@ export interface UserConfig {
   maxHeaderSize?: number;
   /** Front-end processes, sized by Apache worker MPM's directives (src/mpm/directives.ts). */
   frontEnd?: Partial<MpmDirectives>;
+  /** The front end's status page: true, or { path, allow } (default /server-status, loopback only). Off by default. */
+  status?: boolean | Partial<StatusEndpoint>;
+  /** Prometheus text format of the same figures: true, or { path, allow } (default /metrics, loopback only). Off by default. */
+  metrics?: boolean | Partial<StatusEndpoint>;
   groups?: Record<string, Partial<GroupOptions>>;
   /** Mounts of the default host. */
   mounts?: MountConfig[];
@@ -99,6 +104,8 @@ export interface EffectiveConfig {
   frontEnd: MpmDirectives;
   /** What the corrections changed, and warnings about the combination (`sluice check` prints them). */
   frontEndNotes: DirectiveNote[];
+  status: StatusEndpoint | false;
+  metrics: StatusEndpoint | false;
   groups: Record<string, EffectiveGroup>;
   /** The first host is the default host. */
   hosts: EffectiveHost[];

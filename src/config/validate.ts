@@ -4,13 +4,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { ConfigError, suggest } from './errors.js';
+import { parseStatusEndpoint } from './status-endpoints.js';
 import { parseFrontEnd } from './front-end.js';
 import { GROUP_OPTIONS, OPTION_BY_KEY, GLOBAL, EMBEDDED_REASON, defaultGroupOptions, type GroupOptions, type OptionSpec } from './options.js';
 import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, EffectiveMount, UserConfig } from './types.js';
 
 const TOP_KEYS = [
   'listen', 'port', 'host', 'timeout', 'keepAliveTimeout', 'shutdownTimeout', 'socketPrefix',
-  'restrictEmbedded', 'accessLog', 'errorLog', 'maxHeaderSize', 'frontEnd', 'groups', 'mounts', 'hosts',
+  'restrictEmbedded', 'accessLog', 'errorLog', 'maxHeaderSize', 'frontEnd', 'status', 'metrics', 'groups', 'mounts', 'hosts',
 ] as const;
 const MOUNT_KEYS = ['path', 'app', 'processGroup', 'applicationGroup', 'callableObject', 'style'] as const;
 const HOST_KEYS = ['serverName', 'serverAlias', 'mounts', 'groups'] as const;
@@ -218,6 +219,8 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
   const errorLog = raw.errorLog === undefined ? 'stderr' : parseString(raw.errorLog, 'errorLog');
   const maxHeaderSize = raw.maxHeaderSize === undefined ? 16384 : parseCount(raw.maxHeaderSize, 'maxHeaderSize', 1024);
   const frontEnd = parseFrontEnd(raw.frontEnd, 'frontEnd');
+  const status = parseStatusEndpoint(raw.status, 'status');
+  const metrics = parseStatusEndpoint(raw.metrics, 'metrics');
 
   // Groups: global ones, plus those declared inside hosts (scoped by serverName).
   const groups: Record<string, EffectiveGroup> = {};
@@ -351,6 +354,8 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     maxHeaderSize,
     frontEnd: frontEnd.directives,
     frontEndNotes: frontEnd.notes,
+    status,
+    metrics,
     groups,
     hosts,
   };

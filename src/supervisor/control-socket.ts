@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { logWarn } from '../log/error-log.js';
 
-export type ControlRequest = { cmd: 'evict'; group: string } | { cmd: 'restart' } | { cmd: 'stop' } | { cmd: 'status' };
+export type ControlRequest = { cmd: 'evict'; group: string } | { cmd: 'restart' } | { cmd: 'stop' } | { cmd: 'status'; chart?: boolean };
 export type ControlReply = { ok: true; message?: string; data?: unknown } | { ok: false; error: string };
 
 export const CONTROL_SOCKET = 'control.sock';
