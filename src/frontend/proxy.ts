@@ -29,6 +29,8 @@ export interface ExchangeInfo {
   remoteUser: string | undefined;
   /** The front end's timeout: socket-timeout falls back to it. */
   serverTimeout: number;
+  /** Told when a daemon slot picks the request up (for the capacity figures). */
+  onPickup?: () => void;
 }
 
 export interface ExchangeResult {
@@ -163,6 +165,7 @@ export class Exchange implements ResponseEvents {
   onAck(pid: number, queueMicros: number): void {
     this.pid = pid;
     this.queueMs = queueMicros / 1000;
+    this.info.onPickup?.();
     this.sendBody();
   }
 
