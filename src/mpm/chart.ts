@@ -40,10 +40,9 @@ function timeStep(duration: number): number {
 
 function timeLabel(t: number, duration: number): string {
   if (duration < 120) return `${t}s`;
-  if (duration < 7200) return `${Math.round(t / 60)}m`;
-  const h = Math.floor(t / 3600);
-  const m = Math.round((t % 3600) / 60);
-  return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}`;
+  const two = (n: number) => String(n).padStart(2, '0');
+  if (duration < 7200) return `${Math.floor(t / 60)}:${two(t % 60)}`;
+  return `${two(Math.floor(t / 3600))}:${two(Math.floor((t % 3600) / 60))}`;
 }
 
 /** At most one point per horizontal pixel; each keeps its bucket's largest values, so peaks show. */

@@ -37,6 +37,9 @@ export interface DirectiveNote {
  * connections are held, a second process is kept ready (MinSpareThreads = one process of idle
  * slots), which also gives a second core to proxying; up to two idle processes are kept after a
  * burst. ServerLimit keeps Apache's 16; MaxRequestWorkers allows all 16 processes.
+ * As Apache derives MaxRequestWorkers (ServerLimit x ThreadsPerChild) when it is not given, the
+ * unset spare thresholds and MaxRequestWorkers follow a given ThreadsPerChild and ServerLimit, so
+ * changing only those keeps the combination sound.
  */
 export const DEFAULT_DIRECTIVES: Readonly<MpmDirectives> = Object.freeze({
   startServers: 1,
@@ -70,6 +73,12 @@ export function resolveDirectives(raw: Partial<MpmDirectives>): {
     const v = raw[key];
     if (v !== undefined) d[key] = Math.trunc(v);
   }
+  const perChild = Math.max(1, d.threadsPerChild);
+  if (raw.minSpareThreads === undefined) d.minSpareThreads = perChild;
+  if (raw.maxSpareThreads === undefined) {
+    d.maxSpareThreads = Math.max(2 * perChild, Math.ceil((d.minSpareThreads + perChild) / perChild) * perChild);
+  }
+  if (raw.maxRequestWorkers === undefined) d.maxRequestWorkers = Math.min(Math.max(1, d.serverLimit), MAX_SERVER_LIMIT) * perChild;
   const notes: DirectiveNote[] = [];
   const warn = (key: keyof MpmDirectives, message: string): void => {
     notes.push({ key, level: 'warn', message });

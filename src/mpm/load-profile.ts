@@ -59,15 +59,14 @@ export function shapeProfile(shape: ProfileShape, p: ShapeParams): LoadProfile {
     case 'daily': {
       // Quietest at 04:00, busiest at 16:00 of a day scaled to the duration, with a lunchtime
       // and an evening bump so the load does not move as one smooth wave.
+      const level = (h: number) =>
+        0.5 - 0.5 * Math.cos((2 * Math.PI * (h - 4)) / 24) + 0.15 * Math.exp(-((h - 12.5) ** 2) / 0.8) + 0.12 * Math.exp(-((h - 20.5) ** 2) / 1.5);
+      let top = 0;
+      for (let m = 0; m < 24 * 60; m++) top = Math.max(top, level(m / 60));
       return {
         label: `daily ${base}..${peak} concurrent over ${duration} s`,
         duration,
-        at(t) {
-          const h = (24 * t) / duration;
-          const wave = 0.5 - 0.5 * Math.cos((2 * Math.PI * (h - 4)) / 24);
-          const bumps = 0.12 * Math.exp(-((h - 12.5) ** 2) / 0.8) + 0.1 * Math.exp(-((h - 20.5) ** 2) / 1.5);
-          return Math.round(base + (peak - base) * clamp01(wave * 0.9 + bumps));
-        },
+        at: (t) => Math.round(base + (peak - base) * clamp01(level((24 * t) / duration) / top)),
       };
     }
   }
