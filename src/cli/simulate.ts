@@ -121,6 +121,11 @@ function summaryText(
   return out.join('\n') + '\n';
 }
 
+/** The command exits right after; a pipe must have taken all of a large JSON first. */
+function writeOut(text: string): Promise<void> {
+  return new Promise((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
+}
+
 export async function runSimulate(argv: string[]): Promise<number> {
   const p = parseArgs(argv, FLAGS);
   if (one(p, 'help') === 'true') {
@@ -148,7 +153,7 @@ export async function runSimulate(argv: string[]): Promise<number> {
     }
   }
   if (one(p, 'json') === 'true') {
-    process.stdout.write(
+    await writeOut(
       JSON.stringify({
         profile: profile.label,
         directives,
@@ -162,8 +167,7 @@ export async function runSimulate(argv: string[]): Promise<number> {
       }) + '\n',
     );
   } else {
-    process.stdout.write(summaryText(profile.label, result, summary, notes, { startDelay, drain }, ms));
-    if (svgFile !== undefined) process.stdout.write(`chart: ${svgFile}\n`);
+    await writeOut(summaryText(profile.label, result, summary, notes, { startDelay, drain }, ms) + (svgFile !== undefined ? `chart: ${svgFile}\n` : ''));
   }
   return 0;
 }
