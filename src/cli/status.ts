@@ -48,7 +48,8 @@ function groupTitle(g: GroupReport): string {
 
 function frontendTitle(f: FrontendReport): string {
   const per = f.threadsPerChild > 0 ? ` x ${f.threadsPerChild} slots = ${f.slots} slots` : '';
-  return `front end: ${f.processes} process${f.processes === 1 ? '' : 'es'}${per} (pids ${f.pids.join(', ') || 'none'})`;
+  const n = f.pids.length;
+  return `front end: ${n} process${n === 1 ? '' : 'es'}${per} (pids ${f.pids.join(', ') || 'none'})`;
 }
 
 export function formatStatus(r: StatusReport): string {

@@ -1,12 +1,11 @@
 // The supervisor side of `sluice status`: asks every front-end process for
 // its snapshot, adds daemon slot capacity and restart counts, and builds the
 // report (report.ts).
-import { buildReport, type GroupInput, type StatusReport } from './report.js';
+import { buildReport, type FrontendProcessInfo, type GroupInput, type StatusReport } from './report.js';
 import { goneSnapshots } from './ipc.js';
 import type { MeterSnapshot } from './meter.js';
 
-export interface FrontendSource {
-  pid: number | undefined;
+export interface FrontendSource extends FrontendProcessInfo {
   metrics(): Promise<MeterSnapshot | undefined>;
 }
 
@@ -30,7 +29,11 @@ export class MetricsCollector {
       live,
       // A process that sent its final snapshot may still answer while it exits: count it once.
       gone: goneSnapshots(now).filter((g) => !live.some((l) => l.pid === g.pid)),
-      frontend: { pids: src.frontends.map((f) => f.pid).filter((p): p is number => p !== undefined), threadsPerChild: src.threadsPerChild, restarts: src.frontendRestarts },
+      frontend: {
+        processes: src.frontends.map((f) => ({ pid: f.pid, state: f.state, busy: f.busy, idle: f.idle, accepted: f.accepted })),
+        threadsPerChild: src.threadsPerChild,
+        restarts: src.frontendRestarts,
+      },
       groups: src.groups,
       chart,
     });

@@ -31,8 +31,7 @@ export function sizingHint(name: string, f: Omit<Figures, 'hint'>): string {
   const w = f.windows['1h'];
   const when = windowName(w.seconds);
   const frontEnd = name === 'front end';
-  const more = frontEnd ? 'raise threadsPerChild or maxRequestWorkers' : 'add processes or threads';
-  const fewer = frontEnd ? 'a lower maxSpareThreads would do' : 'fewer processes or threads would do';
+  const more = frontEnd ? 'raise maxRequestWorkers (and serverLimit) or threadsPerChild' : 'add processes or threads';
   const notable = NOTABLE_RESTARTS.filter((c) => (f.restarts[c] ?? 0) > 0).map((c) => `${f.restarts[c]} restart(s) by ${c}`);
   const tail = notable.length ? `; ${notable.join(', ')}` : '';
   if (w.requests === 0 && f.inFlight === 0 && w.peakRequests === 0) return `${name}: no requests in ${when}${tail}`;
@@ -43,12 +42,14 @@ export function sizingHint(name: string, f: Omit<Figures, 'hint'>): string {
   }
   const peak = `${Math.min(w.peakSlots, f.slots)}/${f.slots} slots`;
   const util = `utilisation ${formatShare(w.utilisation)}`;
-  if (w.fullFraction >= FULL_SHARE_BUSY || (w.queue.count > 0 && q99 >= QUEUE_P99_BUSY_MS)) {
+  // Queue time is the daemons' waiting line: it speaks for a group's slots, not the front end's.
+  const queueing = !frontEnd && w.queue.count > 0 && q99 >= QUEUE_P99_BUSY_MS;
+  if (w.fullFraction >= FULL_SHARE_BUSY || queueing) {
     const full = w.fullFraction > 0 ? ` for ${formatShare(w.fullFraction)} of ${when}` : ` in ${when}`;
-    return `${name} peaked at ${peak}${full}; ${queued || util}: ${more}${tail}`;
+    return `${name} peaked at ${peak}${full}; ${(queueing && queued) || util}: ${more}${tail}`;
   }
-  if (f.slots > 1 && w.utilisation < 0.1 && w.peakSlots <= f.slots / 2) {
-    return `${name} peaked at ${peak} in ${when}; ${util}${queued ? `, ${queued}` : ''}: ${fewer}${tail}`;
+  if (!frontEnd && f.slots > 1 && w.utilisation < 0.1 && w.peakSlots <= f.slots / 2) {
+    return `${name} peaked at ${peak} in ${when}; ${util}${queued ? `, ${queued}` : ''}: fewer processes or threads would do${tail}`;
   }
   return `${name} peaked at ${peak} in ${when}; ${util}${queued ? `, ${queued}` : ''}: capacity is adequate${tail}`;
 }

@@ -63,7 +63,7 @@ function figures(x: Exposition, p: string, base: Labels, f: Figures): void {
 export function toPrometheus(r: StatusReport): string {
   const x = new Exposition();
   x.add('sluice_uptime_seconds', 'gauge', 'Seconds since the server started.', {}, r.uptimeSeconds);
-  x.add('sluice_frontend_processes', 'gauge', 'Front-end processes running.', {}, r.frontend.processes);
+  x.add('sluice_frontend_processes', 'gauge', 'Front-end processes running.', {}, r.frontend.pids.length);
   figures(x, 'sluice_frontend', {}, r.frontend);
   for (const g of r.groups) {
     x.add('sluice_group_processes', 'gauge', 'Daemon processes configured for the group.', { group: g.name }, g.processes);

@@ -60,10 +60,18 @@ export interface GroupReport extends Figures {
   recycles: Record<string, number>;
 }
 
+export interface FrontendProcessInfo {
+  pid: number | undefined;
+  state: string;
+  busy: number;
+  idle: number;
+  accepted: number;
+}
+
 export interface FrontendReport extends Figures {
   pid: number | undefined;
   pids: number[];
-  processes: number;
+  processes: FrontendProcessInfo[];
   threadsPerChild: number;
 }
 
@@ -85,7 +93,7 @@ export interface GroupInput {
 }
 
 export interface FrontendInput {
-  pids: number[];
+  processes: FrontendProcessInfo[];
   threadsPerChild: number;
   restarts: Record<string, number>;
 }
@@ -246,10 +254,11 @@ export function buildReport(input: ReportInput): StatusReport {
     return procs.reduce((a, { s, to: end }) => a + (s.frontend.capacity * overlap(s.startedAt, end, from, to)) / 1000, 0);
   };
   const fe = figures(feParts, feSlots, feCapacity, input.frontend.restarts, input);
+  const pids = input.frontend.processes.filter((p) => p.state !== 'retiring' && p.state !== 'exited' && p.pid !== undefined).map((p) => p.pid!);
   const frontend: FrontendReport = {
-    pid: input.frontend.pids[0],
-    pids: input.frontend.pids,
-    processes: input.frontend.pids.length,
+    pid: pids[0],
+    pids,
+    processes: input.frontend.processes,
     threadsPerChild: input.frontend.threadsPerChild,
     ...fe,
     hint: sizingHint('front end', fe),

@@ -179,7 +179,7 @@ function render(r) {
   document.getElementById("meta").textContent = "supervisor pid " + r.pid + ", up " + Math.round(r.uptimeSeconds) + " s, at " + r.generatedAt;
   let html = "";
   for (const g of r.groups) html += section("group-" + g.name, "group " + g.name + ": " + g.processes + " x " + g.threads + " = " + g.slots + " slots", g);
-  html += section("frontend", "front end: " + r.frontend.processes + " process(es)", r.frontend);
+  html += section("frontend", "front end: " + r.frontend.pids.length + " process(es)" + (r.frontend.threadsPerChild ? " x " + r.frontend.threadsPerChild + " = " + r.frontend.slots + " slots" : ""), r.frontend);
   document.getElementById("sections").innerHTML = html;
 }
 render(JSON.parse(document.getElementById("initial").textContent));
