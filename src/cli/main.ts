@@ -31,6 +31,9 @@ const USAGE = `usage:
   sluice status [--json]     processes of the running server
       (these find the running server under the socket prefix: -c FILE,
        --socket-prefix DIR, and --pid N when several run)
+Front-end processes (Apache worker MPM's directives): --start-servers --min-spare-threads --max-spare-threads
+  --threads-per-child --max-request-workers --server-limit --max-connections-per-child N for start/serve, or
+  frontEnd: { startServers, ... } in a config file; \`sluice check\` shows them resolved, with any correction.
 Daemon options: \`sluice start --help\` lists them; docs/timeouts.md explains each.`;
 
 /** The daemon options table, from the same spec the parser and validator use. */
