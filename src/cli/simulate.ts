@@ -104,7 +104,8 @@ function summaryText(
   const out = [
     `profile: ${label}`,
     `directives: ${describeDirectives(d)}`,
-    `model: a started process accepts connections after ${model.startDelay} s; a retiring process takes ${model.drain} s to finish its connections`,
+    `model: a started process accepts connections after ${model.startDelay} s; a retiring process takes ${model.drain} s to finish its connections` +
+      (d.maxConnectionsPerChild > 0 ? ` (MaxConnectionsPerChild ${d.maxConnectionsPerChild} is not simulated: a concurrency profile does not say how many connections each process takes)` : ''),
     `processes: ${s.startProcesses} at start, peak ${s.peakProcesses}, low ${s.lowProcesses}, ${s.endProcesses} at the end`,
     `spawned: ${s.spawned} processes on ${s.spawnTicks} ticks (largest batch ${s.largestSpawn})`,
     `retired: ${s.retired} processes`,

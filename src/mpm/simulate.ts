@@ -50,11 +50,10 @@ export interface SimResult {
 }
 
 interface SimChild {
-  id: number;
   readyAt: number;
-  retiring: boolean;
   exitAt: number;
-  busy: number;
+  /** What the maintenance sees of it; updated in place each simulated second. */
+  view: ChildView;
 }
 
 export function simulate(d: MpmDirectives, profile: LoadProfile, o: SimulateOptions): SimResult {
@@ -64,44 +63,62 @@ export function simulate(d: MpmDirectives, profile: LoadProfile, o: SimulateOpti
   const events: SimEvent[] = [];
   const logs: SimLog[] = [];
   let children: SimChild[] = [];
+  let views: ChildView[] = [];
   let nextId = 1;
-  const fork = (t: number) => children.push({ id: nextId++, readyAt: t + o.startDelay, retiring: false, exitAt: Infinity, busy: 0 });
+  const fork = (t: number) => {
+    const view: ChildView = { id: nextId++, idleSlots: 0, busySlots: 0, starting: true, retiring: false };
+    children.push({ readyAt: t + o.startDelay, exitAt: Infinity, view });
+    views.push(view);
+  };
+  const availableNow = () => children.reduce((n, c) => n + (c.view.retiring ? 0 : 1), 0);
 
   for (let i = 0; i < Math.min(d.startServers, daemonsLimit(d)); i++) fork(0);
 
   for (let t = 0; t <= profile.duration; t++) {
-    if (children.some((c) => c.exitAt <= t)) children = children.filter((c) => c.exitAt > t);
+    if (children.some((c) => c.exitAt <= t)) {
+      children = children.filter((c) => c.exitAt > t);
+      views = children.map((c) => c.view);
+    }
     const demand = Math.max(0, Math.round(profile.at(t)));
 
     // Connections held by retiring processes stay there until they drain; when fewer
     // connections remain than they hold, the ones that ended were theirs too.
     let held = 0;
+    let ready = 0;
     for (const c of children) {
-      if (!c.retiring) continue;
-      c.busy = Math.min(c.busy, demand - held);
-      held += c.busy;
+      const v = c.view;
+      if (v.retiring) {
+        v.busySlots = Math.min(v.busySlots, demand - held);
+        held += v.busySlots;
+      } else {
+        v.starting = c.readyAt > t;
+        if (!v.starting) ready++;
+      }
     }
-    const ready = children.filter((c) => !c.retiring && c.readyAt <= t);
     const wanted = demand - held;
-    const served = Math.min(wanted, ready.length * tpc);
+    const served = Math.min(wanted, ready * tpc);
     // Slot-gated accept spreads connections over the processes with free slots.
-    ready.forEach((c, i) => {
-      c.busy = Math.floor(served / ready.length) + (i < served % ready.length ? 1 : 0);
-    });
-
-    const views: ChildView[] = children.map((c) => {
-      const starting = c.readyAt > t;
-      return { id: c.id, idleSlots: starting || c.retiring ? 0 : tpc - c.busy, busySlots: c.busy, starting, retiring: c.retiring };
-    });
+    const each = ready > 0 ? Math.floor(served / ready) : 0;
+    let extra = ready > 0 ? served % ready : 0;
     let idle = 0;
     let starting = 0;
     let retiring = 0;
-    for (const v of views) {
-      if (v.retiring) retiring++;
-      else if (v.starting) {
+    for (const c of children) {
+      const v = c.view;
+      if (v.retiring) {
+        v.idleSlots = 0;
+        retiring++;
+      } else if (v.starting) {
+        v.busySlots = 0;
+        v.idleSlots = 0;
+        idle += tpc;
         starting++;
-        idle += tpc - v.busySlots;
-      } else idle += v.idleSlots;
+      } else {
+        v.busySlots = each + (extra > 0 ? 1 : 0);
+        if (extra > 0) extra--;
+        v.idleSlots = tpc - v.busySlots;
+        idle += v.idleSlots;
+      }
     }
     samples.push({ t, available: children.length - retiring, starting, retiring, busy: held + served, idle, demand, waiting: wanted - served });
 
@@ -110,14 +127,14 @@ export function simulate(d: MpmDirectives, profile: LoadProfile, o: SimulateOpti
     const action = performIdleMaintenance(d, views, state);
     for (const l of action.logs) logs.push({ t, ...l });
     if (action.retire !== undefined) {
-      const c = children.find((x) => x.id === action.retire)!;
-      c.retiring = true;
-      c.exitAt = c.busy > 0 ? t + Math.max(o.drainSeconds, 0.001) : t + 0.001;
-      events.push({ t, kind: 'retire', count: 1, available: children.filter((x) => !x.retiring).length });
+      const c = children.find((x) => x.view.id === action.retire)!;
+      c.view.retiring = true;
+      c.exitAt = c.view.busySlots > 0 ? t + Math.max(o.drainSeconds, 0.001) : t + 0.001;
+      events.push({ t, kind: 'retire', count: 1, available: availableNow() });
     }
     if (action.spawn > 0) {
       for (let i = 0; i < action.spawn; i++) fork(t);
-      events.push({ t, kind: 'spawn', count: action.spawn, available: children.filter((x) => !x.retiring).length });
+      events.push({ t, kind: 'spawn', count: action.spawn, available: availableNow() });
     }
   }
   return { directives: d, duration: profile.duration, samples, events, logs };
