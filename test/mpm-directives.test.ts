@@ -13,7 +13,7 @@ import {
   NEAR_MAX_WORKERS_MESSAGE,
   type ChildView,
 } from '../src/mpm/maintenance.ts';
-import { EXAMPLES, runSluice, tempDir } from './helpers/sluice.ts';
+import { EXAMPLES, runSluice, startSluice, tempDir } from './helpers/sluice.ts';
 
 const HELLO = path.join(EXAMPLES, 'hello.ts');
 
@@ -214,4 +214,17 @@ test('config: frontEnd block and flags; bad values exit 2 naming the key; check 
   await refused(['check', '-c', bad], 'frontEnd.maxSpareThread', /unknown front-end directive \(did you mean "maxSpareThreads"\?\)/);
   fs.writeFileSync(bad, JSON.stringify({ mounts: [{ path: '/', app: 'hello.ts' }], frontEnd: 4 }));
   await refused(['check', '-c', bad], 'frontEnd', /must be an object/);
+});
+
+test('start logs the front-end corrections and warnings once, then serves', async () => {
+  const s = await startSluice([
+    'start', HELLO, '--processes', '1', '--start-servers', '3', '--threads-per-child', '4', '--min-spare-threads', '4',
+    '--max-spare-threads', '8', '--max-request-workers', '18',
+  ]);
+  try {
+    await s.waitFor(/sluice: warning: front end: maxRequestWorkers: MaxRequestWorkers of 18 is not an integer multiple of ThreadsPerChild of 4, decreasing to nearest multiple 16/);
+    await s.waitFor(/sluice: warning: front end: startServers: StartServers of 3 gives 12 idle slots under no load, more than MaxSpareThreads of 8: .*down to 2/);
+  } finally {
+    await s.stop();
+  }
 });
