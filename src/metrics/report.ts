@@ -130,8 +130,16 @@ function mergeTotals(all: SeriesSnapshot[]): SeriesTotals {
   return t;
 }
 
-/** Buckets of every process merged by time: sums, except peaks of full time (max). */
-function mergeRows(all: SeriesSnapshot[], which: 'sec' | 'min'): Map<number, number[]> {
+/**
+ * Buckets of every process merged by time. Counts and busy slot-ms add up.
+ * Peaks and time at full capacity are per process, so across processes they
+ * are estimated: a peak is at most the sum of the processes' peaks (and busy
+ * slots at most the capacity); full time is at least the longest any one
+ * process saw, and at least what the busy slot-ms leave no room to avoid
+ * (busy - (capacity - 1) x bucket width).
+ */
+function mergeRows(all: SeriesSnapshot[], which: 'sec' | 'min', capacity: number): Map<number, number[]> {
+  const width = which === 'sec' ? 1000 : 60_000;
   const out = new Map<number, number[]>();
   for (const s of all) {
     for (const row of s[which]) {
@@ -148,6 +156,12 @@ function mergeRows(all: SeriesSnapshot[], which: 'sec' | 'min'): Map<number, num
       m[F_REQUESTS]! += row[1 + F_REQUESTS]!;
       m[F_ERRORS]! += row[1 + F_ERRORS]!;
       m[F_QUEUE_MAX] = Math.max(m[F_QUEUE_MAX]!, row[1 + F_QUEUE_MAX]!);
+    }
+  }
+  if (capacity > 0) {
+    for (const m of out.values()) {
+      m[F_PEAK_SLOTS] = Math.min(m[F_PEAK_SLOTS]!, capacity);
+      m[F_FULL] = Math.min(width, Math.max(m[F_FULL]!, m[F_BUSY]! - (capacity - 1) * width));
     }
   }
   return out;
@@ -223,8 +237,8 @@ function figures(
 ): Omit<Figures, 'hint'> {
   const { now, since } = input;
   const series = parts.map((p) => p.series);
-  const sec = mergeRows(series, 'sec');
-  const min = mergeRows(series, 'min');
+  const sec = mergeRows(series, 'sec', slots);
+  const min = mergeRows(series, 'min', slots);
   const live = parts.filter((p) => p.to === now).map((p) => p.series);
   const f: Omit<Figures, 'hint'> = {
     slots,
