@@ -176,7 +176,10 @@ export function renderChart(r: SimResult, title: string, subtitle: string): stri
     if (v > bottom.max) continue;
     const y = yb(v).toFixed(1);
     out.push(`<line class="threshold" x1="${LEFT}" y1="${y}" x2="${LEFT + PLOT_W}" y2="${y}" stroke="${COLOURS.threshold}" stroke-dasharray="2 4"/>`);
-    out.push(`<text x="${LEFT + PLOT_W - 4}" y="${(Number(y) - 4).toFixed(1)}" text-anchor="end" fill="#777">${name} ${v}</text>`);
+    // Each label above its line; a Max label too close to the Min one goes a line higher.
+    const minLabel = yb(d.minSpareThreads) - 4;
+    const ly = name === 'MaxSpareThreads' ? Math.min(Number(y) - 4, minLabel - 14) : minLabel;
+    out.push(`<text x="${LEFT + PLOT_W - 4}" y="${ly.toFixed(1)}" text-anchor="end" fill="#777">${name} ${v}</text>`);
   }
   out.push(`</svg>`);
   return out.join('\n') + '\n';
