@@ -24,7 +24,7 @@ export class StatusEndpoints {
   private readonly status: Endpoint | undefined;
   private readonly metrics: Endpoint | undefined;
   private readonly controlSocket: string;
-  private cached: { at: number; report: Promise<StatusReport> } | undefined;
+  private pending: Promise<StatusReport> | undefined;
 
   private constructor(config: EffectiveConfig) {
     this.status = endpoint(config.status);
@@ -67,16 +67,16 @@ export class StatusEndpoints {
     return true;
   }
 
-  /** One report shared by requests within 250 ms of each other. */
+  /** Requests that arrive while a report is being fetched share it. */
   private report(): Promise<StatusReport> {
-    const now = Date.now();
-    if (this.cached && now - this.cached.at < 250) return this.cached.report;
+    if (this.pending) return this.pending;
     const report = sendControl(this.controlSocket, { cmd: 'status', chart: true }, 5000).then((reply) => {
       if (!reply.ok) throw new Error(reply.error);
       return reply.data as StatusReport;
     });
-    this.cached = { at: now, report };
-    report.catch(() => (this.cached = undefined));
+    this.pending = report;
+    const clear = () => (this.pending = undefined);
+    report.then(clear, clear);
     return report;
   }
 }
