@@ -97,8 +97,8 @@ body{font:14px/1.4 system-ui,sans-serif;margin:16px;background:#fff;color:#222}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:18px 0 4px}
 .meta{color:#666}.hint{background:#f4f6fa;border-left:4px solid #3a6fd8;padding:4px 8px;margin:4px 0}
 .charts{display:flex;flex-wrap:wrap;gap:12px}
-figure{margin:0}figcaption{font-size:12px;color:#555}
-svg.chart{width:360px;height:130px;border:1px solid #ddd;background:#fff}
+figure{margin:0;width:302px}figcaption{font-size:12px;color:#555;height:32px}
+svg.chart{width:300px;height:130px;border:1px solid #ddd;background:#fff}
 table{border-collapse:collapse;margin-top:6px}td,th{padding:2px 10px;text-align:right;border-bottom:1px solid #eee}
 td:first-child,th:first-child{text-align:left}
 </style></head><body>
@@ -107,7 +107,7 @@ td:first-child,th:first-child{text-align:left}
 <script id="initial" type="application/json">${initial}</script>
 <script>
 "use strict";
-const W = 360, H = 130, PAD = 6;
+const W = 300, H = 130, PAD = 6;
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 const pct = (v) => (v === null || v === undefined ? "n/a" : (v * 100).toFixed(v >= 0.1 ? 0 : 1) + "%");
 const ms = (v) => (v >= 1000 ? (v / 1000).toFixed(1) + " s" : v >= 10 ? Math.round(v) + " ms" : v.toFixed(2) + " ms");
@@ -131,29 +131,37 @@ function bars(rows, col, top, cls, color) {
   rows.forEach((r, i) => { if (r[col] > 0) d += "M" + (x(i) - bw / 2).toFixed(1) + "," + (H - PAD) + " V" + y(r[col]).toFixed(1) + " h" + bw.toFixed(1) + " V" + (H - PAD) + " Z "; });
   return '<path class="series ' + cls + '" data-points="' + rows.length + '" d="' + (d || "M0,0") + '" fill="' + color + '"/>';
 }
-function frame(inner, label) {
+function frame(inner, label, sub) {
   return '<svg class="chart" viewBox="0 0 ' + W + " " + H + '" xmlns="http://www.w3.org/2000/svg">' +
     '<line x1="' + PAD + '" y1="' + (H - PAD) + '" x2="' + (W - PAD) + '" y2="' + (H - PAD) + '" stroke="#999"/>' + inner +
+    '<text x="' + PAD + '" y="14" font-size="11" fill="#555">' + esc(sub) + "</text>" +
     '<text x="' + (W - PAD) + '" y="14" text-anchor="end" font-size="11" fill="#555">' + esc(label) + "</text></svg>";
 }
 function charts(f) {
   const rows = (f.chart && f.chart["1m"]) || [];
   if (rows.length === 0) return "";
   // [time, avg busy slots, peak busy slots, peak requests, requests, 5xx, queue max ms]
-  const slotsTop = Math.max(1, f.slots, ...rows.map((r) => r[3]));
-  const cap = f.slots > 0 ? scale(rows, slotsTop).y(f.slots).toFixed(1) : null;
+  const peak = Math.max(1, ...rows.map((r) => Math.max(r[2], r[3])));
+  // A slot count far above the load would flatten the chart: it is then only named.
+  const showCap = f.slots > 0 && f.slots <= 2 * peak;
+  const slotsTop = showCap ? Math.max(peak, f.slots) : Math.ceil(peak * 1.2);
+  const cap = showCap ? scale(rows, slotsTop).y(f.slots).toFixed(1) : null;
   const slotChart = frame(
     (cap ? '<line class="capacity" x1="' + PAD + '" x2="' + (W - PAD) + '" y1="' + cap + '" y2="' + cap + '" stroke="#c33" stroke-dasharray="4 3"/>' : "") +
       line(rows, 1, slotsTop, "busy", "#3a6fd8", true) + line(rows, 3, slotsTop, "requests", "#e08a00", false),
-    "max " + slotsTop);
+    "max " + slotsTop + (f.slots > 0 && !showCap ? " of " + f.slots + " slots" : ""), "-60 s .. now");
   const reqTop = Math.max(1, ...rows.map((r) => r[4]));
-  const reqChart = frame(bars(rows, 4, reqTop, "rate", "#3a9d5d") + bars(rows, 5, reqTop, "errors", "#d33"), "max " + reqTop + "/s");
+  const reqChart = frame(bars(rows, 4, reqTop, "rate", "#3a9d5d") + bars(rows, 5, reqTop, "errors", "#d33"), "max " + reqTop + "/s", "-60 s .. now");
   const qTop = Math.max(1, ...rows.map((r) => r[6]));
-  const qChart = frame(line(rows, 6, qTop, "queue", "#8a3ad8", true), "max " + ms(qTop));
+  const qChart = frame(line(rows, 6, qTop, "queue", "#8a3ad8", true), "max " + ms(qTop), "-60 s .. now");
+  const hour = (f.chart && f.chart["1h"]) || [];
+  const hourTop = Math.max(1, f.slots > 0 && f.slots <= 2 * peak ? f.slots : 0, ...hour.map((r) => r[2]));
+  const hourChart = frame(line(hour, 1, hourTop, "hour-busy", "#3a6fd8", true) + line(hour, 2, hourTop, "hour-peak", "#e08a00", false), "max " + hourTop, "-60 min .. now");
   return '<div class="charts">' +
     '<figure><figcaption>busy slots (blue), concurrent requests (orange), slots (red) — last minute</figcaption>' + slotChart + "</figure>" +
     "<figure><figcaption>requests per second (green), 5xx (red)</figcaption>" + reqChart + "</figure>" +
-    "<figure><figcaption>longest queue time per second</figcaption>" + qChart + "</figure></div>";
+    "<figure><figcaption>longest queue time per second</figcaption>" + qChart + "</figure>" +
+    "<figure><figcaption>busy slots per minute: average (blue), peak (orange) — last hour</figcaption>" + hourChart + "</figure></div>";
 }
 function table(f) {
   const m = f.windows["1m"], h = f.windows["1h"];
