@@ -26,14 +26,13 @@ function d(raw: Partial<MpmDirectives>): MpmDirectives {
 
 const ready = (id: number, busy: number, tpc = 25): ChildView => ({ id, idleSlots: tpc - busy, busySlots: busy, starting: false, retiring: false });
 
-test('defaults: one front-end process whose idle slots sit inside the spare band, no notes', () => {
+test('defaults: one front-end process that stays alone under light load, no notes', () => {
   const r = resolveDirectives({});
   assert.deepEqual(r.notes, []);
   assert.deepEqual(r.directives, DEFAULT_DIRECTIVES);
   const x = r.directives;
   assert.equal(x.startServers, 1);
   assert.ok(x.startServers * x.threadsPerChild >= x.minSpareThreads && x.startServers * x.threadsPerChild <= x.maxSpareThreads);
-  assert.equal(x.minSpareThreads % x.threadsPerChild, 0);
   assert.equal(x.maxSpareThreads % x.threadsPerChild, 0);
   // Unset thresholds and MaxRequestWorkers follow a given ThreadsPerChild / ServerLimit, as Apache
   // derives MaxRequestWorkers from ServerLimit x ThreadsPerChild.
@@ -41,14 +40,16 @@ test('defaults: one front-end process whose idle slots sit inside the spare band
   assert.deepEqual(small.notes, []);
   assert.deepEqual(
     [small.directives.minSpareThreads, small.directives.maxSpareThreads, small.directives.maxRequestWorkers],
-    [64, 128, 256],
+    [16, 128, 256],
   );
-  // Under no load the maintenance neither spawns nor retires.
+  // Under no load, or with a few connections held, the maintenance neither spawns nor retires;
+  // a second process starts once the first is three quarters full.
   const s = newMaintenanceState();
-  for (let i = 0; i < 5; i++) {
-    const a = performIdleMaintenance(x, [ready(1, 0, x.threadsPerChild)], s);
-    assert.deepEqual([a.retire, a.spawn, a.logs], [undefined, 0, []]);
+  for (const busy of [0, 1, 50, 768]) {
+    const a = performIdleMaintenance(x, [ready(1, busy, x.threadsPerChild)], s);
+    assert.deepEqual([a.retire, a.spawn, a.logs], [undefined, 0, []], `${busy} busy`);
   }
+  assert.equal(performIdleMaintenance(x, [ready(1, 769, x.threadsPerChild)], s).spawn, 1);
 });
 
 test("Apache's corrections, in Apache's words", () => {

@@ -30,20 +30,22 @@ export interface DirectiveNote {
  * Defaults for a Node front end. Apache's worker defaults (2/25/75/25, 150 workers) size for
  * one thread per connection, where a slot is a whole thread. A Node front-end process is one
  * event loop holding many connections that mostly wait on the network or on a daemon, so a slot
- * is cheap and a process is the expensive unit (its own heap, ~40 MB): 1024 slots per process,
- * and spare thresholds of whole processes (the spec's rule that both be multiples of
- * ThreadsPerChild). One process is started; under no load its 1024 idle slots sit inside the
- * spare band [1024, 2048], so an idle server stays at one front-end process as before. Once
- * connections are held, a second process is kept ready (MinSpareThreads = one process of idle
- * slots), which also gives a second core to proxying; up to two idle processes are kept after a
- * burst. ServerLimit keeps Apache's 16; MaxRequestWorkers allows all 16 processes.
+ * is cheap and a process is the expensive unit (its own heap, tens of MB): 1024 slots per
+ * process. One process is started, and it stays the only one until it is three quarters full:
+ * MinSpareThreads is a quarter of a process (256), so a second process starts when fewer than
+ * 256 slots are free, not at the first held connection (which MinSpareThreads = ThreadsPerChild
+ * would do). That is the one place the defaults leave the spec's rule of whole-process
+ * thresholds, on purpose; the rule's warning is for thresholds a user sets. Under no load the
+ * 1024 idle slots sit inside the spare band [256, 2048], so an idle or lightly loaded server runs
+ * one front-end process as before. After a burst up to two idle processes are kept
+ * (MaxSpareThreads = 2 processes). ServerLimit keeps Apache's 16; MaxRequestWorkers allows all 16.
  * As Apache derives MaxRequestWorkers (ServerLimit x ThreadsPerChild) when it is not given, the
  * unset spare thresholds and MaxRequestWorkers follow a given ThreadsPerChild and ServerLimit, so
  * changing only those keeps the combination sound.
  */
 export const DEFAULT_DIRECTIVES: Readonly<MpmDirectives> = Object.freeze({
   startServers: 1,
-  minSpareThreads: 1024,
+  minSpareThreads: 256,
   maxSpareThreads: 2048,
   threadsPerChild: 1024,
   maxRequestWorkers: 16 * 1024,
@@ -74,7 +76,7 @@ export function resolveDirectives(raw: Partial<MpmDirectives>): {
     if (v !== undefined) d[key] = Math.trunc(v);
   }
   const perChild = Math.max(1, d.threadsPerChild);
-  if (raw.minSpareThreads === undefined) d.minSpareThreads = perChild;
+  if (raw.minSpareThreads === undefined) d.minSpareThreads = Math.max(1, Math.floor(perChild / 4));
   if (raw.maxSpareThreads === undefined) {
     d.maxSpareThreads = Math.max(2 * perChild, Math.ceil((d.minSpareThreads + perChild) / perChild) * perChild);
   }
@@ -167,14 +169,14 @@ export function resolveDirectives(raw: Partial<MpmDirectives>): {
     d.maxSpareThreads = floor;
   }
 
-  if (d.minSpareThreads % tpc !== 0) {
+  if (raw.minSpareThreads !== undefined && d.minSpareThreads % tpc !== 0) {
     warn(
       'minSpareThreads',
       `MinSpareThreads of ${d.minSpareThreads} is not a multiple of ThreadsPerChild of ${tpc}: ` +
         'spare slots come in whole processes, so the threshold should be a number of processes times ThreadsPerChild.',
     );
   }
-  if (d.maxSpareThreads % tpc !== 0) {
+  if (raw.maxSpareThreads !== undefined && d.maxSpareThreads % tpc !== 0) {
     warn(
       'maxSpareThreads',
       `MaxSpareThreads of ${d.maxSpareThreads} is not a multiple of ThreadsPerChild of ${tpc}: ` +
