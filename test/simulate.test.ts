@@ -238,6 +238,11 @@ test('directives from a config file, overridden by flags; bad values exit 2 nami
     assert.ok(r.stderr.startsWith(`sluice: ${keyPath}: `), r.stderr);
     assert.match(r.stderr, reason);
   };
+  const help = await runSluice(['simulate', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--profile +idle \(default\), ramp, spike, daily, or a CSV/);
+  assert.match((await runSluice(['--help'])).stdout, /sluice simulate \[--profile idle\|ramp\|spike\|daily\|FILE\.csv\]/);
+
   await refused(['--threads-per-child', '2.5'], '--threads-per-child', /whole number/);
   await refused(['--profile', 'sawtooth'], '--profile', /idle, ramp, spike, daily or a CSV/);
   await refused(['--profile', 'ramp', '--peak', 'lots'], '--peak', /whole number/);

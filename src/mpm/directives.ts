@@ -64,7 +64,8 @@ export function daemonsLimit(d: MpmDirectives): number {
 /**
  * Applies the defaults, then Apache's startup corrections in Apache's order and with its
  * warning texts, then sluice's own warnings about combinations Apache accepts silently but that
- * behave badly (spare thresholds not whole processes; StartServers outside the spare band).
+ * behave badly (spare thresholds set to other than whole processes; StartServers outside the
+ * spare band).
  */
 export function resolveDirectives(raw: Partial<MpmDirectives>): {
   directives: MpmDirectives;
