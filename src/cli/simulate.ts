@@ -29,6 +29,9 @@ export const SIMULATE_USAGE = `usage: sluice simulate [-c FILE] [--<front-end di
   Directives: ${FRONT_END_FLAGS.map((f) => `--${f}`).join(' ')}
   (default: the frontEnd block of -c FILE, else sluice's defaults).`;
 
+/** One sample per simulated second is kept (for the chart and --json): a week at most. */
+const MAX_DURATION = 7 * 86400;
+
 const FLAGS = ['config', 'profile', 'peak', 'base', 'duration', 'start-delay', 'drain', 'svg', 'json', 'help', ...FRONT_END_FLAGS];
 
 function count(v: string | undefined, at: string): number | undefined {
@@ -59,6 +62,7 @@ function profileFrom(p: ReturnType<typeof parseArgs>, d: MpmDirectives): LoadPro
   const durationFlag = one(p, 'duration');
   const duration = durationFlag === undefined ? undefined : Math.round(parseSeconds(durationFlag, '--duration'));
   if (duration !== undefined && duration < 1) throw new ConfigError('--duration', 'must be at least 1 second');
+  if (duration !== undefined && duration > MAX_DURATION) throw new ConfigError('--duration', `must be at most ${MAX_DURATION} s (a week)`);
   if ((PROFILE_SHAPES as readonly string[]).includes(spec)) {
     const shape = spec as ProfileShape;
     const peak = count(one(p, 'peak'), '--peak') ?? Math.floor(d.maxRequestWorkers / 2);
@@ -76,7 +80,9 @@ function profileFrom(p: ReturnType<typeof parseArgs>, d: MpmDirectives): LoadPro
   } catch (err) {
     throw new ConfigError('--profile', `cannot read ${spec}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return csvProfile(text, path.basename(spec), duration);
+  const csv = csvProfile(text, path.basename(spec), duration);
+  if (csv.duration > MAX_DURATION) throw new ConfigError('--profile', `${spec} runs past ${MAX_DURATION} s (a week); give --duration to cut it`);
+  return csv;
 }
 
 function clock(t: number): string {
