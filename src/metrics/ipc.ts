@@ -4,6 +4,7 @@
 // { t: 'metrics-final', snapshot } so its figures stay in the report for the
 // hour they cover.
 import type { ChildProcess } from 'node:child_process';
+import { emptyTotals, type SeriesTotals } from './series.js';
 import type { Meter, MeterSnapshot } from './meter.js';
 
 export type MetricsRequest = { t: 'metrics'; id: number };
@@ -12,18 +13,69 @@ export type MetricsReply = { t: 'metrics'; id: number; snapshot: MeterSnapshot }
 // --- in the supervisor -----------------------------------------------------
 
 let nextId = 0;
-const gone: MeterSnapshot[] = [];
 
-/** Last snapshots of front-end processes that stopped within the hour. */
-export function goneSnapshots(now = Date.now()): MeterSnapshot[] {
-  while (gone.length > 0 && gone[0]!.at < now - 3_600_000) gone.shift();
+/** What front-end processes that stopped leave behind. */
+export interface GoneMetrics {
+  /** Their last snapshots, while within the hour (totals taken out: see `totals`). */
+  snapshots: MeterSnapshot[];
+  /** Their totals since start, kept for good so counters never go back. */
+  totals: { frontend: SeriesTotals; groups: Record<string, SeriesTotals> };
+  pids: Set<number>;
+}
+
+const gone: GoneMetrics = { snapshots: [], totals: { frontend: emptyTotals(), groups: {} }, pids: new Set() };
+
+export function addTotals(into: SeriesTotals, from: SeriesTotals): void {
+  const add = (a: Record<string, number>, b: Record<string, number>) => {
+    for (const [k, v] of Object.entries(b)) a[k] = (a[k] ?? 0) + v;
+  };
+  into.requests += from.requests;
+  into.errors5xx += from.errors5xx;
+  into.busySlotMs += from.busySlotMs;
+  into.queueCount += from.queueCount;
+  into.queueSumMs += from.queueSumMs;
+  add(into.byStatus, from.byStatus);
+  add(into.byCause, from.byCause);
+  add(into.errorsByCause, from.errorsByCause);
+}
+
+export function goneMetrics(now = Date.now()): GoneMetrics {
+  const s = gone.snapshots;
+  while (s.length > 0 && s[0]!.at < now - 3_600_000) gone.pids.delete(s.shift()!.pid);
   return gone;
 }
 
-/** Keeps the final snapshot a front-end process sends as it stops. */
+const endings: Record<string, number> = {};
+
+/**
+ * Front-end processes that ended, by trigger: maximum-connections (it
+ * reached maxConnectionsPerChild), retired (the supervisor stopped it: spare
+ * slots above maxSpareThreads, a graceful restart), crash (it died).
+ */
+export function frontendRestarts(): Record<string, number> {
+  return { ...endings };
+}
+
+/** Keeps the final snapshot a front-end process sends as it stops, and counts how it ended. */
 export function keepFinalMetrics(child: ChildProcess): void {
-  child.on('message', (m: MetricsReply) => {
-    if (m?.t === 'metrics-final' && m.snapshot) gone.push(m.snapshot);
+  let trigger = 'crash';
+  child.once('exit', () => {
+    endings[trigger] = (endings[trigger] ?? 0) + 1;
+  });
+  child.on('message', (m: MetricsReply | { t: 'retiring' }) => {
+    if (m?.t === 'retiring') trigger = 'maximum-connections';
+    if (m?.t !== 'metrics-final') return;
+    if (trigger === 'crash') trigger = 'retired';
+    if (!m.snapshot || gone.pids.has(m.snapshot.pid)) return;
+    const snap = m.snapshot;
+    addTotals(gone.totals.frontend, snap.frontend.totals);
+    snap.frontend.totals = emptyTotals();
+    for (const [name, series] of Object.entries(snap.groups)) {
+      addTotals((gone.totals.groups[name] ??= emptyTotals()), series.totals);
+      series.totals = emptyTotals();
+    }
+    gone.snapshots.push(snap);
+    gone.pids.add(snap.pid);
   });
 }
 

@@ -103,8 +103,9 @@ export interface ReportInput {
   since: number;
   /** Live front-end processes. */
   live: MeterSnapshot[];
-  /** Last snapshots of front-end processes that exited. */
+  /** Last snapshots of front-end processes that exited (their totals are in goneTotals). */
   gone: MeterSnapshot[];
+  goneTotals?: { frontend: SeriesTotals; groups: Record<string, SeriesTotals> };
   frontend: FrontendInput;
   groups: GroupInput[];
   chart?: boolean;
@@ -114,10 +115,9 @@ function addInto(into: Record<string, number>, from: Record<string, number>): vo
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
 }
 
-function mergeTotals(all: SeriesSnapshot[]): SeriesTotals {
+function mergeTotals(all: SeriesTotals[]): SeriesTotals {
   const t = emptyTotals();
-  for (const s of all) {
-    const o = s.totals;
+  for (const o of all) {
     t.requests += o.requests;
     t.errors5xx += o.errors5xx;
     t.busySlotMs += o.busySlotMs;
@@ -230,6 +230,7 @@ function chartRows(rows: Map<number, number[]>, w: Window, now: number): ChartRo
 
 function figures(
   parts: Part[],
+  extraTotals: SeriesTotals | undefined,
   slots: number,
   capacity: (from: number, to: number) => number | null,
   restarts: Record<string, number>,
@@ -248,7 +249,7 @@ function figures(
       '1m': windowFigures('1m', parts, sec, capacity, now, since),
       '1h': windowFigures('1h', parts, min, capacity, now, since),
     },
-    totals: mergeTotals(series),
+    totals: mergeTotals(extraTotals ? [...series.map((s) => s.totals), extraTotals] : series.map((s) => s.totals)),
     restarts,
   };
   if (input.chart) f.chart = { '1m': chartRows(sec, '1m', now), '1h': chartRows(min, '1h', now) };
@@ -267,7 +268,7 @@ export function buildReport(input: ReportInput): StatusReport {
     if (procs.some(({ s }) => s.frontend.capacity === 0)) return null;
     return procs.reduce((a, { s, to: end }) => a + (s.frontend.capacity * overlap(s.startedAt, end, from, to)) / 1000, 0);
   };
-  const fe = figures(feParts, feSlots, feCapacity, input.frontend.restarts, input);
+  const fe = figures(feParts, input.goneTotals?.frontend, feSlots, feCapacity, input.frontend.restarts, input);
   const pids = input.frontend.processes.filter((p) => p.state !== 'retiring' && p.state !== 'exited' && p.pid !== undefined).map((p) => p.pid!);
   const frontend: FrontendReport = {
     pid: pids[0],
@@ -282,7 +283,7 @@ export function buildReport(input: ReportInput): StatusReport {
     const slots = g.processes * g.threads;
     const parts = procs.filter(({ s }) => s.groups[g.name]).map(({ s, to }) => ({ series: s.groups[g.name]!, from: s.startedAt, to }));
     const capacity = (from: number, to: number) => (slots * overlap(since, now, from, to)) / 1000;
-    const f = figures(parts, slots, capacity, g.restarts, input);
+    const f = figures(parts, input.goneTotals?.groups[g.name], slots, capacity, g.restarts, input);
     return {
       name: g.name,
       processes: g.processes,
