@@ -4,7 +4,7 @@ import { ConfigError, suggest } from '../config/errors.js';
 import { GROUP_OPTIONS, DAEMON_ONLY, EMBEDDED_REASON, GLOBAL } from '../config/options.js';
 import { parseOptionValue, parseSeconds } from '../config/validate.js';
 import type { UserConfig } from '../config/types.js';
-import { FRONT_END_KEYS, FRONT_END_FLAGS, parseDirective } from '../config/front-end.js';
+import { FRONT_END_KEYS, FRONT_END_FLAGS, parseDirective, parseMaintenanceInterval } from '../config/front-end.js';
 
 export interface Parsed {
   positional: string[];
@@ -66,6 +66,7 @@ export function one(p: Parsed, name: string): string | undefined {
 export const SERVER_FLAGS = [
   'port', 'host', 'timeout', 'keep-alive-timeout', 'socket-prefix', 'access-log', 'error-log', 'restrict-embedded', 'max-header-size',
   ...FRONT_END_FLAGS,
+  'maintenance-interval',
 ];
 export const START_FLAGS = [
   ...SERVER_FLAGS,
@@ -156,4 +157,6 @@ export function applyServerFlags(p: Parsed, cfg: UserConfig): void {
     const v = one(p, flag);
     if (v !== undefined) cfg.frontEnd = { ...cfg.frontEnd, [key]: parseDirective(v, `--${flag}`) };
   }
+  const interval = one(p, 'maintenance-interval');
+  if (interval !== undefined) cfg.frontEnd = { ...cfg.frontEnd, maintenanceInterval: parseMaintenanceInterval(interval, '--maintenance-interval') };
 }

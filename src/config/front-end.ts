@@ -37,6 +37,19 @@ export function parseDirective(v: unknown, at: string): number {
   return n;
 }
 
+/** Seconds between two runs of the front-end maintenance (Apache: one second); smaller in tests. */
+export const DEFAULT_MAINTENANCE_INTERVAL = 1;
+
+/** `frontEnd.maintenanceInterval`: seconds, more than 0. Not an Apache directive: Apache's is fixed at 1 s. */
+export function parseMaintenanceInterval(v: unknown, at: string): number {
+  if (v === undefined) return DEFAULT_MAINTENANCE_INTERVAL;
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) {
+    throw new ConfigError(at, `must be a number of seconds greater than 0 (got ${typeof v === 'string' ? JSON.stringify(v) : String(v)})`);
+  }
+  return n;
+}
+
 export function parseFrontEnd(raw: unknown, at: string): { directives: MpmDirectives; notes: DirectiveNote[] } {
   if (raw === undefined) return resolveDirectives({});
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
@@ -45,7 +58,11 @@ export function parseFrontEnd(raw: unknown, at: string): { directives: MpmDirect
   const known = FRONT_END_KEYS.map((k) => k.key as string);
   const given: Partial<MpmDirectives> = {};
   for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-    if (!known.includes(k)) throw new ConfigError(`${at}.${k}`, `unknown front-end directive${suggest(k, known)}`);
+    if (k === 'maintenanceInterval') {
+      parseMaintenanceInterval(v, `${at}.${k}`);
+      continue;
+    }
+    if (!known.includes(k)) throw new ConfigError(`${at}.${k}`, `unknown front-end directive${suggest(k, [...known, 'maintenanceInterval'])}`);
     if (v === undefined) continue;
     given[k as keyof MpmDirectives] = parseDirective(v, `${at}.${k}`);
   }

@@ -55,7 +55,7 @@ export interface UserConfig {
   /** Largest request head the front end accepts, in bytes (431 beyond). */
   maxHeaderSize?: number;
   /** Front-end processes, sized by Apache worker MPM's directives (src/mpm/directives.ts). */
-  frontEnd?: Partial<MpmDirectives>;
+  frontEnd?: Partial<MpmDirectives> & { maintenanceInterval?: number };
   /** The front end's status page: true, or { path, allow } (default /server-status, loopback only). Off by default. */
   status?: boolean | Partial<StatusEndpoint>;
   /** Prometheus text format of the same figures: true, or { path, allow } (default /metrics, loopback only). Off by default. */
@@ -104,6 +104,8 @@ export interface EffectiveConfig {
   frontEnd: MpmDirectives;
   /** What the corrections changed, and warnings about the combination (`sluice check` prints them). */
   frontEndNotes: DirectiveNote[];
+  /** Seconds between front-end maintenance runs (frontEnd.maintenanceInterval; 1 as in Apache). */
+  maintenanceInterval: number;
   status: StatusEndpoint | false;
   metrics: StatusEndpoint | false;
   groups: Record<string, EffectiveGroup>;

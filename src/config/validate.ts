@@ -5,7 +5,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { ConfigError, suggest } from './errors.js';
 import { parseStatusEndpoint } from './status-endpoints.js';
-import { parseFrontEnd } from './front-end.js';
+import { parseFrontEnd, parseMaintenanceInterval } from './front-end.js';
 import { GROUP_OPTIONS, OPTION_BY_KEY, GLOBAL, EMBEDDED_REASON, defaultGroupOptions, type GroupOptions, type OptionSpec } from './options.js';
 import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, EffectiveMount, UserConfig } from './types.js';
 
@@ -354,6 +354,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     maxHeaderSize,
     frontEnd: frontEnd.directives,
     frontEndNotes: frontEnd.notes,
+    maintenanceInterval: parseMaintenanceInterval(isObject(raw.frontEnd) ? raw.frontEnd.maintenanceInterval : undefined, 'frontEnd.maintenanceInterval'),
     status,
     metrics,
     groups,

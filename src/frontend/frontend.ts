@@ -1,22 +1,40 @@
-// A front-end process: parses HTTP (Timeout / KeepAliveTimeout), matches the
+// A front-end process: takes connections only while it has a free slot
+// (threadsPerChild), parses HTTP (Timeout / KeepAliveTimeout), matches the
 // virtual host and mount, then runs the app embedded or hands the request to
 // its daemon group; writes the access log.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
+import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Router } from './router.js';
 import { Exchange, type ExchangeResult } from './proxy.js';
 import { EmbeddedApps } from './embedded.js';
 import { AccessLog } from '../log/access-log.js';
+import { Meter } from '../metrics/meter.js';
+import { StatusEndpoints } from '../metrics/status-page.js';
 import { logError, logNotice } from '../log/error-log.js';
 import { sendError } from '../app/run-handler.js';
 import { GLOBAL } from '../config/options.js';
+import { SlotAcceptor } from '../native/slot-acceptor.js';
 import type { EffectiveConfig } from '../config/types.js';
 
 export interface FrontendBoot {
   config: EffectiveConfig;
   /** Listening sockets, as fds of this process, in the order of config.listen. */
   listenFds: number[];
+  /** Connection slots (threadsPerChild): open client connections, keep-alive ones included. */
+  slots: number;
+  /** Connections to accept before retiring (maxConnectionsPerChild); 0: no limit. */
+  maxConnections: number;
+  /** Slot counts are reported to the supervisor at most once per this many ms. */
+  reportMs: number;
+}
+
+export interface SlotCounts {
+  busy: number;
+  idle: number;
+  /** Connections accepted since the process started. */
+  accepted: number;
 }
 
 export const FRONTEND_BOOT_ENV = 'SLUICE_FRONTEND_BOOT';
@@ -25,16 +43,53 @@ export class Frontend {
   private readonly router: Router;
   private readonly embedded = new EmbeddedApps();
   private readonly accessLog: AccessLog;
-  private readonly servers: http.Server[] = [];
+  /** Capacity figures (src/metrics), read by the supervisor for `sluice status`. */
+  readonly meter: Meter;
+  private readonly statusEndpoints: StatusEndpoints | undefined;
+  private readonly server: http.Server;
+  private readonly acceptor: SlotAcceptor;
   private readonly idPrefix = randomBytes(3).toString('hex');
   private nextId = 0;
   inFlight = 0;
   private stopping = false;
-  private onIdle: (() => void) | undefined;
+  /** Open client connections: requests in progress on each. */
+  private readonly connections = new Map<net.Socket, { requests: number; active: number }>();
+  /** Responses in progress whose head is not out yet may still be told to close. */
+  private readonly responses = new Set<ServerResponse>();
+  private onDrained: (() => void) | undefined;
+  accepted = 0;
+  /** Called whenever a slot is taken or freed. */
+  onSlots: (() => void) | undefined;
+  /** Called once when maxConnectionsPerChild is reached: this process stops accepting and should retire. */
+  onConnectionLimit: (() => void) | undefined;
 
   constructor(private readonly boot: FrontendBoot) {
     this.router = new Router(boot.config);
     this.accessLog = new AccessLog(boot.config.accessLog);
+    this.meter = new Meter(boot.config, boot.slots);
+    this.statusEndpoints = StatusEndpoints.of(boot.config);
+    const c = boot.config;
+    this.server = http.createServer(
+      {
+        maxHeaderSize: c.maxHeaderSize,
+        // Apache's Timeout bounds the wait for a request head; the whole
+        // request is not bounded here (daemon-side timeouts do that).
+        headersTimeout: c.timeout * 1000,
+        requestTimeout: 0,
+        keepAliveTimeout: c.keepAliveTimeout * 1000,
+        connectionsCheckingInterval: Math.max(100, Math.min(1000, c.timeout * 250)),
+      },
+      (req, res) => this.handle(req, res),
+    );
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => this.clientError(err, socket));
+    this.acceptor = new SlotAcceptor(boot.listenFds, boot.slots, (fd) => this.onConnection(fd), (m) => logError(m));
+  }
+
+  slotCounts(): SlotCounts {
+    const busy = this.acceptor.inUse;
+    // A process that no longer accepts offers no idle slot (Apache counts the
+    // threads of a gracefully exiting child as neither idle nor available).
+    return { busy, idle: this.acceptor.accepting ? Math.max(0, this.boot.slots - busy) : 0, accepted: this.accepted };
   }
 
   get config(): EffectiveConfig {
@@ -43,30 +98,41 @@ export class Frontend {
 
   async start(): Promise<void> {
     await this.embedded.load(this.config);
-    const c = this.config;
-    for (const fd of this.boot.listenFds) {
-      const server = http.createServer(
-        {
-          maxHeaderSize: c.maxHeaderSize,
-          // Apache's Timeout bounds the wait for a request head; the whole
-          // request is not bounded here (daemon-side timeouts do that).
-          headersTimeout: c.timeout * 1000,
-          requestTimeout: 0,
-          keepAliveTimeout: c.keepAliveTimeout * 1000,
-          connectionsCheckingInterval: Math.max(100, Math.min(1000, c.timeout * 250)),
-        },
-        (req, res) => this.handle(req, res),
-      );
-      server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => this.clientError(err, socket));
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ fd }, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      this.servers.push(server);
+    // The server never listens itself: connections come from the slot
+    // acceptor. 'listening' turns on its connection tracking, which the head
+    // timeout (Timeout) and closeIdleConnections() rely on.
+    this.server.emit('listening');
+    this.acceptor.start();
+  }
+
+  private onConnection(fd: number): void {
+    let socket: net.Socket;
+    try {
+      // What net.Server does for an http.Server's connection: half-open
+      // allowed (the HTTP layer ends it), no Nagle delay.
+      socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+      socket.setNoDelay(true);
+    } catch (err) {
+      fs.closeSync(fd);
+      this.acceptor.release();
+      logError(`cannot use accepted connection: ${(err as Error).message}`);
+      return;
     }
+    this.accepted++;
+    this.connections.set(socket, { requests: 0, active: 0 });
+    socket.once('close', () => {
+      this.connections.delete(socket);
+      this.acceptor.release();
+      this.onSlots?.();
+      if (this.connections.size === 0) this.onDrained?.();
+    });
+    this.server.emit('connection', socket);
+    if (this.boot.maxConnections > 0 && this.accepted >= this.boot.maxConnections && this.acceptor.accepting) {
+      // This connection is still served (its first request, then it closes).
+      this.acceptor.stop();
+      this.onConnectionLimit?.();
+    }
+    this.onSlots?.();
   }
 
   private clientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
@@ -78,10 +144,18 @@ export class Frontend {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    if (this.statusEndpoints?.serve(req, res)) return;
     const started = performance.now();
     const requestId = `${this.idPrefix}-${(++this.nextId).toString(36)}`;
     this.inFlight++;
+    const metered = this.meter.begin();
+    const conn = this.connections.get(req.socket);
+    if (conn) {
+      conn.requests++;
+      conn.active++;
+    }
     if (this.stopping) res.shouldKeepAlive = false;
+    else this.responses.add(res);
     const url = req.url ?? '/';
     const route = this.router.route(req.headers.host, url);
     const socket = req.socket;
@@ -102,8 +176,19 @@ export class Frontend {
         pid,
         requestId,
         cause,
+        frontendPid: process.pid,
       });
-      if (--this.inFlight === 0 && this.onIdle) this.onIdle();
+      metered.end(status, cause, queueMs);
+      this.inFlight--;
+      this.responses.delete(res);
+      if (conn) conn.active--;
+      // Stopping: a response that went out keep-alive before this process
+      // heard of it leaves an idle connection; close it once the response is out.
+      if (this.stopping && conn && conn.active === 0) {
+        const close = () => setImmediate(() => this.closeIfIdle(req.socket));
+        if (res.writableFinished) close();
+        else res.once('finish', close);
+      }
     };
     if (!route) {
       sendError(res, 404, undefined, 'Not Found');
@@ -118,6 +203,7 @@ export class Frontend {
       return;
     }
     const group = this.config.groups[mount.processGroup]!;
+    metered.atGroup(group.name);
     const exchange = new Exchange(
       req,
       res,
@@ -131,36 +217,47 @@ export class Frontend {
         scheme,
         remoteUser: undefined,
         serverTimeout: this.config.timeout,
+        onPickup: metered.pickedUp,
       },
       (r: ExchangeResult) => done(r.status, r.bytes, group.name, r.pid, r.queueMs, r.cause),
     );
     exchange.start();
   }
 
-  /** Stop taking connections; finish in-flight requests within `seconds`; resolve when done. */
+  /**
+   * Stop taking connections (pending ones stay queued for the other front-end
+   * processes); close idle keep-alive connections; let in-flight requests
+   * finish (their responses say Connection: close), and serve the first
+   * request of a connection accepted just before; all within `seconds`.
+   * Resolves once every connection is closed.
+   */
   stop(seconds: number): Promise<void> {
     this.stopping = true;
-    for (const s of this.servers) {
-      s.close();
-      s.closeIdleConnections();
-    }
+    this.acceptor.stop();
+    this.onSlots?.();
+    for (const res of this.responses) if (!res.headersSent) res.shouldKeepAlive = false;
+    this.responses.clear();
+    for (const socket of this.connections.keys()) this.closeIfIdle(socket);
     logNotice(`stopping: not accepting; ${this.inFlight} request(s) in flight get ${seconds} s`);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         if (this.inFlight > 0) logError(`${this.inFlight} request(s) still in flight after ${seconds} s: closing their connections`, { cause: 'shutdown' });
-        for (const s of this.servers) s.closeAllConnections();
+        this.onDrained = undefined;
+        for (const socket of this.connections.keys()) socket.destroy();
         resolve();
       }, seconds * 1000);
-      const check = () => {
-        if (this.inFlight === 0) {
-          clearTimeout(timer);
-          for (const s of this.servers) s.closeAllConnections();
-          resolve();
-        }
+      this.onDrained = () => {
+        clearTimeout(timer);
+        resolve();
       };
-      this.onIdle = check;
-      check();
+      if (this.connections.size === 0) this.onDrained();
     });
+  }
+
+  /** Closes a keep-alive connection that has served a request and has none in progress. */
+  private closeIfIdle(socket: net.Socket): void {
+    const conn = this.connections.get(socket);
+    if (conn && conn.requests > 0 && conn.active === 0) socket.destroy();
   }
 }
 

@@ -1,5 +1,6 @@
 // The access log: Common Log Format, then the pipeline's figures:
-//   127.0.0.1 - - [22/Nov/2026:22:43:01 +0000] "GET /x HTTP/1.1" 200 12 total=1.234ms queue=0.101ms group=app pid=4242 id=k3x.1f cause=-
+//   127.0.0.1 - - [22/Nov/2026:22:43:01 +0000] "GET /x HTTP/1.1" 200 12 total=1.234ms queue=0.101ms group=app pid=4242 id=k3x.1f cause=- frontend=4200
+// (pid: the process that ran the request; frontend: the front-end process that took the connection)
 import { LogSink } from './sink.js';
 
 export interface AccessRecord {
@@ -16,6 +17,7 @@ export interface AccessRecord {
   pid: number | undefined;
   requestId: string;
   cause: string | undefined;
+  frontendPid?: number;
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -46,7 +48,8 @@ export class AccessLog {
       `${r.clientAddress} - ${r.remoteUser ? encodeURIComponent(r.remoteUser) : '-'} [${clfDate(Date.now())}] ` +
         `"${r.method} ${r.url} HTTP/${r.httpVersion}" ${r.status} ${r.bytes > 0 ? r.bytes : '-'} ` +
         `total=${r.totalMs.toFixed(3)}ms queue=${r.queueMs === undefined ? '-' : r.queueMs.toFixed(3) + 'ms'} ` +
-        `group=${r.group} pid=${r.pid ?? '-'} id=${r.requestId} cause=${r.cause ?? '-'}`,
+        `group=${r.group} pid=${r.pid ?? '-'} id=${r.requestId} cause=${r.cause ?? '-'}` +
+        (r.frontendPid === undefined ? '' : ` frontend=${r.frontendPid}`),
     );
   }
 }

@@ -1,26 +1,33 @@
-// Accepts a connection only while the process has a free request slot.
+// Accepts a connection only while the process has a free slot.
 //
-// Every process of a group polls the one listening socket of the group; a
-// process that is full stops polling, so pending connections stay in the
-// kernel listen queue (the group's shared waiting line, bounded by
-// listen-backlog) until a process with a free slot accepts them, in arrival
-// order. This is mod_wsgi's "idle worker thread calls accept()" in one event
-// loop.
+// Every process sharing a listening socket polls it; a process that is full
+// stops polling, so pending connections stay in the kernel listen queue (the
+// shared waiting line, bounded by the listen backlog) until a process with a
+// free slot accepts them, in arrival order. This is mod_wsgi's "idle worker
+// thread calls accept()" in one event loop. Daemon processes gate their
+// group's UNIX listener on request slots; front-end processes gate the TCP
+// listeners on connection slots (threadsPerChild), as the threads of an
+// Apache worker child do.
 import { native, isWouldBlock, isTransientAcceptError, isOutOfDescriptors, type NativeWatcher } from './index.js';
 
 export class SlotAcceptor {
+  private readonly listenFds: number[];
   private active = 0;
-  private watcher: NativeWatcher | undefined;
+  private watchers: NativeWatcher[] = [];
   private watching = false;
   private stopped = true;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Which listener the accept loop tries first, so no listener starves another. */
+  private next = 0;
 
   constructor(
-    private readonly listenFd: number,
+    listenFd: number | number[],
     private capacity: number,
-    private readonly onConnection: (fd: number) => void,
+    private readonly onConnection: (fd: number, listener: number) => void,
     private readonly onError: (message: string) => void = () => {},
-  ) {}
+  ) {
+    this.listenFds = Array.isArray(listenFd) ? listenFd : [listenFd];
+  }
 
   get inUse(): number {
     return this.active;
@@ -30,6 +37,10 @@ export class SlotAcceptor {
     return this.capacity;
   }
 
+  get accepting(): boolean {
+    return !this.stopped;
+  }
+
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
@@ -37,8 +48,11 @@ export class SlotAcceptor {
     // The watcher accepts in native code when the socket turns readable and
     // calls back only with a connection: a process woken for a connection
     // that a sibling took first goes back to sleep without running any
-    // JavaScript (every process of the group is woken for each connection).
-    this.watcher ??= n.watchAccept(this.listenFd, (rc) => this.onAccepted(rc));
+    // JavaScript (every process polling the socket is woken for each
+    // connection).
+    if (this.watchers.length === 0) {
+      this.watchers = this.listenFds.map((fd, i) => n.watchAccept(fd, (rc) => this.onAccepted(rc, i)));
+    }
     this.acceptWhileFree();
   }
 
@@ -47,8 +61,8 @@ export class SlotAcceptor {
     this.stopped = true;
     this.setWatching(false);
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.watcher) native().watchClose(this.watcher);
-    this.watcher = undefined;
+    for (const w of this.watchers) native().watchClose(w);
+    this.watchers = [];
   }
 
   /** A slot was freed: take the next waiting connection, if any. */
@@ -57,12 +71,12 @@ export class SlotAcceptor {
     if (!this.stopped) this.acceptWhileFree();
   }
 
-  /** The watcher accepted `rc` (a connection fd, or -errno). */
-  private onAccepted(rc: number): void {
+  /** A watcher accepted `rc` (a connection fd, or -errno) on listener `i`. */
+  private onAccepted(rc: number, i: number): void {
     if (rc >= 0) {
       // Only while watching, that is while a slot is free.
       this.active++;
-      this.onConnection(rc);
+      this.onConnection(rc, i);
     } else if (!isWouldBlock(rc) && !isTransientAcceptError(rc)) {
       return this.backOff(rc);
     }
@@ -72,15 +86,23 @@ export class SlotAcceptor {
 
   private acceptWhileFree(): void {
     const n = native();
-    while (!this.stopped && this.active < this.capacity) {
-      const fd = n.acceptOne(this.listenFd);
+    const count = this.listenFds.length;
+    let empty = 0; // listeners found empty in a row
+    while (!this.stopped && this.active < this.capacity && empty < count) {
+      const i = this.next;
+      const fd = n.acceptOne(this.listenFds[i]!);
+      if (isTransientAcceptError(fd)) continue;
+      this.next = (i + 1) % count;
       if (fd >= 0) {
+        empty = 0;
         this.active++;
-        this.onConnection(fd);
+        this.onConnection(fd, i);
         continue;
       }
-      if (isWouldBlock(fd)) break;
-      if (isTransientAcceptError(fd)) continue;
+      if (isWouldBlock(fd)) {
+        empty++;
+        continue;
+      }
       return this.backOff(fd);
     }
     this.setWatching(!this.stopped && this.active < this.capacity);
@@ -100,9 +122,11 @@ export class SlotAcceptor {
   }
 
   private setWatching(on: boolean): void {
-    if (on === this.watching || !this.watcher) return;
+    if (on === this.watching || this.watchers.length === 0) return;
     this.watching = on;
-    if (on) native().watchStart(this.watcher);
-    else native().watchStop(this.watcher);
+    for (const w of this.watchers) {
+      if (on) native().watchStart(w);
+      else native().watchStop(w);
+    }
   }
 }

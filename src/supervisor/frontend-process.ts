@@ -1,70 +1,156 @@
-// Starts the front-end process and replaces it if it dies. It inherits the
-// TCP listening sockets (fd 4, 5, ...), so connections that arrive while it
-// is being replaced wait in the kernel queue instead of being refused.
+// One front-end process of the pool (frontend-pool.ts). It inherits the TCP
+// listening sockets (fd 4, 5, ...) and reports its busy and idle connection
+// slots over the IPC channel; the pool reads them once per maintenance
+// interval, retires it, or replaces it when it dies.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { FRONTEND_BOOT_ENV, type FrontendBoot } from '../frontend/frontend.js';
 import type { FrontendMessage, SupervisorMessage } from '../frontend/main.js';
-import { logError, logNotice } from '../log/error-log.js';
+import { logNotice } from '../log/error-log.js';
+import { askMetrics, keepFinalMetrics } from '../metrics/ipc.js';
+import type { MeterSnapshot } from '../metrics/meter.js';
 import type { EffectiveConfig } from '../config/types.js';
 
 const FRONTEND_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'frontend', 'main.js');
 
+export type FrontendState = 'starting' | 'ready' | 'retiring' | 'exited';
+
+export interface FrontendSizing {
+  /** threadsPerChild */
+  slots: number;
+  /** maxConnectionsPerChild (0: no limit) */
+  maxConnections: number;
+  /** Slot counts are reported at most once per this many ms. */
+  reportMs: number;
+}
+
+export interface FrontendExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** It was told to retire, or retired on its own: not a death. */
+  retiring: boolean;
+}
+
 export class FrontendProcess {
-  child: ChildProcess | undefined;
-  pid: number | undefined;
-  private stopping = false;
-  private ready: Promise<void> | undefined;
-  private quickDeaths = 0;
-  private exited: Promise<void> = Promise.resolve();
+  readonly child: ChildProcess;
+  readonly pid: number | undefined;
+  state: FrontendState = 'starting';
+  busy = 0;
+  idle = 0;
+  /** Connections accepted so far. */
+  accepted = 0;
+  readonly startedAt = performance.now();
+  /** Resolves when the process is ready to accept, or has exited. */
+  readonly ready: Promise<void>;
+  readonly exited: Promise<FrontendExit>;
+  /** The process exited, whatever the reason. */
+  onExit: ((exit: FrontendExit) => void) | undefined;
+  /** The process reached maxConnectionsPerChild and retires on its own. */
+  onRetiring: (() => void) | undefined;
+  private hardKill: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly config: EffectiveConfig,
-    private readonly listenFds: number[],
-  ) {}
-
-  start(): Promise<void> {
-    const boot: FrontendBoot = { config: this.config, listenFds: this.listenFds.map((_, i) => 4 + i) };
+    /** Pool-wide sequence number (the MPM algorithm's child id). */
+    readonly id: number,
+    readonly config: EffectiveConfig,
+    listenFds: number[],
+    readonly sizing: FrontendSizing,
+  ) {
+    const boot: FrontendBoot = {
+      config,
+      listenFds: listenFds.map((_, i) => 4 + i),
+      slots: sizing.slots,
+      maxConnections: sizing.maxConnections,
+      reportMs: sizing.reportMs,
+    };
     const child = spawn(process.execPath, [FRONTEND_MAIN], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...this.listenFds],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...listenFds],
       env: { ...process.env, [FRONTEND_BOOT_ENV]: JSON.stringify(boot) },
     });
     this.child = child;
     this.pid = child.pid;
-    const startedAt = performance.now();
-    let resolveExit!: () => void;
-    this.exited = new Promise((r) => (resolveExit = r));
-    this.ready = new Promise((resolve) => {
-      child.on('message', (m: FrontendMessage) => {
-        if (m?.t === 'ready') resolve();
+    keepFinalMetrics(child);
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        const exit = { code, signal, retiring: this.state === 'retiring' };
+        this.state = 'exited';
+        this.busy = this.idle = 0;
+        if (this.hardKill) clearTimeout(this.hardKill);
+        resolve(exit);
+        this.onExit?.(exit);
       });
-      child.once('exit', () => resolve());
     });
-    child.once('exit', (code, signal) => {
-      resolveExit();
-      if (this.stopping) return;
-      const lived = performance.now() - startedAt;
-      this.quickDeaths = lived < 2000 ? this.quickDeaths + 1 : 0;
-      const delay = this.quickDeaths <= 1 ? 0 : Math.min(30, 0.25 * 2 ** (this.quickDeaths - 1));
-      logError(`front-end process ${child.pid} died (${signal ? `signal ${signal}` : `exit code ${code}`}); restarting it${delay ? ` in ${delay} s` : ''}`, { cause: 'crash' });
-      setTimeout(() => void this.start(), delay * 1000).unref();
+    this.ready = new Promise((resolve) => {
+      child.on('message', (m: FrontendMessage) => this.onMessage(m, resolve));
+      void this.exited.then(() => resolve());
     });
-    return this.ready;
+    // A failed spawn (no such executable, out of processes) ends in 'exit' too.
+    child.on('error', () => {});
   }
 
-  /** Stop accepting, let in-flight requests finish within `seconds`, then exit. */
+  private onMessage(m: FrontendMessage, ready: () => void): void {
+    switch (m?.t) {
+      case 'ready':
+      case 'slots':
+        this.busy = m.busy;
+        this.idle = this.state === 'retiring' ? 0 : m.idle;
+        this.accepted = m.accepted;
+        if (m.t === 'ready') {
+          if (this.state === 'starting') this.state = 'ready';
+          ready();
+        }
+        break;
+      case 'retiring':
+        this.accepted = m.accepted;
+        if (this.state === 'starting' || this.state === 'ready') {
+          this.state = 'retiring';
+          this.idle = 0;
+          this.armHardKill(this.config.shutdownTimeout);
+          this.onRetiring?.();
+        }
+        break;
+    }
+  }
+
+  /** This process's capacity figures (src/metrics), asked over the IPC channel. */
+  metrics(): Promise<MeterSnapshot | undefined> {
+    return askMetrics(this.child);
+  }
+
+  get alive(): boolean {
+    return this.state !== 'exited';
+  }
+
+  /**
+   * Graceful exit: stop accepting, close idle keep-alive connections, let
+   * in-flight requests finish within `seconds`, then exit.
+   */
+  retire(seconds: number): void {
+    if (this.state === 'exited') return;
+    this.state = 'retiring';
+    this.idle = 0;
+    if (this.child.connected) this.child.send({ t: 'stop', seconds } satisfies SupervisorMessage);
+    else this.child.kill('SIGTERM');
+    if (!this.hardKill) this.armHardKill(seconds);
+  }
+
+  /** retire() and wait for the exit. */
   async stop(seconds: number): Promise<void> {
-    this.stopping = true;
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    if (child.connected) child.send({ t: 'stop', seconds } satisfies SupervisorMessage);
-    else child.kill('SIGTERM');
-    const hard = setTimeout(() => {
-      logNotice(`front-end process ${child.pid} did not stop in time: killing it`);
-      child.kill('SIGKILL');
-    }, (seconds + 2) * 1000);
+    this.retire(seconds);
     await this.exited;
-    clearTimeout(hard);
+  }
+
+  kill(): void {
+    if (this.state !== 'exited') this.child.kill('SIGKILL');
+  }
+
+  private armHardKill(seconds: number): void {
+    if (this.hardKill) clearTimeout(this.hardKill);
+    this.hardKill = setTimeout(() => {
+      logNotice(`front-end process ${this.pid} did not stop in time: killing it`);
+      this.child.kill('SIGKILL');
+    }, (seconds + 2) * 1000);
+    this.hardKill.unref();
   }
 }

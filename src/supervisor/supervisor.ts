@@ -1,17 +1,20 @@
-// The supervisor: owns the listening sockets, starts the front end and the
-// daemon groups, replaces processes that die, and handles signals:
+// The supervisor: owns the listening sockets, starts the front-end processes
+// (a pool sized as Apache's worker MPM sizes its children) and the daemon
+// groups, replaces processes that die, and handles signals:
 //   SIGTERM / SIGINT  stop: no new connections, in-flight requests get the
 //                     shutdown timeout, then exit 0 (a second SIGINT kills)
-//   SIGHUP            graceful restart: re-read the configuration; a new
-//                     front end takes over accepting while the old one
-//                     finishes its requests; every daemon process is replaced
+//   SIGHUP            graceful restart: re-read the configuration; new
+//                     front-end processes take over accepting while the old
+//                     ones finish their requests; every daemon process is replaced
 //                     through shutdown-timeout (as Apache does on a graceful
 //                     restart)
 // and the control socket (sluice evict / restart / stop / status).
 import { DaemonGroup } from './daemon-group.js';
-import { FrontendProcess } from './frontend-process.js';
+import { FrontendPool } from './frontend-pool.js';
 import { openTcpListeners, makeSocketDir, groupSocketPath, openGroupListener, removeSocketDir, type TcpListener } from './listeners.js';
 import { serveControl, type ControlReply, type ControlRequest } from './control-socket.js';
+import { MetricsCollector } from '../metrics/collect.js';
+import type { StatusReport } from '../metrics/report.js';
 import { native } from '../native/index.js';
 import { openErrorLog, logError, logNotice, logWarn } from '../log/error-log.js';
 import { ConfigError } from '../config/errors.js';
@@ -23,11 +26,13 @@ export type ConfigSource = () => Promise<EffectiveConfig>;
 
 export class Supervisor {
   readonly groups = new Map<string, DaemonGroup>();
-  private frontend: FrontendProcess | undefined;
+  /** The front-end processes; members() lists every live one. */
+  frontend: FrontendPool | undefined;
   private tcp: TcpListener[] = [];
   private socketDir = '';
   private stopping = false;
   private restarting: Promise<string> | undefined;
+  private readonly metrics = new MetricsCollector();
 
   constructor(
     private config: EffectiveConfig,
@@ -48,10 +53,11 @@ export class Supervisor {
     }
     const allApps = appsOf(config, undefined);
     for (const name of Object.keys(config.groups)) this.addGroup(name, config, allApps);
-    this.frontend = new FrontendProcess(config, this.tcp.map((l) => l.fd));
+    this.frontend = new FrontendPool(config, this.tcp.map((l) => l.fd));
     await Promise.all([this.frontend.start(), ...[...this.groups.values()].map((g) => g.whenStarted())]);
     await serveControl(this.socketDir, (req) => this.control(req));
     this.installSignals();
+    this.frontend.startMaintenance();
   }
 
   private addGroup(name: string, config: EffectiveConfig, allApps: DaemonApp[]): DaemonGroup {
@@ -70,7 +76,8 @@ export class Supervisor {
 
   layout(): string[] {
     const lines: string[] = [];
-    lines.push(`supervisor pid ${process.pid}, front end pid ${this.frontend?.pid ?? '?'}`);
+    const fe = this.frontend?.pids() ?? [];
+    lines.push(`supervisor pid ${process.pid}, front end pid${fe.length > 1 ? 's' : ''} ${fe.join(', ') || '?'}`);
     for (const g of this.groups.values()) {
       const pids = g.active().map((m) => m.pid);
       lines.push(`group ${g.name}: ${g.group.processes} process${g.group.processes > 1 ? 'es' : ''} x ${g.group.threads} threads (pids ${pids.join(', ')}), socket ${g.group.socketPath}`);
@@ -103,24 +110,28 @@ export class Supervisor {
         setImmediate(() => void this.stop('sluice stop'));
         return { ok: true, message: 'stopping' };
       case 'status':
-        return { ok: true, data: this.status() };
+        return { ok: true, data: await this.status(req.chart === true) };
       default:
         return { ok: false, error: `unknown command ${JSON.stringify((req as { cmd?: unknown }).cmd)}` };
     }
   }
 
-  status(): unknown {
-    return {
-      pid: process.pid,
-      frontend: { pid: this.frontend?.pid },
-      groups: [...this.groups.values()].map((g) => ({
-        name: g.name,
-        processes: g.group.processes,
-        threads: g.group.threads,
-        members: [...g.members.values()].map((m) => ({ pid: m.pid, index: m.index, state: m.state, cause: m.cause })),
-        recycles: Object.fromEntries(g.recycles),
-      })),
-    };
+  /** The capacity report (src/metrics/report.ts): every front-end process is asked for its figures. */
+  status(chart = false): Promise<StatusReport> {
+    return this.metrics.report(
+      {
+        frontends: this.frontend?.members() ?? [],
+        threadsPerChild: this.frontend?.sizing.threadsPerChild ?? 0,
+        groups: [...this.groups.values()].map((g) => ({
+          name: g.name,
+          processes: g.group.processes,
+          threads: g.group.threads,
+          members: [...g.members.values()].map((m) => ({ pid: m.pid, index: m.index, state: m.state, cause: m.cause })),
+          restarts: Object.fromEntries(g.recycles),
+        })),
+      },
+      chart,
+    );
   }
 
   private installSignals(): void {
@@ -129,7 +140,7 @@ export class Supervisor {
       if (sig === 'SIGINT' && ++interrupts > 1) {
         logNotice('second SIGINT: stopping at once');
         for (const g of this.groups.values()) for (const m of g.members.values()) m.child.kill('SIGKILL');
-        this.frontend?.child?.kill('SIGKILL');
+        this.frontend?.kill();
         this.cleanup();
         process.exit(1);
       }
@@ -140,7 +151,7 @@ export class Supervisor {
     process.on('SIGHUP', () => void this.restart('SIGHUP'));
   }
 
-  /** Graceful restart: new configuration, new front end, every daemon replaced. */
+  /** Graceful restart: new configuration, new front-end processes, every daemon replaced. */
   restart(reason: string): Promise<string> {
     if (this.stopping) return Promise.resolve('stopping; not restarting');
     this.restarting ??= this.doRestart(reason).finally(() => (this.restarting = undefined));
@@ -175,10 +186,7 @@ export class Supervisor {
     }
     for (const name of Object.keys(next.groups)) if (!this.groups.has(name)) this.addGroup(name, next, allApps);
     this.config = next;
-    const old = this.frontend;
-    this.frontend = new FrontendProcess(next, this.tcp.map((l) => l.fd));
-    await this.frontend.start();
-    await old?.stop(next.shutdownTimeout);
+    await this.frontend?.replaceAll(next);
     await Promise.all([...this.groups.values()].map((g) => g.whenStarted()));
     logNotice('graceful restart done');
     return 'restarted';

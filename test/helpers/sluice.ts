@@ -100,8 +100,15 @@ export class Sluice {
     return m[1]!.split(',').map((s) => Number(s.trim()));
   }
 
+  /** The first front-end process, from the startup layout line. */
   async frontendPid(): Promise<number> {
-    return Number((await this.waitFor(/front end pid (\d+)/))[1]);
+    return (await this.frontendPids())[0]!;
+  }
+
+  /** Every front-end process at startup ("front end pids 1, 2"). */
+  async frontendPids(): Promise<number[]> {
+    const m = await this.waitFor(/front end pids? ([\d, ]*\d)/);
+    return m[1]!.split(',').map((s) => Number(s.trim()));
   }
 
   /** Access log lines so far, parsed into fields. */
@@ -133,11 +140,14 @@ export interface AccessLine {
   pid: number | undefined;
   id: string;
   cause: string | undefined;
+  /** The front-end process that took the connection. */
+  frontendPid: number | undefined;
 }
 
 export function parseAccessLine(raw: string): AccessLine {
   const m = /"(\S+) (\S+) HTTP\/[\d.]+" (\d+) (\S+) total=([\d.]+)ms queue=(\S+) group=(\S+) pid=(\S+) id=(\S+) cause=(\S+)/.exec(raw);
   if (!m) throw new Error(`not an access log line: ${raw}`);
+  const fe = / frontend=(\d+)/.exec(raw.slice(m.index + m[0].length));
   return {
     raw,
     method: m[1]!,
@@ -150,6 +160,7 @@ export function parseAccessLine(raw: string): AccessLine {
     pid: m[8] === '-' ? undefined : Number(m[8]),
     id: m[9]!,
     cause: m[10] === '-' ? undefined : m[10],
+    frontendPid: fe ? Number(fe[1]) : undefined,
   };
 }
 
@@ -158,12 +169,18 @@ export function tempDir(prefix = 'sluice-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+const FRONT_END_FLAG = /^--(start-servers|min-spare-threads|max-spare-threads|threads-per-child|max-request-workers|server-limit|max-connections-per-child)$/;
+
 /** Starts `sluice <args>` on a free port and waits until it serves. */
 export async function startSluice(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Sluice> {
   const full = [...args];
   const isStart = args[0] === 'start';
   if (isStart && !args.includes('--port')) full.push('--port', '0');
   if (isStart && !args.includes('--host')) full.push('--host', '127.0.0.1');
+  // One front-end process unless the test sizes the front end itself: by
+  // default a second one starts as soon as a connection is held, and tests of
+  // other features expect the front-end pid of the start-up layout to serve.
+  if ((isStart || args[0] === 'serve') && !args.some((a) => FRONT_END_FLAG.test(a))) full.push('--server-limit', '1');
   const child = spawn(process.execPath, [BIN, ...full], {
     cwd: opts.cwd ?? ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

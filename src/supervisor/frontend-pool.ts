@@ -1,0 +1,154 @@
+// The front-end processes, managed as Apache's worker MPM manages its
+// children. They all poll the same TCP listening sockets and each takes a
+// connection only while it has a free slot (threadsPerChild), so a full
+// process leaves new connections to a sibling with room. Every
+// maintenanceInterval (1 s, as Apache's parent loop) the pool hands the
+// slot counts the processes reported to performIdleMaintenance
+// (src/mpm/maintenance.ts) and does what it says: retire one process
+// gracefully, or start some; it logs the warnings it returns. A process that
+// reaches maxConnectionsPerChild retires on its own and is replaced at once;
+// one that dies is replaced.
+import { FrontendProcess, type FrontendExit } from './frontend-process.js';
+import type { MpmDirectives } from '../mpm/directives.js';
+import { newMaintenanceState, performIdleMaintenance, type ChildView, type MaintenanceState } from '../mpm/maintenance.js';
+import { log, logError, logNotice } from '../log/error-log.js';
+import type { EffectiveConfig } from '../config/types.js';
+
+export class FrontendPool {
+  private procs: FrontendProcess[] = [];
+  private directives: MpmDirectives;
+  private interval: number;
+  private maintenance: MaintenanceState = newMaintenanceState();
+  private timer: NodeJS.Timeout | undefined;
+  private nextId = 1;
+  private stopping = false;
+  /** Deaths in a row of processes that lived under 2 s: replacement backs off. */
+  private quickDeaths = 0;
+
+  constructor(
+    private config: EffectiveConfig,
+    private readonly listenFds: number[],
+  ) {
+    ({ directives: this.directives, interval: this.interval } = sizingOf(config));
+  }
+
+  /** Starts startServers processes and resolves once they accept. */
+  async start(): Promise<void> {
+    const started = Array.from({ length: this.directives.startServers }, () => this.spawn());
+    await Promise.all(started.map((p) => p.ready));
+  }
+
+  /** Maintenance runs from now on, once per maintenanceInterval (after the server has started, as Apache's). */
+  startMaintenance(): void {
+    if (!this.stopping) this.schedule();
+  }
+
+  /** Every live process, retiring ones included, oldest first. */
+  members(): FrontendProcess[] {
+    return this.procs.filter((p) => p.alive);
+  }
+
+  /** Pids of the processes that take connections (not retiring), oldest first. */
+  pids(): number[] {
+    return this.procs.filter((p) => p.state === 'starting' || p.state === 'ready').map((p) => p.pid!);
+  }
+
+  get sizing(): Readonly<MpmDirectives> {
+    return this.directives;
+  }
+
+  private spawn(): FrontendProcess {
+    const d = this.directives;
+    const p = new FrontendProcess(this.nextId++, this.config, this.listenFds, {
+      slots: d.threadsPerChild,
+      maxConnections: d.maxConnectionsPerChild,
+      // Several reports per interval, so a tick sees counts at most a fraction of it old.
+      reportMs: Math.max(10, Math.min(250, (this.interval * 1000) / 4)),
+    });
+    this.procs.push(p);
+    p.onExit = (exit) => this.onExit(p, exit);
+    p.onRetiring = () => {
+      if (this.stopping) return;
+      logNotice(`front-end process ${p.pid} accepted maxConnectionsPerChild (${d.maxConnectionsPerChild}) connections: it retires; starting a replacement`);
+      this.spawn();
+    };
+    return p;
+  }
+
+  private onExit(p: FrontendProcess, exit: FrontendExit): void {
+    this.procs = this.procs.filter((q) => q !== p);
+    if (this.stopping || exit.retiring) return;
+    const lived = performance.now() - p.startedAt;
+    this.quickDeaths = lived < 2000 ? this.quickDeaths + 1 : 0;
+    const delay = this.quickDeaths <= 1 ? 0 : Math.min(30, 0.25 * 2 ** (this.quickDeaths - 1));
+    const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
+    logError(`front-end process ${p.pid} died (${how}); replacing it${delay ? ` in ${delay} s` : ''}`, { cause: 'crash' });
+    setTimeout(() => {
+      if (this.stopping || p.config !== this.config) return;
+      log('info', `front-end process ${this.spawn().pid} replaces ${p.pid}`);
+    }, delay * 1000).unref();
+  }
+
+  private schedule(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = setInterval(() => this.maintain(), this.interval * 1000);
+    this.timer.unref();
+  }
+
+  /** One maintenance tick. */
+  maintain(): void {
+    if (this.stopping) return;
+    const views: ChildView[] = this.members().map((p) => ({
+      id: p.id,
+      idleSlots: p.idle,
+      busySlots: p.busy,
+      starting: p.state === 'starting',
+      retiring: p.state === 'retiring',
+    }));
+    const action = performIdleMaintenance(this.directives, views, this.maintenance);
+    for (const l of action.logs) log(l.level, l.message);
+    if (action.retire !== undefined) {
+      const p = this.procs.find((q) => q.id === action.retire);
+      if (p && p.state !== 'retiring' && p.state !== 'exited') {
+        log('info', `retiring front-end process ${p.pid}: more than maxSpareThreads (${this.directives.maxSpareThreads}) idle slots`);
+        p.retire(this.config.shutdownTimeout);
+      }
+    }
+    if (action.spawn > 0) {
+      const idle = views.reduce((n, v) => n + (v.retiring ? 0 : v.idleSlots), 0);
+      const pids = Array.from({ length: action.spawn }, () => this.spawn().pid);
+      log('info', `starting ${action.spawn} front-end process${action.spawn > 1 ? 'es' : ''} (${pids.join(', ')}): ${idle} idle slots, fewer than minSpareThreads (${this.directives.minSpareThreads})`);
+    }
+  }
+
+  /**
+   * Graceful restart: start a new set of processes on `next`, then retire the
+   * old ones (they finish their requests within shutdownTimeout).
+   */
+  async replaceAll(next: EffectiveConfig): Promise<void> {
+    const old = this.members();
+    this.config = next;
+    ({ directives: this.directives, interval: this.interval } = sizingOf(next));
+    this.maintenance = newMaintenanceState();
+    const fresh = Array.from({ length: this.directives.startServers }, () => this.spawn());
+    await Promise.all(fresh.map((p) => p.ready));
+    this.schedule();
+    await Promise.all(old.map((p) => p.stop(next.shutdownTimeout)));
+  }
+
+  /** Every process stops accepting and finishes its requests within `seconds`. */
+  async stop(seconds: number): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    await Promise.all(this.members().map((p) => p.stop(seconds)));
+  }
+
+  kill(): void {
+    this.stopping = true;
+    for (const p of this.members()) p.kill();
+  }
+}
+
+function sizingOf(config: EffectiveConfig): { directives: MpmDirectives; interval: number } {
+  return { directives: config.frontEnd, interval: config.maintenanceInterval };
+}
