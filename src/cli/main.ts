@@ -9,6 +9,8 @@ import { validateConfig, defaultSocketPrefix } from '../config/validate.js';
 import { findConfigFile, loadConfigFile, readConfigFile } from '../config/load.js';
 import { parseArgs, one, startConfig, applyServerFlags, START_FLAGS, SERVER_FLAGS, type Parsed } from './args.js';
 import { configPitfalls, describeConfig } from './describe.js';
+import { formatStatus } from './status.js';
+import type { StatusReport } from '../metrics/report.js';
 import { runSimulate } from './simulate.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { findInstances, sendControl, type ControlRequest } from '../supervisor/control-socket.js';
@@ -28,7 +30,9 @@ const USAGE = `usage:
   sluice evict GROUP         drain and replace a group's processes (SIGUSR1 to each)
   sluice restart             graceful restart: re-read the config, replace every process
   sluice stop                stop the server (as SIGTERM does)
-  sluice status [--json]     processes of the running server
+  sluice status [--json]     capacity report of the running server: per group and
+                             for the front end, slot utilisation, peaks, queue time,
+                             5xx by cause, restarts by trigger and a sizing hint
       (these find the running server under the socket prefix: -c FILE,
        --socket-prefix DIR, and --pid N when several run)
 Front-end processes (Apache worker MPM's directives): --start-servers --min-spare-threads --max-spare-threads
@@ -145,7 +149,8 @@ async function control(command: string, p: Parsed): Promise<number> {
     process.stderr.write(`sluice: ${reply.error}\n`);
     return 1;
   }
-  if (reply.data !== undefined) process.stdout.write(JSON.stringify(reply.data, null, one(p, 'json') === 'true' ? 0 : 2) + '\n');
+  if (command === 'status' && one(p, 'json') !== 'true' && reply.data !== undefined) process.stdout.write(formatStatus(reply.data as StatusReport));
+  else if (reply.data !== undefined) process.stdout.write(JSON.stringify(reply.data, null, one(p, 'json') === 'true' ? 0 : 2) + '\n');
   if (reply.message) process.stdout.write(`sluice: ${reply.message}\n`);
   return 0;
 }
