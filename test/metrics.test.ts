@@ -167,3 +167,31 @@ test('status and metrics config: paths and allow entries are checked', async () 
   assert.deepEqual(json.status, { path: '/server-status', allow: ['127.0.0.1', '::1'] });
   assert.deepEqual(json.metrics, { path: '/prom', allow: ['127.0.0.1', '::1'] });
 });
+
+test('queue-time sketch: percentiles within 3% of the exact ones, and merging equals sketching the union', async () => {
+  const { Sketch } = await import('../src/metrics/sketch.js');
+  // Deterministic spread from 10 µs to 20 s, log-uniform, plus a block of zeros.
+  let seed = 42;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const values = Array.from({ length: 20_000 }, () => 0.01 * 2e6 ** rand());
+  for (let i = 0; i < 500; i++) values.push(0);
+  const a = new Sketch();
+  const b = new Sketch();
+  const all = new Sketch();
+  values.forEach((v, i) => {
+    (i % 2 ? a : b).add(v);
+    all.add(v);
+  });
+  a.mergeSparse(b.sparse(), b.max);
+  const sorted = [...values].sort((x, y) => x - y);
+  for (const q of [0.01, 0.5, 0.9, 0.99, 0.999]) {
+    const exact = sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
+    const got = all.quantile(q);
+    assert.ok(Math.abs(got - exact) <= 0.03 * exact, `p${q * 100}: ${got} vs exact ${exact}`);
+    assert.equal(a.quantile(q), got, `merged p${q * 100}`);
+  }
+  assert.equal(all.count, values.length);
+  assert.equal(all.max, sorted.at(-1));
+  assert.equal(all.quantile(0.01), 0, 'the zeros are the lowest percentile');
+  assert.deepEqual(new Sketch().quantiles(), { count: 0, p50: 0, p90: 0, p99: 0, max: 0 });
+});
