@@ -166,6 +166,11 @@ test('status and metrics config: paths and allow entries are checked', async () 
   const json = JSON.parse(ok.stdout) as { status: unknown; metrics: unknown };
   assert.deepEqual(json.status, { path: '/server-status', allow: ['127.0.0.1', '::1'] });
   assert.deepEqual(json.metrics, { path: '/prom', allow: ['127.0.0.1', '::1'] });
+  const described = await runSluice(['check', '-c', writeConfig({ status: true, metrics: { path: '/prom/', allow: ['10.1.0.0/16'] } })]);
+  assert.equal(described.code, 0, described.stderr);
+  assert.match(described.stdout, /^status page: \/server-status \(allow 127\.0\.0\.1, ::1\)   metrics: \/prom \(allow 10\.1\.0\.0\/16\)$/m);
+  const off = await runSluice(['check', '-c', writeConfig({})]);
+  assert.match(off.stdout, /^status page: off   metrics: off$/m);
 });
 
 test('queue-time sketch: percentiles within 3% of the exact ones, and merging equals sketching the union', async () => {
