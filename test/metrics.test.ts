@@ -169,6 +169,11 @@ test('status and metrics config: paths and allow entries are checked', async () 
   const described = await runSluice(['check', '-c', writeConfig({ status: true, metrics: { path: '/prom/', allow: ['10.1.0.0/16'] } })]);
   assert.equal(described.code, 0, described.stderr);
   assert.match(described.stdout, /^status page: \/server-status \(allow 127\.0\.0\.1, ::1\)   metrics: \/prom \(allow 10\.1\.0\.0\/16\)$/m);
+  const flags = await runSluice(['check', APP, '--status-path', '/st', '--metrics-path', '/m']);
+  assert.match(flags.stdout, /^status page: \/st \(allow 127\.0\.0\.1, ::1\)   metrics: \/m \(allow 127\.0\.0\.1, ::1\)$/m);
+  const badFlag = await runSluice(['start', APP, '--status-path', 'st']);
+  assert.equal(badFlag.code, 2);
+  assert.match(badFlag.stderr, /^sluice: --status-path: must be a URL path below "\/"/m);
   const off = await runSluice(['check', '-c', writeConfig({})]);
   assert.match(off.stdout, /^status page: off   metrics: off$/m);
 });

@@ -66,18 +66,7 @@ function pathYs(d: string): number[] {
 
 test('status page: headless Chromium draws the charts with data and the page refreshes itself', { timeout: 120_000 }, async () => {
   const dir = tempDir('sluice-sp-');
-  const file = path.join(dir, 'sluice.config.json');
-  fs.writeFileSync(
-    file,
-    JSON.stringify({
-      host: '127.0.0.1',
-      port: 0,
-      groups: { 'st-app': { processes: 1, threads: 2 } },
-      mounts: [{ path: '/', app: APP, processGroup: 'st-app' }],
-      status: { path: '/server-status', allow: ['127.0.0.1', '::1'] },
-    }),
-  );
-  const s = await startSluice(['serve', '-c', file, '--socket-prefix', tempDir('sluice-sp-')]);
+  const s = await startSluice(['start', APP, '--processes', '1', '--threads', '2', '--status-path', '/server-status', '--socket-prefix', tempDir('sluice-sp-')]);
   const load = steadyLoad(s, 3, 200);
   try {
     await sleep(3000);

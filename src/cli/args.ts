@@ -67,6 +67,8 @@ export const SERVER_FLAGS = [
   'port', 'host', 'timeout', 'keep-alive-timeout', 'socket-prefix', 'access-log', 'error-log', 'restrict-embedded', 'max-header-size',
   ...FRONT_END_FLAGS,
   'maintenance-interval',
+  'status-path',
+  'metrics-path',
 ];
 export const START_FLAGS = [
   ...SERVER_FLAGS,
@@ -153,6 +155,9 @@ export function applyServerFlags(p: Parsed, cfg: UserConfig): void {
   if (access !== undefined) cfg.accessLog = access === 'off' || access === 'false' ? false : access;
   if (one(p, 'error-log') !== undefined) cfg.errorLog = one(p, 'error-log');
   if (one(p, 'restrict-embedded') === 'true') cfg.restrictEmbedded = true;
+  // The status page and /metrics for loopback clients (a config file can set another allow rule).
+  if (one(p, 'status-path') !== undefined) cfg.status = { path: one(p, 'status-path') };
+  if (one(p, 'metrics-path') !== undefined) cfg.metrics = { path: one(p, 'metrics-path') };
   for (const { key, flag } of FRONT_END_KEYS) {
     const v = one(p, flag);
     if (v !== undefined) cfg.frontEnd = { ...cfg.frontEnd, [key]: parseDirective(v, `--${flag}`) };

@@ -38,6 +38,8 @@ const USAGE = `usage:
 Front-end processes (Apache worker MPM's directives): --start-servers --min-spare-threads --max-spare-threads
   --threads-per-child --max-request-workers --server-limit --max-connections-per-child N for start/serve, or
   frontEnd: { startServers, ... } in a config file; \`sluice check\` shows them resolved, with any correction.
+Status page and Prometheus metrics (off by default; loopback clients): --status-path /server-status
+  --metrics-path /metrics for start/serve, or status / metrics: { path, allow } in a config file (docs/status.md).
 Daemon options: \`sluice start --help\` lists them; docs/timeouts.md explains each.`;
 
 /** The daemon options table, from the same spec the parser and validator use. */
@@ -64,6 +66,7 @@ function startKeyPath(key: string, embedded: boolean): string {
   if (key === 'mounts[0].path') return '--mount';
   if (key === 'mounts[0].processGroup') return embedded ? '--embedded' : 'APP';
   if (key === 'restrictEmbedded') return '--restrict-embedded';
+  if (key === 'status.path' || key === 'metrics.path') return `--${key.replace('.', '-')}`;
   const m = /^mounts\[0\]\.(applicationGroup|callableObject|style)$/.exec(key);
   if (m) return `--${m[1]!.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
   if (key === 'port' || key === 'host' || key === 'socketPrefix') return `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
