@@ -342,3 +342,27 @@ test('a front-end process that dies is replaced', async (t) => {
   assert.equal((await c.response()).status, 200);
   assert.equal((await accessLineFor(s, '/pid?after=1')).frontendPid, replacement);
 });
+
+test('a client that connects and sends nothing gives its slot back after Timeout', async (t) => {
+  const s = await startSluice([
+    'start', LAB, '--processes', '1', '--timeout', '1', '--socket-prefix', tempDir(),
+    ...mpm({ startServers: 1, serverLimit: 1, threadsPerChild: 1 }, 0.2),
+  ]);
+  const conns: Conn[] = [];
+  t.after(async () => {
+    for (const c of conns) c.close();
+    await s.stop();
+  });
+  const silent = await Conn.open(s.port);
+  conns.push(silent);
+  await sleep(100);
+  const waiting = await Conn.open(s.port);
+  conns.push(waiting);
+  const t0 = performance.now();
+  waiting.send('/pid?after-silent=1');
+  assert.equal(await waiting.answersWithin(600), false, 'the one slot is held by the silent connection');
+  assert.equal((await waiting.response()).status, 200);
+  const waited = performance.now() - t0;
+  assert.ok(silent.closed, 'the silent connection was closed');
+  assert.ok(waited > 800 && waited < 4000, `served once Timeout (1 s) dropped the silent connection (waited ${waited.toFixed(0)} ms)`);
+});

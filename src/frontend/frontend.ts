@@ -39,6 +39,15 @@ export interface SlotCounts {
 
 export const FRONTEND_BOOT_ENV = 'SLUICE_FRONTEND_BOOT';
 
+/** A client connection: it holds a slot until it closes. */
+interface Connection {
+  /** Requests started on it. */
+  requests: number;
+  /** Requests in progress. */
+  active: number;
+  firstRequest: NodeJS.Timeout;
+}
+
 export class Frontend {
   private readonly router: Router;
   private readonly embedded = new EmbeddedApps();
@@ -53,7 +62,7 @@ export class Frontend {
   inFlight = 0;
   private stopping = false;
   /** Open client connections: requests in progress on each. */
-  private readonly connections = new Map<net.Socket, { requests: number; active: number }>();
+  private readonly connections = new Map<net.Socket, Connection>();
   /** Responses in progress whose head is not out yet may still be told to close. */
   private readonly responses = new Set<ServerResponse>();
   private onDrained: (() => void) | undefined;
@@ -119,8 +128,18 @@ export class Frontend {
       return;
     }
     this.accepted++;
-    this.connections.set(socket, { requests: 0, active: 0 });
+    // Apache's Timeout also bounds the wait for the first byte of a request
+    // (Node's head timeout starts only with it): a silent client must not
+    // hold a slot forever.
+    const firstRequest = setTimeout(() => {
+      // Once bytes came in, the head timeout has started and answers 408.
+      if (conn.requests === 0 && socket.bytesRead === 0) socket.destroy();
+    }, this.config.timeout * 1000);
+    firstRequest.unref();
+    const conn: Connection = { requests: 0, active: 0, firstRequest };
+    this.connections.set(socket, conn);
     socket.once('close', () => {
+      clearTimeout(firstRequest);
       this.connections.delete(socket);
       this.acceptor.release();
       this.onSlots?.();
@@ -151,7 +170,7 @@ export class Frontend {
     const metered = this.meter.begin();
     const conn = this.connections.get(req.socket);
     if (conn) {
-      conn.requests++;
+      if (conn.requests++ === 0) clearTimeout(conn.firstRequest);
       conn.active++;
     }
     if (this.stopping) res.shouldKeepAlive = false;
