@@ -23,7 +23,7 @@ export function describeConfig(c: EffectiveConfig): string {
   out.push(`access-log: ${c.accessLog === false ? 'off' : c.accessLog}   error-log: ${c.errorLog}`);
   const endpoint = (e: EffectiveConfig['status']) => (e ? `${e.path} (allow ${e.allow.join(', ')})` : 'off');
   out.push(`status page: ${endpoint(c.status)}   metrics: ${endpoint(c.metrics)}`);
-  out.push(...describeFrontEnd(c.frontEnd));
+  out.push(...describeFrontEnd(c.frontEnd, c.maintenanceInterval));
   for (const g of Object.values(c.groups)) {
     out.push(`group ${g.name}:`);
     for (const spec of GROUP_OPTIONS) {
@@ -59,12 +59,13 @@ export function configPitfalls(c: EffectiveConfig): Pitfall[] {
 }
 
 /** The resolved front-end directives, and where an idle server settles (by the maintenance itself). */
-function describeFrontEnd(d: MpmDirectives): string[] {
+function describeFrontEnd(d: MpmDirectives, interval: number): string[] {
   const out = ['front end:'];
   for (const k of FRONT_END_KEYS) {
     const v = d[k.key];
     out.push(`  ${k.flag}: ${v}${k.key === 'maxConnectionsPerChild' && v === 0 ? ' (no limit)' : ''}`);
   }
+  out.push(`  maintenance-interval: ${interval} s${interval === 1 ? '' : ' (Apache: 1 s)'}`);
   const limit = daemonsLimit(d);
   const settle = d.startServers + Math.ceil(d.minSpareThreads / d.threadsPerChild) + 10;
   const idle = simulate(d, shapeProfile('idle', { peak: 0, base: 0, duration: settle }), { startDelay: 0.5, drainSeconds: 1 });
@@ -72,7 +73,7 @@ function describeFrontEnd(d: MpmDirectives): string[] {
   const last = idle.events[idle.events.length - 1];
   out.push(
     `  up to ${limit} processes of ${d.threadsPerChild} slots (${limit * d.threadsPerChild} connections); ` +
-      `with no load: ${d.startServers} at start, ${end} ${end === d.startServers ? 'kept' : `after ${last ? last.t : 0} s`}`,
+      `with no load: ${d.startServers} at start, ${end} ${end === d.startServers ? 'kept' : `after ${+((last ? last.t : 0) * interval).toFixed(3)} s`}`,
   );
   return out;
 }
