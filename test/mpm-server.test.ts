@@ -366,3 +366,41 @@ test('a client that connects and sends nothing gives its slot back after Timeout
   assert.ok(silent.closed, 'the silent connection was closed');
   assert.ok(waited > 800 && waited < 4000, `served once Timeout (1 s) dropped the silent connection (waited ${waited.toFixed(0)} ms)`);
 });
+
+test('graceful restart (SIGHUP): a new set of front-end processes takes over; the old ones finish their requests and exit; stop ends them all', async (t) => {
+  const s = await startSluice([
+    'start', LAB, '--processes', '1', '--threads', '4', '--keep-alive-timeout', '30', '--socket-prefix', tempDir(),
+    ...mpm({ startServers: 2, minSpareThreads: 4, maxSpareThreads: 8, threadsPerChild: 4, maxRequestWorkers: 16 }, 0.2),
+  ]);
+  const conns: Conn[] = [];
+  t.after(async () => {
+    for (const c of conns) c.close();
+    await s.stop();
+  });
+  const sup = await supervisorPid(s);
+  const old = await s.frontendPids();
+  assert.equal(old.length, 2);
+  const slow = await Conn.open(s.port);
+  conns.push(slow);
+  slow.send('/sleep?ms=1500&hup=1');
+  await sleep(300);
+  const mark = s.output.length;
+  s.child.kill('SIGHUP');
+  await s.waitFor(/graceful restart done/, 15000, mark);
+  const now = await until('two new front-end processes', () => frontEndsNow(sup).filter((p) => !old.includes(p)), (p) => p.length === 2);
+  const r = await slow.response();
+  assert.equal(r.status, 200, 'the request in flight on an old process finished');
+  assert.match(r.headers, /connection: close/);
+  const servedSlow = (await accessLineFor(s, '/sleep?ms=1500&hup=1')).frontendPid!;
+  assert.ok(old.includes(servedSlow));
+  await until('the old front ends exit', () => old.filter(alive), (a) => a.length === 0, 10000);
+
+  const c = await Conn.open(s.port);
+  conns.push(c);
+  c.send('/pid?after-hup=1');
+  assert.equal((await c.response()).status, 200);
+  assert.ok(now.includes((await accessLineFor(s, '/pid?after-hup=1')).frontendPid!), 'served by a new front end');
+
+  assert.deepEqual(await s.stop(), { code: 0, signal: null });
+  for (const pid of now) assert.equal(alive(pid), false, `front end ${pid} stopped with the server`);
+});

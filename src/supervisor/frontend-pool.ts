@@ -126,14 +126,19 @@ export class FrontendPool {
    * old ones (they finish their requests within shutdownTimeout).
    */
   async replaceAll(next: EffectiveConfig): Promise<void> {
+    // No maintenance while both generations run: it would count the old
+    // processes' slots as spare and retire new ones.
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
     const old = this.members();
     this.config = next;
     ({ directives: this.directives, interval: this.interval } = sizingOf(next));
     this.maintenance = newMaintenanceState();
     const fresh = Array.from({ length: this.directives.startServers }, () => this.spawn());
     await Promise.all(fresh.map((p) => p.ready));
-    this.schedule();
-    await Promise.all(old.map((p) => p.stop(next.shutdownTimeout)));
+    const stopped = Promise.all(old.map((p) => p.stop(next.shutdownTimeout)));
+    if (!this.stopping) this.schedule();
+    await stopped;
   }
 
   /** Every process stops accepting and finishes its requests within `seconds`. */
