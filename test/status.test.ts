@@ -10,7 +10,7 @@ import { startSluice, runSluice, request, sleep, tempDir, APPS, type Reply, type
 
 const APP = path.join(APPS, 'st-app.ts');
 const GROUP = 'st-app';
-const QUEUE_TIMEOUT_S = 1;
+const QUEUE_TIMEOUT_S = 2;
 const MAXIMUM_REQUESTS = 8;
 
 interface Window {
@@ -82,11 +82,14 @@ test('status: requests, a queue-timeout 504 by cause, maximum-requests recycles 
     assert.match(idle.hint, /^group st-app: no requests in the last \d+ s/);
 
     // Both slots held; a third request waits past queue-timeout and is refused at pickup.
-    const held = [request(`${s.url}/sleep?ms=2500`), request(`${s.url}/sleep?ms=2500`)];
-    await sleep(300);
-    const during = groupOf(await status(prefix));
+    const held = [request(`${s.url}/sleep?ms=3500`), request(`${s.url}/sleep?ms=3500`)];
+    await sleep(150);
+    const waiting = request(`${s.url}/sleep?ms=10`);
+    let during = groupOf(await status(prefix));
+    for (let i = 0; i < 10 && during.slotsBusy < 2; i++) during = groupOf(await status(prefix));
     assert.equal(during.slotsBusy, 2, 'both slots busy while the two long requests run');
-    const refused = await request(`${s.url}/sleep?ms=10`);
+    assert.equal(during.inFlight, 3, 'three requests at the group, one of them queued');
+    const refused = await waiting;
     assert.equal(refused.status, 504);
     assert.equal(refused.headers['sluice-cause'], 'queue-timeout');
     for (const r of await Promise.all(held)) assert.equal(r.status, 200);
@@ -130,7 +133,7 @@ test('status: requests, a queue-timeout 504 by cause, maximum-requests recycles 
     assert.ok(q.p50 < 200, `queue p50 ${q.p50} ms`);
     assert.ok(q.p99 >= q.p50 && q.p99 <= q.max);
 
-    // Utilisation: both slots busy for most of the 3 s load and 2.5 s of held slots.
+    // Utilisation: both slots busy for most of the 3 s load and 3.5 s of held slots.
     const m = g.windows['1m'];
     assert.equal(m.peakSlots, 2);
     assert.ok(m.peakRequests >= 3, `peak requests ${m.peakRequests}`);
