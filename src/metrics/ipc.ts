@@ -79,24 +79,37 @@ export function keepFinalMetrics(child: ChildProcess): void {
   });
 }
 
+/** Answers awaited from each front-end process, by request id (one listener per process). */
+const awaiting = new WeakMap<ChildProcess, Map<number, (s: MeterSnapshot | undefined) => void>>();
+
+function waitersOf(child: ChildProcess): Map<number, (s: MeterSnapshot | undefined) => void> {
+  let waiters = awaiting.get(child);
+  if (!waiters) {
+    const w = (waiters = new Map());
+    awaiting.set(child, w);
+    child.on('message', (m: MetricsReply) => {
+      if (m?.t === 'metrics') w.get(m.id)?.(m.snapshot);
+    });
+    child.once('exit', () => {
+      for (const done of [...w.values()]) done(undefined);
+    });
+  }
+  return waiters;
+}
+
 /** Asks a front-end process for its snapshot; undefined if it does not answer in time. */
 export function askMetrics(child: ChildProcess, timeoutMs = 2000): Promise<MeterSnapshot | undefined> {
   if (!child.connected) return Promise.resolve(undefined);
   const id = ++nextId;
+  const waiters = waitersOf(child);
   return new Promise((resolve) => {
     const done = (s: MeterSnapshot | undefined) => {
       clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
+      waiters.delete(id);
       resolve(s);
     };
-    const onMessage = (m: MetricsReply) => {
-      if (m?.t === 'metrics' && m.id === id) done(m.snapshot);
-    };
-    const onExit = () => done(undefined);
     const timer = setTimeout(() => done(undefined), timeoutMs);
-    child.on('message', onMessage);
-    child.once('exit', onExit);
+    waiters.set(id, done);
     try {
       child.send({ t: 'metrics', id } satisfies MetricsRequest);
     } catch {
