@@ -39,7 +39,8 @@ export class RequestMeter {
       this.group.requestDone(status, cause, queueMs, now);
     }
     this.meter.requestEnded();
-    this.meter.frontend.requestDone(status, cause, queueMs, now);
+    // Queue time is the daemons' waiting line: embedded requests have none.
+    this.meter.frontend.requestDone(status, cause, this.group ? queueMs : undefined, now);
   }
 }
 
