@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { ConfigError, suggest } from '../config/errors.js';
 import { GROUP_OPTIONS, DAEMON_ONLY, EMBEDDED_REASON, GLOBAL } from '../config/options.js';
-import { parseOptionValue, parseSeconds } from '../config/validate.js';
+import { parseBytes, parseOptionValue, parseSeconds } from '../config/validate.js';
 import type { UserConfig } from '../config/types.js';
 import { FRONT_END_KEYS, FRONT_END_FLAGS, parseDirective, parseMaintenanceInterval } from '../config/front-end.js';
 
@@ -64,7 +64,7 @@ export function one(p: Parsed, name: string): string | undefined {
 }
 
 export const SERVER_FLAGS = [
-  'port', 'host', 'timeout', 'keep-alive-timeout', 'socket-prefix', 'access-log', 'error-log', 'restrict-embedded', 'max-header-size',
+  'port', 'host', 'timeout', 'keep-alive-timeout', 'socket-prefix', 'access-log', 'error-log', 'restrict-embedded', 'max-header-size', 'limit-request-body',
   ...FRONT_END_FLAGS,
   'maintenance-interval',
   'status-path',
@@ -150,6 +150,8 @@ export function applyServerFlags(p: Parsed, cfg: UserConfig): void {
     if (!Number.isInteger(n) || n < 1024) throw new ConfigError('--max-header-size', `must be a whole number of bytes, at least 1024 (got ${JSON.stringify(mhs)})`);
     cfg.maxHeaderSize = n;
   }
+  const lrb = one(p, 'limit-request-body');
+  if (lrb !== undefined) cfg.limitRequestBody = parseBytes(lrb, '--limit-request-body');
   if (one(p, 'socket-prefix') !== undefined) cfg.socketPrefix = one(p, 'socket-prefix');
   const access = one(p, 'access-log');
   if (access !== undefined) cfg.accessLog = access === 'off' || access === 'false' ? false : access;

@@ -40,6 +40,8 @@ Front-end processes (Apache worker MPM's directives): --start-servers --min-spar
   frontEnd: { startServers, ... } in a config file; \`sluice check\` shows them resolved, with any correction.
 Status page and Prometheus metrics (off by default; loopback clients): --status-path /server-status
   --metrics-path /metrics for start/serve, or status / metrics: { path, allow } in a config file (docs/status.md).
+Request limits: --max-header-size BYTES (431, or 414 for the request line) --limit-request-body BYTES (413;
+  0, the default, is no limit) for start/serve, or maxHeaderSize / limitRequestBody in a config file.
 Daemon options: \`sluice start --help\` lists them; docs/timeouts.md explains each.`;
 
 /** The daemon options table, from the same spec the parser and validator use. */

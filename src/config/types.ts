@@ -54,6 +54,8 @@ export interface UserConfig {
   errorLog?: string;
   /** Largest request head the front end accepts, in bytes (431 beyond). */
   maxHeaderSize?: number;
+  /** Largest request body the front end accepts, in bytes (413 beyond; Apache's LimitRequestBody). 0: no limit. */
+  limitRequestBody?: number | string;
   /** Front-end processes, sized by Apache worker MPM's directives (src/mpm/directives.ts). */
   frontEnd?: Partial<MpmDirectives> & { maintenanceInterval?: number };
   /** The front end's status page: true, or { path, allow } (default /server-status, loopback only). Off by default. */
@@ -100,6 +102,8 @@ export interface EffectiveConfig {
   accessLog: string | false;
   errorLog: string;
   maxHeaderSize: number;
+  /** Bytes; 0: no limit (413 beyond, enforced in src/frontend/request-limits.ts). */
+  limitRequestBody: number;
   /** Front-end process directives after Apache's corrections. */
   frontEnd: MpmDirectives;
   /** What the corrections changed, and warnings about the combination (`sluice check` prints them). */

@@ -11,7 +11,7 @@ import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, Effectiv
 
 const TOP_KEYS = [
   'listen', 'port', 'host', 'timeout', 'keepAliveTimeout', 'shutdownTimeout', 'socketPrefix',
-  'restrictEmbedded', 'accessLog', 'errorLog', 'maxHeaderSize', 'frontEnd', 'status', 'metrics', 'groups', 'mounts', 'hosts',
+  'restrictEmbedded', 'accessLog', 'errorLog', 'maxHeaderSize', 'limitRequestBody', 'frontEnd', 'status', 'metrics', 'groups', 'mounts', 'hosts',
 ] as const;
 const MOUNT_KEYS = ['path', 'app', 'processGroup', 'applicationGroup', 'callableObject', 'style'] as const;
 const HOST_KEYS = ['serverName', 'serverAlias', 'mounts', 'groups'] as const;
@@ -218,6 +218,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
   const accessLog = raw.accessLog === undefined ? 'stdout' : raw.accessLog === false ? false : parseString(raw.accessLog, 'accessLog');
   const errorLog = raw.errorLog === undefined ? 'stderr' : parseString(raw.errorLog, 'errorLog');
   const maxHeaderSize = raw.maxHeaderSize === undefined ? 16384 : parseCount(raw.maxHeaderSize, 'maxHeaderSize', 1024);
+  const limitRequestBody = raw.limitRequestBody === undefined ? 0 : parseBytes(raw.limitRequestBody, 'limitRequestBody');
   const frontEnd = parseFrontEnd(raw.frontEnd, 'frontEnd');
   const status = parseStatusEndpoint(raw.status, 'status');
   const metrics = parseStatusEndpoint(raw.metrics, 'metrics');
@@ -352,6 +353,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     accessLog,
     errorLog,
     maxHeaderSize,
+    limitRequestBody,
     frontEnd: frontEnd.directives,
     frontEndNotes: frontEnd.notes,
     maintenanceInterval: parseMaintenanceInterval(isObject(raw.frontEnd) ? raw.frontEnd.maintenanceInterval : undefined, 'frontEnd.maintenanceInterval'),

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Router } from './router.js';
 import { Exchange, type ExchangeResult } from './proxy.js';
+import { checkDeclaredLength, checkFraming, limitChunkedBody, statusForParseError, type Refusal } from './request-limits.js';
 import { EmbeddedApps } from './embedded.js';
 import { AccessLog } from '../log/access-log.js';
 import { Meter } from '../metrics/meter.js';
@@ -91,6 +92,15 @@ export class Frontend {
       (req, res) => this.handle(req, res),
     );
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => this.clientError(err, socket));
+    // A body over limitRequestBody gets its 413 instead of a 100 Continue.
+    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      if (!checkDeclaredLength(req, c.limitRequestBody)) res.writeContinue();
+      this.handle(req, res);
+    });
+    // CONNECT is not proxied: answered rather than dropped.
+    this.server.on('connect', (_req: IncomingMessage, socket: net.Socket) => {
+      socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 23\r\n\r\n405 Method Not Allowed\n');
+    });
     this.acceptor = new SlotAcceptor(boot.listenFds, boot.slots, (fd) => this.onConnection(fd), (m) => logError(m));
   }
 
@@ -156,8 +166,11 @@ export class Frontend {
 
   private clientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
     if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
-    const status =
-      err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_URI_TOO_LONG' ? 414 : 400;
+    // A response is already under way (the error is in the request's body, or
+    // in what followed a request answered 400/413): no second response.
+    const res = (socket as net.Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (res?.headersSent) return void (res.writableEnded ? socket.end() : socket.destroy());
+    const status = statusForParseError(err, socket.bytesRead);
     const text = http.STATUS_CODES[status] ?? 'Bad Request';
     socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${text.length + 5}\r\n\r\n${status} ${text}\n`);
   }
@@ -209,6 +222,14 @@ export class Frontend {
         else res.once('finish', close);
       }
     };
+    const refused = checkFraming(req) ?? checkDeclaredLength(req, this.config.limitRequestBody);
+    if (refused) {
+      // Nothing of the request was read or forwarded: the connection cannot be reused.
+      res.shouldKeepAlive = false;
+      logNotice(`${req.method} ${url} refused: ${refused.why}`, { request: requestId, status: refused.status, cause: refused.cause });
+      sendError(res, refused.status, refused.cause, refused.text);
+      return done(refused.status, 0, route ? route.mount.processGroup : '-', process.pid, undefined, refused.cause);
+    }
     if (!route) {
       sendError(res, 404, undefined, 'Not Found');
       return done(404, 0, '-', process.pid, undefined, undefined);
@@ -216,8 +237,21 @@ export class Frontend {
     const { mount } = route;
     if (mount.processGroup === GLOBAL) {
       const bytes = countBodyBytes(res);
+      let overLimit: Refusal | undefined;
+      limitChunkedBody(req, this.config.limitRequestBody, (r) => {
+        overLimit = r;
+        logNotice(`${req.method} ${url} refused: ${r.why}`, { group: GLOBAL, request: requestId, status: r.status, cause: r.cause });
+        // The app's read of the body fails as if the client had gone (the connection closes after the 413).
+        if (res.headersSent) res.destroy();
+        else {
+          res.shouldKeepAlive = false;
+          sendError(res, r.status, r.cause, r.text);
+          // Node ends a request with its response: this one's body never ends.
+          res.once('finish', () => req.destroy());
+        }
+      });
       this.embedded.run(req, res, mount, route.appUrl, requestId, { address: clientAddress, port: socket.remotePort ?? 0, scheme, remoteUser: undefined }, (r) =>
-        done(r.status, bytes(), GLOBAL, process.pid, 0, r.cause),
+        overLimit ? done(overLimit.status, bytes(), GLOBAL, process.pid, 0, overLimit.cause) : done(r.status, bytes(), GLOBAL, process.pid, 0, r.cause),
       );
       return;
     }
@@ -240,6 +274,7 @@ export class Frontend {
       },
       (r: ExchangeResult) => done(r.status, r.bytes, group.name, r.pid, r.queueMs, r.cause),
     );
+    limitChunkedBody(req, this.config.limitRequestBody, (r) => exchange.refuseBody(r.why));
     exchange.start();
   }
 

@@ -131,7 +131,8 @@ export class Exchange implements ResponseEvents {
     this.pending = connectToGroup(
       g.socketPath!,
       g.connectTimeout * 1000,
-      (socket) => socket.write(this.head),
+      // The parser decoded the head as latin1: the same bytes go back out.
+      (socket) => socket.write(this.head, 'latin1'),
       (r) => {
         this.pending = undefined;
         if (this.over) {
@@ -220,6 +221,14 @@ export class Exchange implements ResponseEvents {
 
   onProtocolError(message: string): void {
     this.fail(502, 'protocol-error', `daemon process ${this.pid ?? '?'} of group ${this.info.group.name} sent an invalid response: ${message}`, 'Bad Gateway');
+  }
+
+  /** The request body crossed limitRequestBody: abort the daemon request (its slot is freed) and answer 413. */
+  refuseBody(why: string): void {
+    if (this.over) return;
+    this.pending?.cancel();
+    this.pending = undefined;
+    this.fail(413, 'limit-request-body', why, 'Content Too Large');
   }
 
   // --- failures ----------------------------------------------------------

@@ -24,6 +24,8 @@ export const CAUSES = {
   eviction: 'the process was evicted (SIGUSR1 / sluice evict)',
   shutdown: 'the server or process is shutting down',
   restart: 'the server is restarting (graceful restart)',
+  'bad-request': 'the request was malformed or ambiguously framed (request smuggling); it was not forwarded',
+  'limit-request-body': 'the request body was larger than limitRequestBody',
 } as const;
 
 export type Cause = keyof typeof CAUSES;

@@ -1,0 +1,112 @@
+// What the front end refuses before a request reaches an app, in either mode:
+//   - a request head over maxHeaderSize: 431, or 414 when the request line
+//     itself did not fit (statusForParseError);
+//   - a body over limitRequestBody (Apache's LimitRequestBody): 413, at once
+//     for a Content-Length, and as soon as a chunked body crosses the limit
+//     (limitChunkedBody);
+//   - framing two HTTP parsers could read differently (request smuggling):
+//     400, never forwarded (checkFraming).
+// Node's parser already refuses most bad framing (Content-Length with
+// Transfer-Encoding, two Content-Lengths, Transfer-Encoding not ending in
+// chunked, bad chunk sizes, bare LF, obs-fold); checkFraming covers what it
+// lets through. What a daemon receives is re-serialised from the parsed
+// request (src/frontend/proxy.ts), never the client's raw bytes.
+import type { IncomingMessage } from 'node:http';
+import type { Cause } from '../protocol/causes.js';
+
+export interface Refusal {
+  status: number;
+  text: string;
+  cause: Cause;
+  why: string;
+}
+
+const LF = 10;
+
+/**
+ * The status for a request the parser gave up on. A head over maxHeaderSize
+ * is 431, unless the request line had not ended yet: 414. The parser reports
+ * only the packet it was reading; the request line is known unfinished when
+ * that packet has no line end before the overflow and it is either
+ * everything the connection sent or the start of a request ("GET /...").
+ */
+export function statusForParseError(err: NodeJS.ErrnoException & { rawPacket?: Buffer; bytesParsed?: number }, bytesRead: number): number {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW': {
+      const packet = err.rawPacket;
+      if (!packet) return 431;
+      const upTo = Math.min(packet.length, err.bytesParsed ?? packet.length);
+      if (packet.subarray(0, upTo).includes(LF)) return 431;
+      const wholeConnection = bytesRead <= packet.length;
+      return wholeConnection || /^[A-Z]+ /.test(packet.subarray(0, 24).toString('latin1')) ? 414 : 431;
+    }
+    case 'HPE_URI_TOO_LONG':
+      return 414;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return 408;
+    default:
+      return 400;
+  }
+}
+
+/** Framing Node's parser accepts but a second parser (or an app) might read otherwise. */
+export function checkFraming(req: IncomingMessage): Refusal | undefined {
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined) {
+    // "gzip, chunked" is valid HTTP, but the daemon is handed the body
+    // de-chunked and re-chunked: any other coding would be lost on the way.
+    if (te.trim().toLowerCase() !== 'chunked') {
+      return bad(`Transfer-Encoding ${JSON.stringify(te)}: only "chunked" is accepted`);
+    }
+    // RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
+    if (req.httpVersion === '1.0') return bad('Transfer-Encoding in an HTTP/1.0 request');
+  }
+  // RFC 9112 3.2: two Host lines could route one way and be read another.
+  let hosts = 0;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host' && ++hosts > 1) return bad('more than one Host header');
+  }
+  return undefined;
+}
+
+function bad(why: string): Refusal {
+  return { status: 400, text: 'Bad Request', cause: 'bad-request', why };
+}
+
+/** A Content-Length over the limit is refused before anything is read or forwarded. */
+export function checkDeclaredLength(req: IncomingMessage, limit: number): Refusal | undefined {
+  if (limit <= 0) return undefined;
+  const cl = req.headers['content-length'];
+  if (cl === undefined || Number(cl) <= limit) return undefined;
+  return tooLarge(`Content-Length ${cl} is over limitRequestBody ${limit}`);
+}
+
+export function tooLarge(why: string): Refusal {
+  return { status: 413, text: 'Content Too Large', cause: 'limit-request-body', why };
+}
+
+/**
+ * Counts a chunked body as the parser hands it over; the chunk that crosses
+ * `limit` and everything after it are dropped (never reach the app or the
+ * daemon) and `onExceeded` is called once. Node's parser delivers a body by
+ * calling push() on the request, so that is where it is counted: a 'data'
+ * listener would start the flow before the app reads.
+ */
+export function limitChunkedBody(req: IncomingMessage, limit: number, onExceeded: (r: Refusal) => void): void {
+  if (limit <= 0 || req.headers['transfer-encoding'] === undefined) return;
+  let bytes = 0;
+  let exceeded = false;
+  const push = req.push;
+  req.push = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk === null) return exceeded ? false : push.call(this, chunk, encoding);
+    if (exceeded) return false;
+    bytes += (chunk as Buffer).length;
+    if (bytes > limit) {
+      exceeded = true;
+      onExceeded(tooLarge(`chunked request body crossed limitRequestBody ${limit} (${bytes} bytes so far)`));
+      return false;
+    }
+    return push.call(this, chunk, encoding);
+  };
+}
