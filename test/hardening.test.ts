@@ -75,6 +75,12 @@ function raw(port: number, parts: Part[], timeoutMs = 3000): Promise<RawReply> {
   });
 }
 
+/** Polls `check` until it holds or `ms` pass (logs and records arrive through pipes and files). */
+async function eventually(check: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check() && Date.now() < deadline) await sleep(25);
+}
+
 const get = (p: string, headers = '') => `GET ${p} HTTP/1.1\r\nHost: localhost\r\n${headers}\r\n`;
 
 for (const mode of MODES) {
@@ -123,6 +129,7 @@ for (const mode of MODES) {
     const lines = seen();
     assert.equal(lines.filter((l) => /hd-cl-(over|expect |body)/.test(l) || l.includes('/hd-cl-expect ')).length, 0, lines.join('\n'));
     assert.ok(lines.some((l) => l.includes(`body /hd-cl-at ${LIMIT}`)), lines.join('\n'));
+    await eventually(() => s.accessLog().some((l) => l.url === '/hd-cl-over'));
     const logged = s.accessLog().filter((l) => l.url === '/hd-cl-over');
     assert.equal(logged.length, 1);
     assert.equal(logged[0]!.status, 413);
@@ -140,7 +147,7 @@ for (const mode of MODES) {
     assert.deepEqual(over.statuses, [413], over.data);
     assert.ok(over.closed, 'the connection is closed after the 413');
     // The app saw the request start, never its whole body, and its read was aborted.
-    for (let i = 0; i < 40 && !seen().some((l) => l.includes('aborted /hd-chunked-over')); i++) await sleep(50);
+    await eventually(() => seen().some((l) => l.includes('aborted /hd-chunked-over')));
     const lines = seen();
     assert.ok(lines.some((l) => l.includes('seen POST /hd-chunked-over')), lines.join('\n'));
     assert.ok(lines.some((l) => l.includes('aborted /hd-chunked-over')), lines.join('\n'));
@@ -152,6 +159,7 @@ for (const mode of MODES) {
     const under = await raw(s.port, [head('/hd-chunked-under'), chunk(300), chunk(300), chunk(400), '0\r\n\r\n']);
     assert.deepEqual(under.statuses, [200], under.data);
     assert.match(under.data, /POST \/hd-chunked-under 1000 \[\]/);
+    await eventually(() => s.accessLog().some((l) => l.url === '/hd-chunked-over'));
     const logged = s.accessLog().filter((l) => l.url === '/hd-chunked-over');
     assert.equal(logged.length, 1);
     assert.equal(logged[0]!.status, 413);
@@ -191,8 +199,9 @@ for (const mode of MODES) {
       assert.deepEqual(r.statuses, [400], `${name}: ${JSON.stringify(r.data)}`);
       assert.ok(r.closed, `${name}: connection closed after the 400`);
     }
-    // Bad chunk sizes: the head was fine, so the app may have been handed the
-    // request before the parser met the bad chunk; it never gets a body, and
+    // Bad chunks: the head was fine, so the request was under way when the
+    // parser met the bad chunk. In one packet a daemon is never handed it (an
+    // embedded app is called at the end of the head, and its body read fails);
     // nothing after the bad chunk is read as a request.
     const badChunks: Record<string, string> = {
       'chunk-not-hex': 'zz\r\nabc\r\n',
@@ -206,8 +215,17 @@ for (const mode of MODES) {
     };
     for (const [name, body] of Object.entries(badChunks)) {
       const r = await raw(s.port, [post(name, 'Transfer-Encoding: chunked\r\n', `${body}0\r\n\r\n${inner(name)}`)]);
-      assert.ok(r.statuses.length <= 1 && r.closed, `${name}: ${JSON.stringify(r.data)}`);
-      assert.ok(r.statuses.every((st) => st === 400), `${name}: ${JSON.stringify(r.data)}`);
+      assert.deepEqual(r.statuses, [400], `${name}: ${JSON.stringify(r.data)}`);
+      assert.ok(r.closed, `${name}: connection closed after the 400`);
+    }
+    // The bad chunk in a later packet, once the request went on: refused all the same.
+    const split = await raw(s.port, [post('chunk-split', 'Transfer-Encoding: chunked\r\n', '3\r\nabc\r\n'), { waitMs: 300 }, `zz\r\nabc\r\n0\r\n\r\n${inner('chunk-split')}`]);
+    assert.deepEqual(split.statuses, [400], split.data);
+    await eventually(() => seen().some((l) => l.includes('aborted /smuggle-chunk-split')) && s.accessLog().some((l) => l.url === '/smuggle-chunk-split'));
+    assert.ok(seen().some((l) => l.includes('aborted /smuggle-chunk-split')), seen().join('\n'));
+    for (const name of [...Object.keys(badChunks), 'chunk-split']) {
+      const logged = s.accessLog().filter((l) => l.url === `/smuggle-${name}`);
+      assert.deepEqual(logged.map((l) => `${l.status} ${l.cause}`), ['400 bad-request'], name);
     }
     // CL.TE and TE.CL classics on a keep-alive connection, after a served request.
     const clte = await raw(s.port, [
@@ -232,9 +250,10 @@ for (const mode of MODES) {
     assert.ok(lines.some((l) => l.includes('seen GET /hd-keepalive-1')) && lines.some((l) => l.includes('seen GET /hd-keepalive-2')), lines.join('\n'));
     const smuggled = lines.filter((l) => l.includes('/smuggled-'));
     assert.deepEqual(smuggled, [], 'no smuggled request reached the app');
-    const refused = lines.filter((l) => /\/smuggle-/.test(l) && !Object.keys(badChunks).some((n) => l.includes(`/smuggle-${n}`)));
+    const headAlreadyOn = mode === 'embedded' ? Object.keys(badChunks) : [];
+    const refused = lines.filter((l) => /\/smuggle-/.test(l) && !l.includes('/smuggle-chunk-split') && !headAlreadyOn.some((n) => l.includes(`/smuggle-${n}`)));
     assert.deepEqual(refused, [], 'no refused request reached the app');
-    const bodies = lines.filter((l) => / (body|seen POST) \/smuggle-/.test(l) && l.includes(' body '));
+    const bodies = lines.filter((l) => / body \/smuggle-/.test(l));
     assert.deepEqual(bodies, [], 'no bad-chunked body reached the app whole');
     // What a daemon is handed is re-serialised: a header value with a byte
     // outside ASCII arrives as sent, hop-by-hop headers do not arrive (an

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Router } from './router.js';
 import { Exchange, type ExchangeResult } from './proxy.js';
-import { checkDeclaredLength, checkFraming, limitChunkedBody, statusForParseError, type Refusal } from './request-limits.js';
+import { badRequest, checkDeclaredLength, checkFraming, limitChunkedBody, statusForParseError, type Refusal } from './request-limits.js';
 import { EmbeddedApps } from './embedded.js';
 import { AccessLog } from '../log/access-log.js';
 import { Meter } from '../metrics/meter.js';
@@ -47,6 +47,8 @@ interface Connection {
   /** Requests in progress. */
   active: number;
   firstRequest: NodeJS.Timeout;
+  /** Answers the request in progress with a refusal (its body turned out bad or too large). */
+  refuse?: (r: Refusal) => void;
 }
 
 export class Frontend {
@@ -170,6 +172,9 @@ export class Frontend {
     // in what followed a request answered 400/413): no second response.
     const res = (socket as net.Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
     if (res?.headersSent) return void (res.writableEnded ? socket.end() : socket.destroy());
+    // A bad chunk in the body of a request already handed on: that request is refused.
+    const refuse = this.connections.get(socket)?.refuse;
+    if (res && refuse) return refuse(badRequest(`${err.code ?? 'parse error'} in the request body${(err as { reason?: string }).reason ? ` (${(err as { reason?: string }).reason})` : ''}`));
     const status = statusForParseError(err, socket.bytesRead);
     const text = http.STATUS_CODES[status] ?? 'Bad Request';
     socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${text.length + 5}\r\n\r\n${status} ${text}\n`);
@@ -211,6 +216,7 @@ export class Frontend {
         frontendPid: process.pid,
       });
       metered.end(status, cause, queueMs);
+      if (conn) conn.refuse = undefined;
       this.inFlight--;
       this.responses.delete(res);
       if (conn) conn.active--;
@@ -238,7 +244,8 @@ export class Frontend {
     if (mount.processGroup === GLOBAL) {
       const bytes = countBodyBytes(res);
       let overLimit: Refusal | undefined;
-      limitChunkedBody(req, this.config.limitRequestBody, (r) => {
+      const refuse = (r: Refusal) => {
+        if (overLimit) return;
         overLimit = r;
         logNotice(`${req.method} ${url} refused: ${r.why}`, { group: GLOBAL, request: requestId, status: r.status, cause: r.cause });
         // The app's read of the body fails as if the client had gone (the connection closes after the 413).
@@ -249,7 +256,9 @@ export class Frontend {
           // Node ends a request with its response: this one's body never ends.
           res.once('finish', () => req.destroy());
         }
-      });
+      };
+      limitChunkedBody(req, this.config.limitRequestBody, refuse);
+      if (conn) conn.refuse = refuse;
       this.embedded.run(req, res, mount, route.appUrl, requestId, { address: clientAddress, port: socket.remotePort ?? 0, scheme, remoteUser: undefined }, (r) =>
         overLimit ? done(overLimit.status, bytes(), GLOBAL, process.pid, 0, overLimit.cause) : done(r.status, bytes(), GLOBAL, process.pid, 0, r.cause),
       );
@@ -274,7 +283,9 @@ export class Frontend {
       },
       (r: ExchangeResult) => done(r.status, r.bytes, group.name, r.pid, r.queueMs, r.cause),
     );
-    limitChunkedBody(req, this.config.limitRequestBody, (r) => exchange.refuseBody(r.why));
+    const refuse = (r: Refusal) => exchange.refuse(r);
+    limitChunkedBody(req, this.config.limitRequestBody, refuse);
+    if (conn) conn.refuse = refuse;
     exchange.start();
   }
 

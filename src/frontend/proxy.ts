@@ -16,6 +16,7 @@ import { ENVELOPE_HEADER, encodeEnvelope, wallNow } from '../protocol/envelope.j
 import { sendError } from '../app/run-handler.js';
 import { logError } from '../log/error-log.js';
 import type { Cause } from '../protocol/causes.js';
+import type { Refusal } from './request-limits.js';
 import type { EffectiveGroup, EffectiveMount } from '../config/types.js';
 
 export interface ExchangeInfo {
@@ -223,12 +224,16 @@ export class Exchange implements ResponseEvents {
     this.fail(502, 'protocol-error', `daemon process ${this.pid ?? '?'} of group ${this.info.group.name} sent an invalid response: ${message}`, 'Bad Gateway');
   }
 
-  /** The request body crossed limitRequestBody: abort the daemon request (its slot is freed) and answer 413. */
-  refuseBody(why: string): void {
+  /**
+   * The front end refuses the request while it is under way (its body crossed
+   * limitRequestBody, or turned out malformed): the daemon request is aborted,
+   * its slot freed, and the client told why.
+   */
+  refuse(r: Refusal): void {
     if (this.over) return;
     this.pending?.cancel();
     this.pending = undefined;
-    this.fail(413, 'limit-request-body', why, 'Content Too Large');
+    this.fail(r.status, r.cause, r.why, r.text);
   }
 
   // --- failures ----------------------------------------------------------

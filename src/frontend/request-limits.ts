@@ -56,21 +56,21 @@ export function checkFraming(req: IncomingMessage): Refusal | undefined {
     // "gzip, chunked" is valid HTTP, but the daemon is handed the body
     // de-chunked and re-chunked: any other coding would be lost on the way.
     if (te.trim().toLowerCase() !== 'chunked') {
-      return bad(`Transfer-Encoding ${JSON.stringify(te)}: only "chunked" is accepted`);
+      return badRequest(`Transfer-Encoding ${JSON.stringify(te)}: only "chunked" is accepted`);
     }
     // RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
-    if (req.httpVersion === '1.0') return bad('Transfer-Encoding in an HTTP/1.0 request');
+    if (req.httpVersion === '1.0') return badRequest('Transfer-Encoding in an HTTP/1.0 request');
   }
   // RFC 9112 3.2: two Host lines could route one way and be read another.
   let hosts = 0;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host' && ++hosts > 1) return bad('more than one Host header');
+    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host' && ++hosts > 1) return badRequest('more than one Host header');
   }
   return undefined;
 }
 
-function bad(why: string): Refusal {
+export function badRequest(why: string): Refusal {
   return { status: 400, text: 'Bad Request', cause: 'bad-request', why };
 }
 
