@@ -24,6 +24,8 @@ export class FrontendPool {
   private stopping = false;
   /** Deaths in a row of processes that lived under 2 s: replacement backs off. */
   private quickDeaths = 0;
+  /** Until then (performance.now() ms), maintenance starts nothing either: processes keep dying young. */
+  private backoffUntil = 0;
 
   constructor(
     private config: EffectiveConfig,
@@ -68,7 +70,7 @@ export class FrontendPool {
     this.procs.push(p);
     p.onExit = (exit) => this.onExit(p, exit);
     p.onRetiring = () => {
-      if (this.stopping) return;
+      if (this.stopping || p.config !== this.config) return;
       logNotice(`front-end process ${p.pid} accepted maxConnectionsPerChild (${d.maxConnectionsPerChild}) connections: it retires; starting a replacement`);
       this.spawn();
     };
@@ -81,6 +83,7 @@ export class FrontendPool {
     const lived = performance.now() - p.startedAt;
     this.quickDeaths = lived < 2000 ? this.quickDeaths + 1 : 0;
     const delay = this.quickDeaths <= 1 ? 0 : Math.min(30, 0.25 * 2 ** (this.quickDeaths - 1));
+    this.backoffUntil = performance.now() + delay * 1000;
     const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
     logError(`front-end process ${p.pid} died (${how}); replacing it${delay ? ` in ${delay} s` : ''}`, { cause: 'crash' });
     setTimeout(() => {
@@ -114,7 +117,9 @@ export class FrontendPool {
         p.retire(this.config.shutdownTimeout);
       }
     }
-    if (action.spawn > 0) {
+    // While replacements of processes that died young are held back, starting
+    // more of them at a doubling rate would only feed the crash loop.
+    if (action.spawn > 0 && performance.now() >= this.backoffUntil) {
       const idle = views.reduce((n, v) => n + (v.retiring ? 0 : v.idleSlots), 0);
       const pids = Array.from({ length: action.spawn }, () => this.spawn().pid);
       log('info', `starting ${action.spawn} front-end process${action.spawn > 1 ? 'es' : ''} (${pids.join(', ')}): ${idle} idle slots, fewer than minSpareThreads (${this.directives.minSpareThreads})`);
