@@ -205,3 +205,49 @@ test('queue-time sketch: percentiles within 3% of the exact ones, and merging eq
   assert.equal(all.quantile(0.01), 0, 'the zeros are the lowest percentile');
   assert.deepEqual(new Sketch().quantiles(), { count: 0, p50: 0, p90: 0, p99: 0, max: 0 });
 });
+
+test('report: exited front-end processes merged into one snapshot give the same figures', async () => {
+  const { Series } = await import('../src/metrics/series.js');
+  const { buildReport, mergeSnapshots } = await import('../src/metrics/report.js');
+  // Ahead of the clock: a Series integrates from its creation on.
+  const t0 = Math.floor(Date.now() / 60_000) * 60_000 + 120_000;
+  const snapshot = (pid: number, start: number, requests: Array<[number, number, number]>) => {
+    const fe = new Series(4);
+    const g = new Series(6);
+    // Events in time order, as a front end sees them.
+    const events: Array<[number, () => void]> = [];
+    for (const [at, ms, queue] of requests) {
+      const status = ms > 400 ? 504 : 200;
+      const cause = ms > 400 ? 'queue-timeout' : undefined;
+      events.push([at, () => (fe.requestStarted(at), g.requestStarted(at))]);
+      events.push([at + queue, () => g.slotTaken(at + queue)]);
+      events.push([at + queue + ms, () => (g.slotFreed(at + queue + ms), g.requestDone(status, cause, queue, at + queue + ms), fe.requestDone(status, cause, queue, at + queue + ms))]);
+    }
+    for (const [, run] of events.sort((x, y) => x[0] - y[0])) run();
+    const end = requests.at(-1)![0] + 2000;
+    return { pid, at: end, startedAt: start, frontend: fe.snapshot(end), groups: { app: g.snapshot(end) } };
+  };
+  const a = snapshot(1, t0, [[t0 + 100, 200, 5], [t0 + 150, 300, 40], [t0 + 61_000, 500, 900]]);
+  const b = snapshot(2, t0 + 30_000, [[t0 + 30_500, 100, 1], [t0 + 61_200, 250, 12], [t0 + 62_000, 80, 3]]);
+  const input = (gone: typeof a[]) => ({
+    now: t0 + 65_000,
+    since: t0,
+    live: [],
+    gone,
+    // What the supervisor keeps of every process, merged or not.
+    goneLifetimes: [a, b].map((s) => ({ from: s.startedAt, to: s.at, capacity: s.frontend.capacity })),
+    frontend: { processes: [], threadsPerChild: 4, restarts: {} },
+    groups: [{ name: 'app', processes: 2, threads: 3, members: [], restarts: {} }],
+  });
+  const apart = buildReport(input([a, b]));
+  const merged = buildReport(input([mergeSnapshots(a, b)]));
+  for (const w of ['1m', '1h'] as const) {
+    for (const r of [apart, merged]) assert.equal(r.groups[0]!.windows[w].requests, w === '1m' ? 4 : 6);
+    assert.deepEqual(merged.groups[0]!.windows[w], apart.groups[0]!.windows[w], `group, ${w}`);
+  }
+  assert.deepEqual(merged.groups[0]!.totals, apart.groups[0]!.totals);
+  assert.deepEqual(merged.frontend.windows['1h'], apart.frontend.windows['1h']);
+  assert.equal(apart.groups[0]!.totals.errorsByCause['queue-timeout'], 1);
+  assert.ok(Math.abs(apart.groups[0]!.windows['1h'].busySlotSeconds - 1.43) < 0.001, `busy ${apart.groups[0]!.windows['1h'].busySlotSeconds}`);
+  assert.equal(apart.groups[0]!.windows['1h'].queue.max, 900);
+});

@@ -30,6 +30,7 @@ export class MetricsCollector {
       live,
       gone: gone.snapshots,
       goneTotals: gone.totals,
+      goneLifetimes: gone.lifetimes,
       frontend: {
         processes: src.frontends.map((f) => ({ pid: f.pid, state: f.state, busy: f.busy, idle: f.idle, accepted: f.accepted })),
         threadsPerChild: src.threadsPerChild,

@@ -5,6 +5,7 @@
 // hour they cover.
 import type { ChildProcess } from 'node:child_process';
 import { emptyTotals, type SeriesTotals } from './series.js';
+import { mergeSnapshots, type Lifetime } from './report.js';
 import type { Meter, MeterSnapshot } from './meter.js';
 
 export type MetricsRequest = { t: 'metrics'; id: number };
@@ -20,10 +21,16 @@ export interface GoneMetrics {
   snapshots: MeterSnapshot[];
   /** Their totals since start, kept for good so counters never go back. */
   totals: { frontend: SeriesTotals; groups: Record<string, SeriesTotals> };
-  pids: Set<number>;
+  /** When each of them ran, with its slots, within the hour. */
+  lifetimes: Lifetime[];
+  /** Pids that sent their final snapshot in the last minute (an answer from one still exiting is not counted twice). */
+  pids: Map<number, number>;
 }
 
-const gone: GoneMetrics = { snapshots: [], totals: { frontend: emptyTotals(), groups: {} }, pids: new Set() };
+/** Snapshots kept one by one; beyond this the oldest two are merged into one. */
+const KEEP_SNAPSHOTS = 32;
+
+const gone: GoneMetrics = { snapshots: [], totals: { frontend: emptyTotals(), groups: {} }, lifetimes: [], pids: new Map() };
 
 export function addTotals(into: SeriesTotals, from: SeriesTotals): void {
   const add = (a: Record<string, number>, b: Record<string, number>) => {
@@ -40,8 +47,10 @@ export function addTotals(into: SeriesTotals, from: SeriesTotals): void {
 }
 
 export function goneMetrics(now = Date.now()): GoneMetrics {
-  const s = gone.snapshots;
-  while (s.length > 0 && s[0]!.at < now - 3_600_000) gone.pids.delete(s.shift()!.pid);
+  const hourAgo = now - 3_600_000;
+  gone.snapshots = gone.snapshots.filter((s) => s.at >= hourAgo);
+  gone.lifetimes = gone.lifetimes.filter((l) => l.to >= hourAgo);
+  for (const [pid, at] of gone.pids) if (at < now - 60_000) gone.pids.delete(pid);
   return gone;
 }
 
@@ -74,8 +83,10 @@ export function keepFinalMetrics(child: ChildProcess): void {
       addTotals((gone.totals.groups[name] ??= emptyTotals()), series.totals);
       series.totals = emptyTotals();
     }
+    gone.lifetimes.push({ from: snap.startedAt, to: snap.at, capacity: snap.frontend.capacity });
     gone.snapshots.push(snap);
-    gone.pids.add(snap.pid);
+    if (gone.snapshots.length > KEEP_SNAPSHOTS) gone.snapshots.splice(0, 2, mergeSnapshots(gone.snapshots[0]!, gone.snapshots[1]!));
+    gone.pids.set(snap.pid, snap.at);
   });
 }
 

@@ -98,6 +98,12 @@ export interface FrontendInput {
   restarts: Record<string, number>;
 }
 
+export interface Lifetime {
+  from: number;
+  to: number;
+  capacity: number;
+}
+
 export interface ReportInput {
   now: number;
   since: number;
@@ -106,6 +112,8 @@ export interface ReportInput {
   /** Last snapshots of front-end processes that exited (their totals are in goneTotals). */
   gone: MeterSnapshot[];
   goneTotals?: { frontend: SeriesTotals; groups: Record<string, SeriesTotals> };
+  /** When each exited front-end process ran and its slots (default: from the gone snapshots). */
+  goneLifetimes?: Lifetime[];
   frontend: FrontendInput;
   groups: GroupInput[];
   chart?: boolean;
@@ -130,6 +138,56 @@ function mergeTotals(all: SeriesTotals[]): SeriesTotals {
   return t;
 }
 
+/** Adds a bucket row ([epoch, ...fields]) into merged fields (no epoch). */
+function mergeRowInto(m: number[], row: BucketRow): void {
+  m[F_BUSY]! += row[1 + F_BUSY]!;
+  m[F_FULL] = Math.max(m[F_FULL]!, row[1 + F_FULL]!);
+  m[F_PEAK_SLOTS]! += row[1 + F_PEAK_SLOTS]!;
+  m[F_PEAK_REQUESTS]! += row[1 + F_PEAK_REQUESTS]!;
+  m[F_REQUESTS]! += row[1 + F_REQUESTS]!;
+  m[F_ERRORS]! += row[1 + F_ERRORS]!;
+  m[F_QUEUE_MAX] = Math.max(m[F_QUEUE_MAX]!, row[1 + F_QUEUE_MAX]!);
+}
+
+function mergeSeries(a: SeriesSnapshot | undefined, b: SeriesSnapshot): SeriesSnapshot {
+  if (!a) return b;
+  const rows = (which: 'sec' | 'min') => {
+    const m = new Map<number, number[]>();
+    for (const row of [...a[which], ...b[which]]) {
+      const have = m.get(row[0]!);
+      if (have) mergeRowInto(have, row);
+      else m.set(row[0]!, row.slice(1));
+    }
+    return [...m].sort((x, y) => x[0] - y[0]).map(([e, f]) => [e, ...f]);
+  };
+  const sketch = (x: SeriesSnapshot['queue1m'], y: SeriesSnapshot['queue1m']) => {
+    const s = new Sketch();
+    s.mergeSparse(x.sketch, x.max);
+    s.mergeSparse(y.sketch, y.max);
+    return { sketch: s.sparse(), max: s.max };
+  };
+  return {
+    capacity: a.capacity + b.capacity,
+    slotsBusy: 0,
+    inFlight: 0,
+    sec: rows('sec'),
+    min: rows('min'),
+    queue1m: sketch(a.queue1m, b.queue1m),
+    queue1h: sketch(a.queue1h, b.queue1h),
+    totals: mergeTotals([a.totals, b.totals]),
+  };
+}
+
+/**
+ * Two snapshots of front-end processes that exited, as one (so that many
+ * short-lived processes cost a bounded amount to keep and to report on).
+ */
+export function mergeSnapshots(a: MeterSnapshot, b: MeterSnapshot): MeterSnapshot {
+  const groups: Record<string, SeriesSnapshot> = { ...a.groups };
+  for (const [name, s] of Object.entries(b.groups)) groups[name] = mergeSeries(groups[name], s);
+  return { pid: b.pid, at: Math.max(a.at, b.at), startedAt: Math.min(a.startedAt, b.startedAt), frontend: mergeSeries(a.frontend, b.frontend), groups };
+}
+
 /**
  * Buckets of every process merged by time. Counts and busy slot-ms add up.
  * Peaks and time at full capacity are per process, so across processes they
@@ -143,19 +201,9 @@ function mergeRows(all: SeriesSnapshot[], which: 'sec' | 'min', capacity: number
   const out = new Map<number, number[]>();
   for (const s of all) {
     for (const row of s[which]) {
-      const e = row[0]!;
-      const m = out.get(e);
-      if (!m) {
-        out.set(e, row.slice(1));
-        continue;
-      }
-      m[F_BUSY]! += row[1 + F_BUSY]!;
-      m[F_FULL] = Math.max(m[F_FULL]!, row[1 + F_FULL]!);
-      m[F_PEAK_SLOTS]! += row[1 + F_PEAK_SLOTS]!;
-      m[F_PEAK_REQUESTS]! += row[1 + F_PEAK_REQUESTS]!;
-      m[F_REQUESTS]! += row[1 + F_REQUESTS]!;
-      m[F_ERRORS]! += row[1 + F_ERRORS]!;
-      m[F_QUEUE_MAX] = Math.max(m[F_QUEUE_MAX]!, row[1 + F_QUEUE_MAX]!);
+      const m = out.get(row[0]!);
+      if (m) mergeRowInto(m, row);
+      else out.set(row[0]!, row.slice(1));
     }
   }
   if (capacity > 0) {
@@ -264,9 +312,13 @@ export function buildReport(input: ReportInput): StatusReport {
 
   const feParts = procs.map(({ s, to }) => ({ series: s.frontend, from: s.startedAt, to }));
   const feSlots = input.live.reduce((a, s) => a + s.frontend.capacity, 0);
+  const lifetimes: Lifetime[] = [
+    ...input.live.map((s) => ({ from: s.startedAt, to: now, capacity: s.frontend.capacity })),
+    ...(input.goneLifetimes ?? gone.map((s) => ({ from: s.startedAt, to: s.at, capacity: s.frontend.capacity }))),
+  ];
   const feCapacity = (from: number, to: number) => {
-    if (procs.some(({ s }) => s.frontend.capacity === 0)) return null;
-    return procs.reduce((a, { s, to: end }) => a + (s.frontend.capacity * overlap(s.startedAt, end, from, to)) / 1000, 0);
+    if (lifetimes.some((l) => l.capacity === 0)) return null;
+    return lifetimes.reduce((a, l) => a + (l.capacity * overlap(l.from, l.to, from, to)) / 1000, 0);
   };
   const fe = figures(feParts, input.goneTotals?.frontend, feSlots, feCapacity, input.frontend.restarts, input);
   const pids = input.frontend.processes.filter((p) => p.state !== 'retiring' && p.state !== 'exited' && p.pid !== undefined).map((p) => p.pid!);
