@@ -180,6 +180,21 @@ test('the standard configuration 2 / 25 / 75 / 25 stays at 2 under no load', asy
   assert.equal(logLines(s, RETIRING).length + logLines(s, STARTING).length, 0, `no process started or retired:\n${s.stderr}`);
 });
 
+test('StartServers 15 with MaxSpareThreads 375 keeps all 15 under no load (the spec\'s fix for the first example)', async (t) => {
+  const interval = 0.15;
+  const s = await startSluice([
+    'start', LAB, '--processes', '1', '--socket-prefix', tempDir(),
+    ...mpm({ startServers: 15, minSpareThreads: 25, maxSpareThreads: 375, threadsPerChild: 25, maxRequestWorkers: 400 }, interval),
+  ], { timeoutMs: 30000 });
+  t.after(() => s.stop());
+  const sup = await supervisorPid(s);
+  const started = await s.frontendPids();
+  assert.equal(started.length, 15);
+  await sleep(interval * 1000 * 8);
+  assert.deepEqual(frontEndsNow(sup), [...started].sort((a, b) => a - b));
+  assert.equal(logLines(s, RETIRING).length + logLines(s, STARTING).length, 0, `no process started or retired:\n${s.stderr}`);
+});
+
 test('a front-end process whose slots are all busy takes no new connection while another has free slots', async (t) => {
   // Two processes of two slots, never more (MaxRequestWorkers 4).
   const s = await startSluice([

@@ -86,10 +86,13 @@ export class FrontendPool {
     this.backoffUntil = performance.now() + delay * 1000;
     const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
     logError(`front-end process ${p.pid} died (${how}); replacing it${delay ? ` in ${delay} s` : ''}`, { cause: 'crash' });
-    setTimeout(() => {
+    const replace = () => {
       if (this.stopping || p.config !== this.config) return;
       log('info', `front-end process ${this.spawn().pid} replaces ${p.pid}`);
-    }, delay * 1000).unref();
+    };
+    // At once, not on a timer: a maintenance tick in between would start one too.
+    if (delay === 0) replace();
+    else setTimeout(replace, delay * 1000).unref();
   }
 
   private schedule(): void {
