@@ -377,4 +377,7 @@ test('limitRequestBody is validated like other keys: exit 2 naming the key', asy
   const good = await runSluice(['check', '-c', file, '--json']);
   assert.equal(good.code, 0, good.stderr);
   assert.equal(JSON.parse(good.stdout).limitRequestBody, 2 * 1024 * 1024);
+  const text = await runSluice(['check', '-c', file]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /limit-request-body: 2097152 bytes/);
 });

@@ -21,6 +21,7 @@ export function describeConfig(c: EffectiveConfig): string {
   out.push(`timeout: ${c.timeout} s   keep-alive-timeout: ${c.keepAliveTimeout} s   stop: ${c.shutdownTimeout} s`);
   out.push(`socket-prefix: ${c.socketPrefix}`);
   out.push(`access-log: ${c.accessLog === false ? 'off' : c.accessLog}   error-log: ${c.errorLog}`);
+  out.push(`max-header-size: ${c.maxHeaderSize} bytes   limit-request-body: ${c.limitRequestBody === 0 ? '0 (no limit)' : `${c.limitRequestBody} bytes`}`);
   const endpoint = (e: EffectiveConfig['status']) => (e ? `${e.path} (allow ${e.allow.join(', ')})` : 'off');
   out.push(`status page: ${endpoint(c.status)}   metrics: ${endpoint(c.metrics)}`);
   out.push(...describeFrontEnd(c.frontEnd, c.maintenanceInterval));
