@@ -24,11 +24,11 @@ interface Server {
   seen(): string[];
 }
 
-async function start(t: { after(fn: () => unknown): void }, mode: Mode, extra: string[] = []): Promise<Server> {
+async function start(t: { after(fn: () => unknown): void }, mode: Mode, extra: string[] = [], maxHead = MAX_HEAD): Promise<Server> {
   const dir = tempDir('sluice-hd-');
   const file = path.join(dir, 'seen.log');
   fs.writeFileSync(file, '');
-  const args = ['start', APP, '--limit-request-body', String(LIMIT), '--max-header-size', String(MAX_HEAD), '--socket-prefix', dir, ...extra];
+  const args = ['start', APP, '--limit-request-body', String(LIMIT), '--max-header-size', String(maxHead), '--socket-prefix', dir, ...extra];
   if (mode === 'embedded') args.push('--embedded');
   else args.push('--processes', '1', '--threads', '1');
   const s = await startSluice(args, { env: { HD_RECORD: file } });
@@ -104,6 +104,21 @@ for (const mode of MODES) {
     assert.equal(lines.filter((l) => /\/hd-4\d\d/.test(l)).length, 0, lines.join('\n'));
     assert.ok(lines.some((l) => l.includes('seen GET /hd-ok-first')) && lines.some((l) => l.includes('seen GET /hd-under')), lines.join('\n'));
     assert.equal((await request(`${s.url}/hd-after`)).status, 200);
+  });
+
+  test(`${mode}: header lines past what Node hands over are refused with 431, not dropped`, async (t) => {
+    const { s, seen } = await start(t, mode, [], 65536);
+    // The Content-Length and a second Host come after a thousand lines.
+    const filler = Array.from({ length: 1100 }, (_, i) => `a${i % 10}: v\r\n`).join('');
+    const many = await raw(s.port, [`POST /hd-many HTTP/1.1\r\nHost: localhost\r\n${filler}Host: evil.example\r\nContent-Length: 5\r\n\r\nhello`]);
+    assert.deepEqual(many.statuses, [431], many.data);
+    assert.ok(many.closed);
+    // Many, but not that many: served whole.
+    const some = Array.from({ length: 300 }, (_, i) => `a${i % 10}: v\r\n`).join('');
+    const fine = await raw(s.port, [`POST /hd-some HTTP/1.1\r\nHost: localhost\r\n${some}Content-Length: 5\r\nConnection: close\r\n\r\nhello`]);
+    assert.deepEqual(fine.statuses, [200], fine.data);
+    assert.match(fine.data, /POST \/hd-some 5 \[\]/);
+    assert.ok(!seen().some((l) => l.includes('/hd-many')), seen().join('\n'));
   });
 
   test(`${mode}: limitRequestBody: a Content-Length over it is 413 before anything is forwarded; up to it the body arrives whole`, async (t) => {

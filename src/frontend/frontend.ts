@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Router } from './router.js';
 import { Exchange, type ExchangeResult } from './proxy.js';
-import { badRequest, checkDeclaredLength, checkFraming, limitChunkedBody, statusForParseError, type Refusal } from './request-limits.js';
+import { badRequest, checkDeclaredLength, checkFraming, checkHeaderCount, limitChunkedBody, statusForParseError, type Refusal } from './request-limits.js';
 import { EmbeddedApps } from './embedded.js';
 import { AccessLog } from '../log/access-log.js';
 import { Meter } from '../metrics/meter.js';
@@ -228,7 +228,7 @@ export class Frontend {
         else res.once('finish', close);
       }
     };
-    const refused = checkFraming(req) ?? checkDeclaredLength(req, this.config.limitRequestBody);
+    const refused = checkHeaderCount(req) ?? checkFraming(req) ?? checkDeclaredLength(req, this.config.limitRequestBody);
     if (refused) {
       // Nothing of the request was read or forwarded: the connection cannot be reused.
       res.shouldKeepAlive = false;

@@ -70,6 +70,19 @@ export function checkFraming(req: IncomingMessage): Refusal | undefined {
   return undefined;
 }
 
+/**
+ * Node's HTTP server hands over about the first thousand header lines and
+ * drops the rest silently (the parser still frames the body by them): a
+ * Host or Content-Length past that point would be read one way by the
+ * parser and another by whoever looks at the headers. Refused as too large.
+ */
+export const MAX_HEADER_LINES = 1000;
+
+export function checkHeaderCount(req: IncomingMessage): Refusal | undefined {
+  if (req.rawHeaders.length / 2 < MAX_HEADER_LINES) return undefined;
+  return { status: 431, text: 'Request Header Fields Too Large', cause: 'bad-request', why: `${MAX_HEADER_LINES} header lines or more` };
+}
+
 export function badRequest(why: string): Refusal {
   return { status: 400, text: 'Bad Request', cause: 'bad-request', why };
 }
