@@ -38,6 +38,8 @@ export interface SlotCounts {
   accepted: number;
 }
 
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/i;
+
 export const FRONTEND_BOOT_ENV = 'SLUICE_FRONTEND_BOOT';
 
 /** A client connection: it holds a slot until it closes. */
@@ -193,8 +195,12 @@ export class Frontend {
     }
     if (this.stopping) res.shouldKeepAlive = false;
     else this.responses.add(res);
+    // An absolute-form target (GET http://host/path) names the host itself:
+    // it wins over the Host header (RFC 9112 3.2.2), and the app sees the path.
+    const absolute = ABSOLUTE_FORM.exec(req.url ?? '');
+    if (absolute) req.url = absolute[2]!.startsWith('/') ? absolute[2] : '/' + absolute[2];
     const url = req.url ?? '/';
-    const route = this.router.route(req.headers.host, url);
+    const route = this.router.route(absolute ? absolute[1] : req.headers.host, url);
     const socket = req.socket;
     const clientAddress = socket.remoteAddress ?? '';
     const scheme: 'http' | 'https' = (socket as net.Socket & { encrypted?: boolean }).encrypted ? 'https' : 'http';
