@@ -3,6 +3,7 @@ export { requestContext, type RequestContext } from './app/context.js';
 export { RequestTimeout } from './app/request-timeout.js';
 export type { UserConfig, MountConfig, HostConfig, ListenConfig, AppStyle } from './config/types.js';
 export type { GroupOptions } from './config/options.js';
+export type { HookContext } from './frontend/hooks/context.js';
 import type { UserConfig } from './config/types.js';
 
 /** Types a sluice.config.ts: `export default defineConfig({ ... })`. */

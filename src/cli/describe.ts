@@ -1,6 +1,7 @@
 // `sluice check`: the effective configuration in words.
 import { GROUP_OPTIONS, GLOBAL, requestTimeoutFirePoint } from '../config/options.js';
 import type { EffectiveConfig } from '../config/types.js';
+import type { MountHooks } from '../config/hooks.js';
 import { groupPitfalls, wedgeRecoverySeconds, type Pitfall } from '../config/pitfalls.js';
 import { FRONT_END_KEYS } from '../config/front-end.js';
 import { daemonsLimit, type MpmDirectives } from '../mpm/directives.js';
@@ -18,7 +19,7 @@ export function describeConfig(c: EffectiveConfig): string {
   const out: string[] = [];
   out.push(`config: ${c.configFile ?? '(sluice start)'}${c.tuned ? ' with the tuned start defaults' : ''}`);
   out.push(`listen: ${c.listen.map((l) => `${l.host}:${l.port}`).join(', ')}`);
-  out.push(`timeout: ${c.timeout} s   keep-alive-timeout: ${c.keepAliveTimeout} s   stop: ${c.shutdownTimeout} s`);
+  out.push(`timeout: ${c.timeout} s   keep-alive-timeout: ${c.keepAliveTimeout} s   hook-timeout: ${c.hookTimeout} s   stop: ${c.shutdownTimeout} s`);
   out.push(`socket-prefix: ${c.socketPrefix}`);
   out.push(`access-log: ${c.accessLog === false ? 'off' : c.accessLog}   error-log: ${c.errorLog}`);
   out.push(`max-header-size: ${c.maxHeaderSize} bytes   limit-request-body: ${c.limitRequestBody === 0 ? '0 (no limit)' : `${c.limitRequestBody} bytes`}`);
@@ -44,11 +45,25 @@ export function describeConfig(c: EffectiveConfig): string {
     for (const m of h.mounts) {
       const where = m.processGroup === GLOBAL ? 'embedded' : `group ${m.processGroup}`;
       out.push(`  ${m.path || '/'} -> ${m.app} (${where}, application group ${m.applicationGroup}, callable ${m.callableObject}, style ${m.style})`);
+      if (m.hooks) out.push(...describeHooks(m.hooks));
     }
   }
   for (const p of configPitfalls(c)) out.push(`warning: group ${p.group}: ${p.key} ${p.message}`);
   for (const n of c.frontEndNotes) out.push(`${n.level === 'warn' ? 'warning' : 'notice'}: front end: ${n.key}: ${n.message}`);
   return out.join('\n') + '\n';
+}
+
+function describeHooks(h: MountHooks): string[] {
+  const out: string[] = [];
+  if (h.accessScript) out.push(`    access script: ${h.accessScript} (allowAccess)`);
+  if (h.authUserScript) {
+    const rule = h.require!;
+    const who = rule.kind === 'valid-user' ? 'valid-user' : rule.kind === 'user' ? `user ${rule.users.join(', ')}` : `group ${rule.groups.join(', ')}`;
+    out.push(`    auth: Basic realm "${h.authRealm}", require ${who}; checkPassword from ${h.authUserScript}${h.passAuthorization ? '; Authorization passed to the app' : ''}`);
+  }
+  if (h.authGroupScript) out.push(`    auth group script: ${h.authGroupScript} (groupsForUser)`);
+  if (h.dispatchScript) out.push(`    dispatch script: ${h.dispatchScript}`);
+  return out;
 }
 
 /** Pitfall warnings for the daemon groups that some mount uses. */

@@ -9,6 +9,7 @@ import { validateConfig, defaultSocketPrefix } from '../config/validate.js';
 import { findConfigFile, loadConfigFile, readConfigFile } from '../config/load.js';
 import { parseArgs, one, startConfig, applyServerFlags, START_FLAGS, SERVER_FLAGS, type Parsed } from './args.js';
 import { configPitfalls, describeConfig } from './describe.js';
+import { checkHookScripts } from '../frontend/hooks/scripts.js';
 import { formatStatus } from './status.js';
 import type { StatusReport } from '../metrics/report.js';
 import { runSimulate } from './simulate.js';
@@ -198,6 +199,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = await effectiveConfig(command, p);
   if (command === 'check') {
+  await checkHookScripts(config);
     process.stdout.write(
       one(p, 'json') === 'true' ? JSON.stringify({ ...config, warnings: configPitfalls(config) }, null, 2) + '\n' : describeConfig(config),
     );
@@ -205,7 +207,11 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // What a graceful restart (SIGHUP, sluice restart) re-reads.
-  const reread = () => effectiveConfig(command, p);
+  const reread = async () => {
+    const next = await effectiveConfig(command, p);
+    await checkHookScripts(next);
+    return next;
+  };
   const sup = new Supervisor(config, reread);
   try {
     await sup.start();

@@ -3,6 +3,7 @@
 import type { GroupOptions } from './options.js';
 import type { DirectiveNote, MpmDirectives } from '../mpm/directives.js';
 import type { StatusEndpoint } from './status-endpoints.js';
+import type { MountHooks } from './hooks.js';
 
 export type AppStyle = 'auto' | 'fetch' | 'node';
 
@@ -19,6 +20,20 @@ export interface MountConfig {
   callableObject?: string;
   /** Handler style; "auto" detects it. */
   style?: AppStyle;
+  /** Module exporting allowAccess(ctx, host) -> true / false / undefined (WSGIAccessScript); false answers 403. */
+  accessScript?: string;
+  /** Module exporting checkPassword(ctx, user, password) -> true / false / undefined (WSGIAuthUserScript): HTTP Basic authentication. */
+  authUserScript?: string;
+  /** Module exporting groupsForUser(ctx, user) -> string[] (WSGIAuthGroupScript), for `require: { group }`. */
+  authGroupScript?: string;
+  /** Realm of the Basic challenge (Apache's AuthName). */
+  authRealm?: string;
+  /** Who may in, once authenticated (default "valid-user"). */
+  require?: 'valid-user' | { group: string | string[] } | { user: string | string[] };
+  /** Pass the client's Authorization header on to the app (WSGIPassAuthorization); default false. */
+  passAuthorization?: boolean;
+  /** Module exporting processGroup / applicationGroup / callableObject (request) (WSGIDispatchScript). */
+  dispatchScript?: string;
 }
 
 export interface ListenConfig {
@@ -42,6 +57,8 @@ export interface UserConfig {
   timeout?: number;
   /** Front end: seconds an idle keep-alive connection is kept (Apache KeepAliveTimeout). */
   keepAliveTimeout?: number;
+  /** Front end: seconds the access, auth and dispatch hooks of one request may take together (503 hook-timeout beyond). */
+  hookTimeout?: number;
   /** Front end: seconds in-flight requests get when the server stops (defaults to the largest group shutdown-timeout). */
   shutdownTimeout?: number;
   /** Directory under which sluice makes its private socket directory (WSGISocketPrefix). */
@@ -75,6 +92,8 @@ export interface EffectiveMount {
   applicationGroup: string;
   callableObject: string;
   style: AppStyle;
+  /** Access, auth and dispatch hooks run in the front end (src/frontend/hooks/); undefined when none. */
+  hooks?: MountHooks;
 }
 
 export interface EffectiveHost {
@@ -96,6 +115,8 @@ export interface EffectiveConfig {
   listen: Array<{ host: string; port: number }>;
   timeout: number;
   keepAliveTimeout: number;
+  /** Seconds; bounds a request's hooks (enforced in src/frontend/hooks/run.ts). */
+  hookTimeout: number;
   shutdownTimeout: number;
   socketPrefix: string;
   restrictEmbedded: boolean;

@@ -6,14 +6,15 @@ import os from 'node:os';
 import { ConfigError, suggest } from './errors.js';
 import { parseStatusEndpoint } from './status-endpoints.js';
 import { parseFrontEnd, parseMaintenanceInterval } from './front-end.js';
+import { HOOK_MOUNT_KEYS, parseHookTimeout, parseMountHooks } from './hooks.js';
 import { GROUP_OPTIONS, OPTION_BY_KEY, GLOBAL, EMBEDDED_REASON, defaultGroupOptions, type GroupOptions, type OptionSpec } from './options.js';
 import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, EffectiveMount, UserConfig } from './types.js';
 
 const TOP_KEYS = [
-  'listen', 'port', 'host', 'timeout', 'keepAliveTimeout', 'shutdownTimeout', 'socketPrefix',
+  'listen', 'port', 'host', 'timeout', 'keepAliveTimeout', 'hookTimeout', 'shutdownTimeout', 'socketPrefix',
   'restrictEmbedded', 'accessLog', 'errorLog', 'maxHeaderSize', 'limitRequestBody', 'frontEnd', 'status', 'metrics', 'groups', 'mounts', 'hosts',
 ] as const;
-const MOUNT_KEYS = ['path', 'app', 'processGroup', 'applicationGroup', 'callableObject', 'style'] as const;
+const MOUNT_KEYS = ['path', 'app', 'processGroup', 'applicationGroup', 'callableObject', 'style', ...HOOK_MOUNT_KEYS] as const;
 const HOST_KEYS = ['serverName', 'serverAlias', 'mounts', 'groups'] as const;
 export const APP_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
 const GROUP_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
@@ -213,6 +214,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
   const timeout = raw.timeout === undefined ? 60 : parseSeconds(raw.timeout, 'timeout');
   if (timeout === 0) throw new ConfigError('timeout', 'must be greater than 0');
   const keepAliveTimeout = raw.keepAliveTimeout === undefined ? 5 : parseSeconds(raw.keepAliveTimeout, 'keepAliveTimeout');
+  const hookTimeout = parseHookTimeout(raw.hookTimeout);
   const restrictEmbedded = raw.restrictEmbedded === undefined ? false : parseBoolean(raw.restrictEmbedded, 'restrictEmbedded');
   const socketPrefix = raw.socketPrefix === undefined ? defaultSocketPrefix() : path.resolve(o.baseDir, parseString(raw.socketPrefix, 'socketPrefix'));
   const accessLog = raw.accessLog === undefined ? 'stdout' : raw.accessLog === false ? false : parseString(raw.accessLog, 'accessLog');
@@ -314,6 +316,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
         applicationGroup: mount.applicationGroup === undefined ? GLOBAL : parseString(mount.applicationGroup, join(mat, 'applicationGroup')),
         callableObject: mount.callableObject === undefined ? 'default' : parseString(mount.callableObject, join(mat, 'callableObject')),
         style: parseStyle(mount.style, join(mat, 'style')),
+        hooks: parseMountHooks(mount, mat, o.baseDir),
       });
     });
     return out.sort((a, b) => b.path.length - a.path.length);
@@ -347,6 +350,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     listen,
     timeout,
     keepAliveTimeout,
+    hookTimeout,
     shutdownTimeout,
     socketPrefix,
     restrictEmbedded,

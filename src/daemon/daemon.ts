@@ -42,7 +42,8 @@ export class Daemon {
   private readonly loadErrors = new Map<string, string>();
   /** App file -> mtime when it was loaded (script reloading). */
   private readonly loadedMtime = new Map<string, number>();
-  private readonly allowed: Set<string>;
+  /** App file -> style, for every app of the configuration: a dispatch hook may choose any application group or callable of them. */
+  private readonly allowed: Map<string, DaemonApp['style']>;
   private readonly queueTimeoutMs: number;
   requestsServed = 0;
 
@@ -50,7 +51,7 @@ export class Daemon {
     const g = boot.group;
     this.slots = new SlotTable(g.threads);
     this.queueTimeoutMs = g.queueTimeout * 1000;
-    this.allowed = new Set(boot.allowedApps.map((a) => appKey(a)));
+    this.allowed = new Map(boot.allowedApps.map((a) => [a.app, a.style]));
     this.server = http.createServer(
       { maxHeaderSize: boot.maxHeaderSize + 4096, requestTimeout: 0, headersTimeout: 0, keepAlive: false },
       (req, res) => this.onRequest(req as Req, res),
@@ -162,7 +163,8 @@ export class Daemon {
 
     const log = { group: this.group.name, request: env.requestId };
     const key = appKey(env);
-    if (!this.allowed.has(key)) {
+    const style = this.allowed.get(env.app);
+    if (style === undefined) {
       socket.write(ackLine(process.pid, 0));
       logError(`the front end asked for an app this server does not configure: ${env.app}`, { ...log, status: 500, cause: 'protocol-error' });
       return sendError(res, 500, 'protocol-error', 'Internal Server Error');
@@ -213,7 +215,7 @@ export class Daemon {
       return sendError(res, 500, 'app-load-error', 'Internal Server Error');
     }
     // An app this process did not preload (a dispatch chose it): load it now.
-    const app = this.boot.allowedApps.find((a) => appKey(a) === key)!;
+    const app = { app: env.app, applicationGroup: env.applicationGroup, callableObject: env.callableObject, style };
     this.load(app).then(
       (h) => this.run(h, env, req, res, slot, now),
       (err) => {

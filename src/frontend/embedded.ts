@@ -42,12 +42,31 @@ export class EmbeddedApps {
     done: (r: EmbeddedResult) => void,
   ): void {
     const h: Handler | undefined = this.cache.ready(mount.app, mount.applicationGroup, mount.callableObject);
-    if (!h) {
-      logError(`${mount.app} could not be loaded: ${this.errors.get(mount) ?? 'not loaded'}`, { group: GLOBAL, request: requestId, status: 500, cause: 'app-load-error' });
+    const failed = (why: string) => {
+      logError(`${mount.app} could not be loaded: ${why}`, { group: GLOBAL, request: requestId, status: 500, cause: 'app-load-error' });
       sendError(res, 500, 'app-load-error', 'Internal Server Error');
       done({ status: 500, cause: 'app-load-error' });
-      return;
-    }
+    };
+    if (h) return this.start(h, req, res, mount, appUrl, requestId, client, done);
+    const loadError = this.errors.get(mount);
+    if (loadError !== undefined) return failed(loadError);
+    // An application group or callable a dispatch hook chose, not loaded at start: load it now.
+    this.cache.preload(mount.app, mount.applicationGroup, mount.callableObject, mount.style).then(
+      (loaded) => this.start(loaded, req, res, mount, appUrl, requestId, client, done),
+      (err: Error) => failed(err?.message ?? String(err)),
+    );
+  }
+
+  private start(
+    h: Handler,
+    req: IncomingMessage,
+    res: ServerResponse,
+    mount: EffectiveMount,
+    appUrl: string,
+    requestId: string,
+    client: { address: string; port: number; scheme: 'http' | 'https'; remoteUser: string | undefined },
+    done: (r: EmbeddedResult) => void,
+  ): void {
     const now = wallNow();
     const ctx = new LiveContext(requestId, mount.path, GLOBAL, mount.applicationGroup, now, now, client.address, client.port, client.scheme, client.remoteUser);
     const method = req.method;

@@ -10,6 +10,7 @@ import { Router } from './router.js';
 import { Exchange, type ExchangeResult } from './proxy.js';
 import { badRequest, checkDeclaredLength, checkFraming, checkHeaderCount, limitChunkedBody, statusForParseError, type Refusal } from './request-limits.js';
 import { EmbeddedApps } from './embedded.js';
+import { Hooks } from './hooks/run.js';
 import { AccessLog } from '../log/access-log.js';
 import { Meter } from '../metrics/meter.js';
 import { StatusEndpoints } from '../metrics/status-page.js';
@@ -17,7 +18,7 @@ import { logError, logNotice } from '../log/error-log.js';
 import { sendError } from '../app/run-handler.js';
 import { GLOBAL } from '../config/options.js';
 import { SlotAcceptor } from '../native/slot-acceptor.js';
-import type { EffectiveConfig } from '../config/types.js';
+import type { EffectiveConfig, EffectiveMount } from '../config/types.js';
 
 export interface FrontendBoot {
   config: EffectiveConfig;
@@ -56,6 +57,7 @@ interface Connection {
 export class Frontend {
   private readonly router: Router;
   private readonly embedded = new EmbeddedApps();
+  private readonly hooks: Hooks;
   private readonly accessLog: AccessLog;
   /** Capacity figures (src/metrics), read by the supervisor for `sluice status`. */
   readonly meter: Meter;
@@ -79,6 +81,7 @@ export class Frontend {
 
   constructor(private readonly boot: FrontendBoot) {
     this.router = new Router(boot.config);
+    this.hooks = new Hooks(boot.config);
     this.accessLog = new AccessLog(boot.config.accessLog);
     this.meter = new Meter(boot.config, boot.slots);
     this.statusEndpoints = StatusEndpoints.of(boot.config);
@@ -121,6 +124,7 @@ export class Frontend {
 
   async start(): Promise<void> {
     await this.embedded.load(this.config);
+    await this.hooks.load();
     // The server never listens itself: connections come from the slot
     // acceptor. 'listening' turns on its connection tracking, which the head
     // timeout (Timeout) and closeIdleConnections() rely on.
@@ -204,10 +208,12 @@ export class Frontend {
     const socket = req.socket;
     const clientAddress = socket.remoteAddress ?? '';
     const scheme: 'http' | 'https' = (socket as net.Socket & { encrypted?: boolean }).encrypted ? 'https' : 'http';
+    /** Set by the mount's auth hook (src/frontend/hooks/). */
+    let remoteUser: string | undefined;
     const done = (status: number, bytes: number, group: string, pid: number | undefined, queueMs: number | undefined, cause: string | undefined) => {
       this.accessLog.write({
         clientAddress,
-        remoteUser: undefined,
+        remoteUser,
         method: req.method ?? '-',
         url,
         httpVersion: req.httpVersion,
@@ -246,53 +252,61 @@ export class Frontend {
       sendError(res, 404, undefined, 'Not Found');
       return done(404, 0, '-', process.pid, undefined, undefined);
     }
-    const { mount } = route;
-    if (mount.processGroup === GLOBAL) {
-      const bytes = countBodyBytes(res);
-      let overLimit: Refusal | undefined;
-      const refuse = (r: Refusal) => {
-        if (overLimit) return;
-        overLimit = r;
-        logNotice(`${req.method} ${url} refused: ${r.why}`, { group: GLOBAL, request: requestId, status: r.status, cause: r.cause });
-        // The app's read of the body fails as if the client had gone (the connection closes after the 413).
-        if (res.headersSent) res.destroy();
-        else {
-          res.shouldKeepAlive = false;
-          sendError(res, r.status, r.cause, r.text);
-          // Node ends a request with its response: this one's body never ends.
-          res.once('finish', () => req.destroy());
-        }
-      };
+    const delegate = (mount: EffectiveMount): void => {
+      if (mount.processGroup === GLOBAL) {
+        const bytes = countBodyBytes(res);
+        let overLimit: Refusal | undefined;
+        const refuse = (r: Refusal) => {
+          if (overLimit) return;
+          overLimit = r;
+          logNotice(`${req.method} ${url} refused: ${r.why}`, { group: GLOBAL, request: requestId, status: r.status, cause: r.cause });
+          // The app's read of the body fails as if the client had gone (the connection closes after the 413).
+          if (res.headersSent) res.destroy();
+          else {
+            res.shouldKeepAlive = false;
+            sendError(res, r.status, r.cause, r.text);
+            // Node ends a request with its response: this one's body never ends.
+            res.once('finish', () => req.destroy());
+          }
+        };
+        limitChunkedBody(req, this.config.limitRequestBody, refuse);
+        if (conn) conn.refuse = refuse;
+        this.embedded.run(req, res, mount, route.appUrl, requestId, { address: clientAddress, port: socket.remotePort ?? 0, scheme, remoteUser }, (r) =>
+          overLimit ? done(overLimit.status, bytes(), GLOBAL, process.pid, 0, overLimit.cause) : done(r.status, bytes(), GLOBAL, process.pid, 0, r.cause),
+        );
+        return;
+      }
+      const group = this.config.groups[mount.processGroup]!;
+      metered.atGroup(group.name);
+      const exchange = new Exchange(
+        req,
+        res,
+        {
+          requestId,
+          group,
+          mount,
+          appUrl: route.appUrl,
+          clientAddress,
+          clientPort: socket.remotePort ?? 0,
+          scheme,
+          remoteUser,
+          serverTimeout: this.config.timeout,
+          onPickup: metered.pickedUp,
+        },
+        (r: ExchangeResult) => done(r.status, r.bytes, group.name, r.pid, r.queueMs, r.cause),
+      );
+      const refuse = (r: Refusal) => exchange.refuse(r);
       limitChunkedBody(req, this.config.limitRequestBody, refuse);
       if (conn) conn.refuse = refuse;
-      this.embedded.run(req, res, mount, route.appUrl, requestId, { address: clientAddress, port: socket.remotePort ?? 0, scheme, remoteUser: undefined }, (r) =>
-        overLimit ? done(overLimit.status, bytes(), GLOBAL, process.pid, 0, overLimit.cause) : done(r.status, bytes(), GLOBAL, process.pid, 0, r.cause),
-      );
-      return;
-    }
-    const group = this.config.groups[mount.processGroup]!;
-    metered.atGroup(group.name);
-    const exchange = new Exchange(
-      req,
-      res,
-      {
-        requestId,
-        group,
-        mount,
-        appUrl: route.appUrl,
-        clientAddress,
-        clientPort: socket.remotePort ?? 0,
-        scheme,
-        remoteUser: undefined,
-        serverTimeout: this.config.timeout,
-        onPickup: metered.pickedUp,
-      },
-      (r: ExchangeResult) => done(r.status, r.bytes, group.name, r.pid, r.queueMs, r.cause),
-    );
-    const refuse = (r: Refusal) => exchange.refuse(r);
-    limitChunkedBody(req, this.config.limitRequestBody, refuse);
-    if (conn) conn.refuse = refuse;
-    exchange.start();
+      exchange.start();
+    };
+    if (!route.mount.hooks) return delegate(route.mount);
+    // Access, auth and dispatch hooks decide first; the request goes to the mount the dispatch hook chose.
+    this.hooks.run(req, res, route, { address: clientAddress, port: socket.remotePort ?? 0, scheme }, requestId).then((o) => {
+      if (!o.proceed) return done(o.status, 0, route.mount.processGroup, process.pid, undefined, o.cause);
+      remoteUser = o.remoteUser;
+      delegate(o.mount);
+    });
   }
 
   /**

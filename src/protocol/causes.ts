@@ -26,6 +26,11 @@ export const CAUSES = {
   restart: 'the server is restarting (graceful restart)',
   'bad-request': 'the request was malformed or ambiguously framed (request smuggling); it was not forwarded',
   'limit-request-body': 'the request body was larger than limitRequestBody',
+  'access-denied': 'the access hook refused the client, or the authenticated user is not allowed by the mount\'s require rule',
+  'auth-required': 'the mount authenticates users (HTTP Basic): credentials missing, unknown user or wrong password',
+  'hook-error': 'an access, auth or dispatch hook threw or returned something it may not',
+  'hook-timeout': 'the hooks of the request did not finish within hookTimeout',
+  'dispatch-error': 'the dispatch hook chose a process group that is not configured (or embedded mode where it is restricted)',
 } as const;
 
 export type Cause = keyof typeof CAUSES;
