@@ -198,8 +198,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = await effectiveConfig(command, p);
-  if (command === 'check') {
   await checkHookScripts(config);
+  if (command === 'check') {
     process.stdout.write(
       one(p, 'json') === 'true' ? JSON.stringify({ ...config, warnings: configPitfalls(config) }, null, 2) + '\n' : describeConfig(config),
     );
