@@ -74,6 +74,7 @@ export const START_FLAGS = [
   ...SERVER_FLAGS,
   'embedded',
   'mount',
+  'static',
   'application-group',
   'callable-object',
   'style',
@@ -119,9 +120,17 @@ export function startConfig(p: Parsed): UserConfig {
       },
     ],
   };
+  for (const v of p.flags.get('static') ?? []) cfg.mounts!.push(staticMount(v));
   if (!embedded) cfg.groups = { [name]: group };
   applyServerFlags(p, cfg);
   return cfg;
+}
+
+/** `--static PATH=DIR`: the files of DIR served by the front end at PATH. */
+function staticMount(v: string): { path: string; static: string } {
+  const eq = v.indexOf('=');
+  if (eq <= 0 || eq === v.length - 1) throw new ConfigError('--static', `must be PATH=DIR, e.g. /assets=./public (got ${JSON.stringify(v)})`);
+  return { path: v.slice(0, eq), static: v.slice(eq + 1) };
 }
 
 /** Server-level flags shared by start (and accepted by serve as overrides). */

@@ -47,6 +47,7 @@ export function describeConfig(c: EffectiveConfig): string {
       out.push(`  ${m.path || '/'} -> ${m.app} (${where}, application group ${m.applicationGroup}, callable ${m.callableObject}, style ${m.style})`);
       if (m.hooks) out.push(...describeHooks(m.hooks));
     }
+    for (const m of h.statics) out.push(`  ${m.path || '/'} -> ${m.directory}/ (static files, served by the front end)`);
   }
   for (const p of configPitfalls(c)) out.push(`warning: group ${p.group}: ${p.key} ${p.message}`);
   for (const n of c.frontEndNotes) out.push(`${n.level === 'warn' ? 'warning' : 'notice'}: front end: ${n.key}: ${n.message}`);

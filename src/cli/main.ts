@@ -19,7 +19,7 @@ import type { EffectiveConfig } from '../config/types.js';
 
 const USAGE = `usage:
   sluice start APP [--port N] [--host H] [--processes N] [--threads N] [--embedded]
-                   [--mount PATH] [--<daemon option> VALUE ...]
+                   [--mount PATH] [--static PATH=DIR ...] [--<daemon option> VALUE ...]
       run one app with tuned defaults (daemon mode unless --embedded)
   sluice serve [-c FILE]     run a config file (sluice.config.ts, .js, .mjs or .json)
   sluice check [-c FILE] [--json]
@@ -67,6 +67,7 @@ function version(): string {
 function startKeyPath(key: string, embedded: boolean): string {
   if (key === 'mounts[0].app') return 'APP';
   if (key === 'mounts[0].path') return '--mount';
+  if (/^mounts\[[1-9]\d*\]\.(path|static)$/.test(key)) return '--static';
   if (key === 'mounts[0].processGroup') return embedded ? '--embedded' : 'APP';
   if (key === 'restrictEmbedded') return '--restrict-embedded';
   if (key === 'status.path' || key === 'metrics.path') return `--${key.replace('.', '-')}`;

@@ -11,7 +11,9 @@ export interface MountConfig {
   /** URL path prefix the app is mounted at ("/" for the whole host). */
   path?: string;
   /** The handler module (.ts, .mts, .js, .mjs), relative to the config file. */
-  app: string;
+  app?: string;
+  /** Instead of an app: a directory (relative to the config file) whose files the front end serves at this path. */
+  static?: string;
   /** Daemon process group to run it in; "%{GLOBAL}" runs it embedded in the front end. */
   processGroup?: string;
   /** Module instance inside the process; "%{GLOBAL}" is the one shared instance. */
@@ -100,6 +102,14 @@ export interface EffectiveHost {
   serverName: string;
   serverAlias: string[];
   mounts: EffectiveMount[]; // longest path first
+  /** Static mounts, served by the front end (src/frontend/static.ts); longest path first. */
+  statics: EffectiveStaticMount[];
+}
+
+export interface EffectiveStaticMount {
+  path: string; // as EffectiveMount.path
+  /** The directory, absolute with symlinks resolved: nothing outside it is served. */
+  directory: string;
 }
 
 export interface EffectiveGroup extends GroupOptions {

@@ -8,13 +8,13 @@ import { parseStatusEndpoint } from './status-endpoints.js';
 import { parseFrontEnd, parseMaintenanceInterval } from './front-end.js';
 import { HOOK_MOUNT_KEYS, parseHookTimeout, parseMountHooks } from './hooks.js';
 import { GROUP_OPTIONS, OPTION_BY_KEY, GLOBAL, EMBEDDED_REASON, defaultGroupOptions, type GroupOptions, type OptionSpec } from './options.js';
-import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, EffectiveMount, UserConfig } from './types.js';
+import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, EffectiveMount, EffectiveStaticMount, UserConfig } from './types.js';
 
 const TOP_KEYS = [
   'listen', 'port', 'host', 'timeout', 'keepAliveTimeout', 'hookTimeout', 'shutdownTimeout', 'socketPrefix',
   'restrictEmbedded', 'accessLog', 'errorLog', 'maxHeaderSize', 'limitRequestBody', 'frontEnd', 'status', 'metrics', 'groups', 'mounts', 'hosts',
 ] as const;
-const MOUNT_KEYS = ['path', 'app', 'processGroup', 'applicationGroup', 'callableObject', 'style', ...HOOK_MOUNT_KEYS] as const;
+const MOUNT_KEYS = ['path', 'app', 'static', 'processGroup', 'applicationGroup', 'callableObject', 'style', ...HOOK_MOUNT_KEYS] as const;
 const HOST_KEYS = ['serverName', 'serverAlias', 'mounts', 'groups'] as const;
 export const APP_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
 const GROUP_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
@@ -159,6 +159,20 @@ function resolveApp(v: unknown, at: string, baseDir: string): string {
   return abs;
 }
 
+/** A static mount's directory: absolute, symlinks resolved (the root nothing is served outside of). */
+function resolveStaticDirectory(v: unknown, at: string, baseDir: string): string {
+  const dir = parseString(v, at);
+  const abs = path.resolve(baseDir, dir);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch {
+    throw new ConfigError(at, `directory not found: ${abs}`);
+  }
+  if (!st.isDirectory()) throw new ConfigError(at, `not a directory: ${abs}`);
+  return fs.realpathSync(abs);
+}
+
 function parseStyle(v: unknown, at: string): AppStyle {
   if (v === undefined) return 'auto';
   if (v === 'auto' || v === 'fetch' || v === 'node') return v;
@@ -265,10 +279,11 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     throw new ConfigError(at, `required when several groups are declared (${groupNames.join(', ')})`);
   };
 
-  const parseMounts = (m: unknown, at: string, serverName: string | undefined): EffectiveMount[] => {
+  const parseMounts = (m: unknown, at: string, serverName: string | undefined): Pick<EffectiveHost, 'mounts' | 'statics'> => {
     if (!Array.isArray(m)) throw new ConfigError(at, `must be an array of mounts (got ${show(m)})`);
     if (m.length === 0) throw new ConfigError(at, 'is empty: give at least one { path, app, processGroup }');
     const out: EffectiveMount[] = [];
+    const statics: EffectiveStaticMount[] = [];
     m.forEach((mount, i) => {
       const mat = join(at, i);
       if (!isObject(mount)) throw new ConfigError(mat, `must be { path, app, processGroup, ... } (got ${show(mount)})`);
@@ -276,7 +291,15 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
       const groupOptionKeys = Object.keys(mount).filter((k) => !(MOUNT_KEYS as readonly string[]).includes(k) && OPTION_BY_KEY.has(k));
       checkKeys(mount, [...MOUNT_KEYS, ...groupOptionKeys], mat);
       const p = normaliseMountPath(mount.path, join(mat, 'path'));
-      if (out.some((x) => x.path === p)) throw new ConfigError(join(mat, 'path'), `"${p || '/'}" is mounted twice in this host`);
+      if ([...out, ...statics].some((x) => x.path === p)) throw new ConfigError(join(mat, 'path'), `"${p || '/'}" is mounted twice in this host`);
+      if (mount.static !== undefined) {
+        if (mount.app !== undefined) throw new ConfigError(join(mat, 'static'), 'give either app (a handler module) or static (a directory), not both');
+        const appKey = Object.keys(mount).find((k) => k !== 'path' && k !== 'static' && mount[k] !== undefined);
+        if (appKey) throw new ConfigError(join(mat, appKey), 'does not apply to a static mount (its files are served by the front end, not by an app)');
+        statics.push({ path: p, directory: resolveStaticDirectory(mount.static, join(mat, 'static'), o.baseDir) });
+        return;
+      }
+      if (mount.app === undefined) throw new ConfigError(join(mat, 'app'), 'give app (a handler module) or static (a directory to serve)');
       const app = resolveApp(mount.app, join(mat, 'app'), o.baseDir);
       let processGroup: string;
       if (mount.processGroup === undefined) processGroup = mountGroupDefault(join(mat, 'processGroup'));
@@ -319,12 +342,13 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
         hooks: parseMountHooks(mount, mat, o.baseDir),
       });
     });
-    return out.sort((a, b) => b.path.length - a.path.length);
+    const longestFirst = (a: { path: string }, b: { path: string }) => b.path.length - a.path.length;
+    return { mounts: out.sort(longestFirst), statics: statics.sort(longestFirst) };
   };
 
   const hosts: EffectiveHost[] = [];
   if (raw.mounts !== undefined) {
-    hosts.push({ serverName: '_default_', serverAlias: [], mounts: parseMounts(raw.mounts, 'mounts', undefined) });
+    hosts.push({ serverName: '_default_', serverAlias: [], ...parseMounts(raw.mounts, 'mounts', undefined) });
   }
   for (const { at, h } of hostInputs) {
     const serverName = parseHostName(h.serverName, join(at, 'serverName'));
@@ -334,7 +358,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
       serverAlias = h.serverAlias.map((a, i) => parseHostName(a, join(join(at, 'serverAlias'), i)));
     }
     if (h.mounts === undefined) throw new ConfigError(join(at, 'mounts'), 'a host needs mounts');
-    hosts.push({ serverName, serverAlias, mounts: parseMounts(h.mounts, join(at, 'mounts'), serverName) });
+    hosts.push({ serverName, serverAlias, ...parseMounts(h.mounts, join(at, 'mounts'), serverName) });
   }
   if (implicitGroup) groups[implicitGroup] = { name: implicitGroup, ...defaultGroupOptions(tuned) };
 

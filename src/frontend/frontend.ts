@@ -10,6 +10,7 @@ import { Router } from './router.js';
 import { Exchange, type ExchangeResult } from './proxy.js';
 import { badRequest, checkDeclaredLength, checkFraming, checkHeaderCount, limitChunkedBody, statusForParseError, type Refusal } from './request-limits.js';
 import { EmbeddedApps } from './embedded.js';
+import { serveStatic, STATIC_GROUP } from './static.js';
 import { Hooks } from './hooks/run.js';
 import { AccessLog } from '../log/access-log.js';
 import { Meter } from '../metrics/meter.js';
@@ -247,6 +248,10 @@ export class Frontend {
       logNotice(`${req.method} ${url} refused: ${refused.why}`, { request: requestId, status: refused.status, cause: refused.cause });
       sendError(res, refused.status, refused.cause, refused.text);
       return done(refused.status, 0, route ? route.mount.processGroup : '-', process.pid, undefined, refused.cause);
+    }
+    const staticRoute = this.router.staticRoute(req.headers.host, url, route);
+    if (staticRoute) {
+      return serveStatic(req, res, staticRoute, requestId, (r) => done(r.status, r.bytes, STATIC_GROUP, process.pid, undefined, r.cause));
     }
     if (!route) {
       sendError(res, 404, undefined, 'Not Found');

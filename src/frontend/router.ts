@@ -1,13 +1,26 @@
 // Virtual host and mount matching: Host header -> host (ServerName /
 // ServerAlias, "*" wildcards; the first host is the default), then the
 // longest mount path that is a whole-segment prefix of the request path.
-import type { EffectiveConfig, EffectiveHost, EffectiveMount } from '../config/types.js';
+import type { EffectiveConfig, EffectiveHost, EffectiveMount, EffectiveStaticMount } from '../config/types.js';
 
 export interface Route {
   host: EffectiveHost;
   mount: EffectiveMount;
   /** The request target as the app sees it (mount prefix removed). */
   appUrl: string;
+}
+
+export interface StaticRoute {
+  mount: EffectiveStaticMount;
+  /** The request target below the mount path, query included: "" or "?query" for the mount path itself. */
+  fileUrl: string;
+}
+
+/** The request target below mount path `p` when `p` is a whole-segment prefix of it. */
+function belowMount(p: string, url: string): string | undefined {
+  if (!url.startsWith(p)) return undefined;
+  const rest = url.slice(p.length);
+  return rest === '' || rest[0] === '/' || rest[0] === '?' ? rest : undefined;
 }
 
 function wildcard(pattern: string): RegExp {
@@ -62,6 +75,17 @@ export class Router {
         if (next === 47 /* / */) return { host, mount, appUrl: url.slice(p.length) };
         if (next === 63 /* ? */) return { host, mount, appUrl: '/' + url.slice(p.length) };
       }
+    }
+    return undefined;
+  }
+
+  /** The static mount serving the request, when its path is longer than that of the app route (the longest mount path wins). */
+  staticRoute(hostHeader: string | undefined, url: string, app: Route | undefined): StaticRoute | undefined {
+    const host = app?.host ?? this.hostFor(hostHeader);
+    for (const mount of host.statics) {
+      if (app && app.mount.path.length >= mount.path.length) return undefined;
+      const fileUrl = belowMount(mount.path, url);
+      if (fileUrl !== undefined) return { mount, fileUrl };
     }
     return undefined;
   }
