@@ -61,6 +61,7 @@ async function start(t: { after(fn: () => unknown): void }, mode: Mode): Promise
         require: { group: ['staff', 'admins'] },
       },
       { path: '/dispatch', app: APP, processGroup, dispatchScript: path.join(HOOKS, 'dispatch.ts') },
+      { path: '/bob', app: APP, processGroup, authUserScript: path.join(HOOKS, 'auth.ts'), require: { user: 'bob' }, passAuthorization: true },
     ],
   });
   const s = await startSluice(['serve', '-c', file]);
@@ -156,7 +157,7 @@ for (const mode of MODES) {
     assert.equal(await accessUser(s, '/auth/who'), '-');
   });
 
-  test(`${mode}: require group: a member passes, a non-member gets 403`, async (t) => {
+  test(`${mode}: require group / user: a member passes, a non-member gets 403`, async (t) => {
     const s = await start(t, mode);
     const alice = await served(s, '/staff/x', basic('alice', 'wonder land:1'));
     assert.equal(alice.remoteUser, 'alice');
@@ -166,6 +167,14 @@ for (const mode of MODES) {
     await s.waitFor(/403 access-denied request=\S+ GET \/staff\/y from 127\.0\.0\.1: user "bob" is in none of the required groups \(staff, admins\)/);
     const bobWrong = await request(s.url + '/staff/y', { headers: basic('bob', 'nope') });
     assert.equal(bobWrong.status, 401, 'authentication comes before the group rule');
+
+    // require user, with the credentials passed on to the app.
+    const notBob = await request(s.url + '/bob/z', { headers: basic('alice', 'wonder land:1') });
+    assert.equal(notBob.status, 403);
+    await s.waitFor(/403 access-denied request=\S+ GET \/bob\/z from 127\.0\.0\.1: user "alice" is not one of the required users \(bob\)/);
+    const bobSelf = await served(s, '/bob/z', basic('bob', 'builder'));
+    assert.equal(bobSelf.remoteUser, 'bob');
+    assert.equal(bobSelf.authorization, basic('bob', 'builder').authorization);
   });
 
   test(`${mode}: the dispatch hook chooses the process group, the application group and the callable per request`, async (t) => {
