@@ -363,6 +363,10 @@ test('sluice start: the tuned defaults, and every daemon option accepted as a fl
     'cpu-time-limit': ['300', 300],
     'memory-limit': ['512M', 512 * 1024 * 1024],
     'script-reloading': ['false', false],
+    user: ['nobody', 'nobody'],
+    group: ['nogroup', 'nogroup'],
+    home: ['/tmp', '/tmp'],
+    env: ['A=1 B=two', { A: '1', B: 'two' }],
   };
   assert.deepEqual(Object.keys(values).sort(), GROUP_OPTIONS.map((o) => o.flag).sort(), 'every daemon option is tried');
   const flags = Object.entries(values).flatMap(([flag, [v]]) => [`--${flag}`, v]);

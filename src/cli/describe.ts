@@ -12,13 +12,14 @@ function show(kind: string, v: unknown): string {
   if (v === undefined) return '(unset)';
   if (kind === 'seconds') return v === 0 ? '0 (off)' : `${v} s`;
   if (kind === 'bytes') return v === 0 ? '0 (off)' : `${v} bytes`;
+  if (kind === 'environment') return Object.entries(v as Record<string, string>).map(([k, x]) => `${k}=${x}`).join(' ') || '(none)';
   return String(v);
 }
 
 export function describeConfig(c: EffectiveConfig): string {
   const out: string[] = [];
   out.push(`config: ${c.configFile ?? '(sluice start)'}${c.tuned ? ' with the tuned start defaults' : ''}`);
-  out.push(`listen: ${c.listen.map((l) => `${l.host}:${l.port}`).join(', ')}`);
+  out.push(`listen: ${c.listen.map((l) => `${l.host}:${l.port}${l.name ? ` (${l.name})` : ''}${l.tls ? ` https cert ${l.tls.cert} key ${l.tls.key}` : ''}`).join(', ')}`);
   out.push(`timeout: ${c.timeout} s   keep-alive-timeout: ${c.keepAliveTimeout} s   hook-timeout: ${c.hookTimeout} s   stop: ${c.shutdownTimeout} s`);
   out.push(`socket-prefix: ${c.socketPrefix}`);
   out.push(`access-log: ${c.accessLog === false ? 'off' : c.accessLog}   error-log: ${c.errorLog}`);
@@ -35,13 +36,15 @@ export function describeConfig(c: EffectiveConfig): string {
       }
       out.push(line);
     }
+    if (g.identity) out.push(`  runs as: ${g.identity.user} (uid ${g.identity.uid}, gid ${g.identity.gid}); sluice must start as root to switch`);
     if (g.requestTimeout > 0) {
       const fire = requestTimeoutFirePoint(g.requestTimeout, g.threads);
       out.push(`  fire points: a wedged slot is detected at ${fire.toFixed(1)} s; its process is gone at most ${(fire + wedgeRecoverySeconds(g)).toFixed(1)} s after the request started`);
     }
   }
   for (const h of c.hosts) {
-    out.push(`host ${h.serverName}${h.serverAlias.length ? ` (aliases ${h.serverAlias.join(', ')})` : ''}:`);
+    const on = h.listeners.length === c.listen.length ? '' : ` on ${h.listeners.map((i) => c.listen[i]!.name ?? `${c.listen[i]!.host}:${c.listen[i]!.port}`).join(', ')}`;
+    out.push(`host ${h.serverName}${h.serverAlias.length ? ` (aliases ${h.serverAlias.join(', ')})` : ''}${on}:`);
     for (const m of h.mounts) {
       const where = m.processGroup === GLOBAL ? 'embedded' : `group ${m.processGroup}`;
       out.push(`  ${m.path || '/'} -> ${m.app} (${where}, application group ${m.applicationGroup}, callable ${m.callableObject}, style ${m.style})`);

@@ -5,14 +5,16 @@
 // `startDefault` is the tuned starter set of the spec's "Sizing the timeouts"
 // section (used by `sluice start`, like mod_wsgi-express).
 
-export type OptionKind = 'seconds' | 'count' | 'bytes' | 'boolean' | 'string';
+export type OptionKind = 'seconds' | 'count' | 'bytes' | 'boolean' | 'string' | 'path' | 'environment';
+
+export type OptionValue = number | boolean | string | Readonly<Record<string, string>>;
 
 export interface OptionSpec {
   key: keyof GroupOptions;
   flag: string;
   kind: OptionKind;
-  default: number | boolean | string | undefined;
-  startDefault?: number | boolean | string;
+  default: OptionValue | undefined;
+  startDefault?: OptionValue;
   /** Lowest allowed value for numbers. */
   min?: number;
   doc: string;
@@ -25,6 +27,14 @@ export interface GroupOptions {
   displayName: string;
   lang: string | undefined;
   locale: string | undefined;
+  /** Daemon processes run as this user (name or uid); needs sluice started as root (src/supervisor/privileges.ts). */
+  user: string | undefined;
+  /** ... and this group (default: the user's primary group). */
+  group: string | undefined;
+  /** Working directory of the daemon processes (absolute; relative ones resolve against the config file). */
+  home: string | undefined;
+  /** Extra environment variables of the daemon processes. */
+  env: Readonly<Record<string, string>>;
   queueTimeout: number;
   socketTimeout: number;
   responseSocketTimeout: number;
@@ -53,6 +63,10 @@ export const GROUP_OPTIONS: readonly OptionSpec[] = [
   { key: 'displayName', flag: 'display-name', kind: 'string', default: '%{GROUP}', doc: 'process title; %{GROUP} means (sluice:GROUP)' },
   { key: 'lang', flag: 'lang', kind: 'string', default: undefined, startDefault: 'en_US.UTF-8', doc: 'LANG for the daemon processes' },
   { key: 'locale', flag: 'locale', kind: 'string', default: undefined, startDefault: 'en_US.UTF-8', doc: 'LC_ALL for the daemon processes' },
+  { key: 'user', flag: 'user', kind: 'string', default: undefined, doc: 'run the daemon processes as this user (sluice must start as root)' },
+  { key: 'group', flag: 'group', kind: 'string', default: undefined, doc: "run the daemon processes as this group (default: the user's primary group)" },
+  { key: 'home', flag: 'home', kind: 'path', default: undefined, doc: 'working directory of the daemon processes' },
+  { key: 'env', flag: 'env', kind: 'environment', default: {}, doc: 'environment variables for the daemon processes (NAME=VALUE, space-separated on the command line)' },
   { key: 'queueTimeout', flag: 'queue-timeout', kind: 'seconds', default: 0, startDefault: 45, doc: 'discard a request at pickup (504) if it waited longer' },
   { key: 'socketTimeout', flag: 'socket-timeout', kind: 'seconds', default: 0, startDefault: 60, doc: 'bound on each read/write between front end and daemon (0: the server timeout)' },
   { key: 'responseSocketTimeout', flag: 'response-socket-timeout', kind: 'seconds', default: 0, doc: 'bound on waiting for a slow client to take a response (0: socket-timeout)' },

@@ -41,6 +41,10 @@ export interface MountConfig {
 export interface ListenConfig {
   port: number;
   host?: string;
+  /** HTTPS: PEM files, relative to the config file; read again on a graceful restart. */
+  tls?: { cert: string; key: string };
+  /** What hosts[].listen calls this listener. */
+  name?: string;
 }
 
 export interface HostConfig {
@@ -49,6 +53,8 @@ export interface HostConfig {
   mounts: MountConfig[];
   /** Groups declared in this host; usable from hosts with the same serverName. */
   groups?: Record<string, Partial<GroupOptions>>;
+  /** Listeners this host answers on, by listen[].name or port (default: every listener). */
+  listen?: Array<string | number>;
 }
 
 export interface UserConfig {
@@ -98,9 +104,19 @@ export interface EffectiveMount {
   hooks?: MountHooks;
 }
 
+export interface EffectiveListen {
+  host: string;
+  port: number;
+  /** Absolute PEM paths: an HTTPS listener. */
+  tls?: { cert: string; key: string };
+  name?: string;
+}
+
 export interface EffectiveHost {
   serverName: string;
   serverAlias: string[];
+  /** Indexes into EffectiveConfig.listen: the listeners this host answers on. */
+  listeners: number[];
   mounts: EffectiveMount[]; // longest path first
   /** Static mounts, served by the front end (src/frontend/static.ts); longest path first. */
   statics: EffectiveStaticMount[];
@@ -112,8 +128,21 @@ export interface EffectiveStaticMount {
   directory: string;
 }
 
+/** Who a group's daemon processes run as (`user` / `group` resolved; src/config/identity.ts). */
+export interface DaemonIdentity {
+  user: string;
+  uid: number;
+  gid: number;
+  /** The user's home directory (HOME of the daemon processes). */
+  userHome: string | undefined;
+  /** Key path of the group's options, for errors. */
+  at: string;
+}
+
 export interface EffectiveGroup extends GroupOptions {
   name: string;
+  /** Set when the group has `user` or `group`. */
+  identity?: DaemonIdentity;
   /** Set by the supervisor when it creates the group's listener. */
   socketPath?: string;
 }
@@ -122,7 +151,7 @@ export interface EffectiveConfig {
   configFile: string | undefined;
   /** true when built by `sluice start` (tuned defaults). */
   tuned: boolean;
-  listen: Array<{ host: string; port: number }>;
+  listen: EffectiveListen[];
   timeout: number;
   keepAliveTimeout: number;
   /** Seconds; bounds a request's hooks (enforced in src/frontend/hooks/run.ts). */

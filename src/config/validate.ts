@@ -6,8 +6,10 @@ import os from 'node:os';
 import { ConfigError, suggest } from './errors.js';
 import { parseStatusEndpoint } from './status-endpoints.js';
 import { parseFrontEnd, parseMaintenanceInterval } from './front-end.js';
+import { checkHostNames, parseHostListen, parseListen } from './listen.js';
 import { HOOK_MOUNT_KEYS, parseHookTimeout, parseMountHooks } from './hooks.js';
-import { GROUP_OPTIONS, OPTION_BY_KEY, GLOBAL, EMBEDDED_REASON, defaultGroupOptions, type GroupOptions, type OptionSpec } from './options.js';
+import { GROUP_OPTIONS, OPTION_BY_KEY, GLOBAL, EMBEDDED_REASON, defaultGroupOptions, type GroupOptions, type OptionSpec, type OptionValue } from './options.js';
+import { parseEnvironment, resolveIdentity } from './identity.js';
 import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, EffectiveMount, EffectiveStaticMount, UserConfig } from './types.js';
 
 const TOP_KEYS = [
@@ -15,7 +17,7 @@ const TOP_KEYS = [
   'restrictEmbedded', 'accessLog', 'errorLog', 'maxHeaderSize', 'limitRequestBody', 'frontEnd', 'status', 'metrics', 'groups', 'mounts', 'hosts',
 ] as const;
 const MOUNT_KEYS = ['path', 'app', 'static', 'processGroup', 'applicationGroup', 'callableObject', 'style', ...HOOK_MOUNT_KEYS] as const;
-const HOST_KEYS = ['serverName', 'serverAlias', 'mounts', 'groups'] as const;
+const HOST_KEYS = ['serverName', 'serverAlias', 'mounts', 'groups', 'listen'] as const;
 export const APP_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
 const GROUP_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
@@ -89,7 +91,7 @@ function show(v: unknown): string {
   }
 }
 
-export function parseOptionValue(spec: OptionSpec, v: unknown, at: string): number | boolean | string {
+export function parseOptionValue(spec: OptionSpec, v: unknown, at: string): OptionValue {
   switch (spec.kind) {
     case 'seconds':
       return parseSeconds(v, at);
@@ -100,7 +102,10 @@ export function parseOptionValue(spec: OptionSpec, v: unknown, at: string): numb
     case 'boolean':
       return parseBoolean(v, at);
     case 'string':
+    case 'path':
       return parseString(v, at);
+    case 'environment':
+      return parseEnvironment(v, at);
   }
 }
 
@@ -179,39 +184,6 @@ function parseStyle(v: unknown, at: string): AppStyle {
   throw new ConfigError(at, `must be "auto", "fetch" or "node" (got ${show(v)})`);
 }
 
-function parseListen(raw: Record<string, unknown>): Array<{ host: string; port: number }> {
-  const out: Array<{ host: string; port: number }> = [];
-  const one = (port: unknown, host: unknown, at: string, hostAt: string) => {
-    const p = parseCount(port, at, 0);
-    if (p > 65535) throw new ConfigError(at, `must be a TCP port 0-65535 (got ${p})`);
-    const h = host === undefined ? '0.0.0.0' : parseString(host, hostAt);
-    out.push({ host: h, port: p });
-  };
-  if (raw.listen !== undefined) {
-    if (raw.port !== undefined || raw.host !== undefined) {
-      throw new ConfigError('listen', 'give either "listen" or "port"/"host", not both');
-    }
-    if (!Array.isArray(raw.listen) || raw.listen.length === 0) {
-      throw new ConfigError('listen', `must be a non-empty array of { port, host } (got ${show(raw.listen)})`);
-    }
-    raw.listen.forEach((l, i) => {
-      const at = join('listen', i);
-      if (!isObject(l)) throw new ConfigError(at, `must be { port, host } (got ${show(l)})`);
-      checkKeys(l, ['port', 'host'], at);
-      one(l.port, l.host, join(at, 'port'), join(at, 'host'));
-    });
-  } else {
-    one(raw.port ?? 8000, raw.host, 'port', 'host');
-  }
-  const seen = new Set<string>();
-  for (const l of out) {
-    const k = `${l.host}:${l.port}`;
-    if (l.port !== 0 && seen.has(k)) throw new ConfigError('listen', `${k} is listed twice`);
-    seen.add(k);
-  }
-  return out;
-}
-
 export function defaultSocketPrefix(): string {
   const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
   return path.join(process.env.XDG_RUNTIME_DIR && uid !== 0 ? process.env.XDG_RUNTIME_DIR : os.tmpdir(), `sluice-${uid}`);
@@ -224,7 +196,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
   checkKeys(input, TOP_KEYS, '');
   const raw = input as Record<string, unknown>;
 
-  const listen = parseListen(raw);
+  const listen = parseListen(raw, o.baseDir);
   const timeout = raw.timeout === undefined ? 60 : parseSeconds(raw.timeout, 'timeout');
   if (timeout === 0) throw new ConfigError('timeout', 'must be greater than 0');
   const keepAliveTimeout = raw.keepAliveTimeout === undefined ? 5 : parseSeconds(raw.keepAliveTimeout, 'keepAliveTimeout');
@@ -247,7 +219,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     if (!isObject(g)) throw new ConfigError(at, `must be an object mapping group names to options (got ${show(g)})`);
     for (const [name, opts] of Object.entries(g)) {
       if (groups[name]) throw new ConfigError(join(at, name), 'a group of this name is already declared');
-      groups[name] = parseGroup(name, opts, join(at, name), tuned);
+      groups[name] = resolveIdentity(parseGroup(name, opts, join(at, name), tuned), join(at, name), o.baseDir);
       groupScope.set(name, serverName);
     }
   };
@@ -348,7 +320,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
 
   const hosts: EffectiveHost[] = [];
   if (raw.mounts !== undefined) {
-    hosts.push({ serverName: '_default_', serverAlias: [], ...parseMounts(raw.mounts, 'mounts', undefined) });
+    hosts.push({ serverName: '_default_', serverAlias: [], listeners: parseHostListen(undefined, 'mounts', listen), ...parseMounts(raw.mounts, 'mounts', undefined) });
   }
   for (const { at, h } of hostInputs) {
     const serverName = parseHostName(h.serverName, join(at, 'serverName'));
@@ -358,8 +330,10 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
       serverAlias = h.serverAlias.map((a, i) => parseHostName(a, join(join(at, 'serverAlias'), i)));
     }
     if (h.mounts === undefined) throw new ConfigError(join(at, 'mounts'), 'a host needs mounts');
-    hosts.push({ serverName, serverAlias, ...parseMounts(h.mounts, join(at, 'mounts'), serverName) });
+    const listeners = parseHostListen(h.listen, join(at, 'listen'), listen);
+    hosts.push({ serverName, serverAlias, listeners, ...parseMounts(h.mounts, join(at, 'mounts'), serverName) });
   }
+  checkHostNames(hosts, (i) => (raw.mounts !== undefined ? (i === 0 ? 'mounts' : `hosts[${i - 1}].serverName`) : `hosts[${i}].serverName`));
   if (implicitGroup) groups[implicitGroup] = { name: implicitGroup, ...defaultGroupOptions(tuned) };
 
   const groupShutdown = Object.values(groups).map((g) => g.shutdownTimeout);

@@ -5,6 +5,7 @@ import { BOOT_ENV, processTitle, type DaemonBoot } from './boot.js';
 import { Daemon } from './daemon.js';
 import { sendStatus } from './status-pipe.js';
 import { openErrorLog, logError, logNotice } from '../log/error-log.js';
+import { dropPrivileges } from '../supervisor/privileges.js';
 
 const boot = JSON.parse(process.env[BOOT_ENV] ?? 'null') as DaemonBoot | null;
 if (!boot) {
@@ -14,6 +15,15 @@ if (!boot) {
 delete process.env[BOOT_ENV];
 process.title = processTitle(boot.group);
 openErrorLog(boot.errorLog, 'daemon');
+// The group's user/group (the error log is open already, as root), then its
+// working directory, as that user: both before any app code runs.
+try {
+  if (boot.group.identity) dropPrivileges(boot.group.identity);
+  if (boot.group.home) process.chdir(boot.group.home);
+} catch (err) {
+  logError(`cannot become ${boot.group.identity?.user ?? 'the configured user'} or enter home ${boot.group.home ?? '-'}: ${(err as Error).message}`, { group: boot.group.name });
+  process.exit(1);
+}
 
 const daemon = new Daemon(boot);
 const group = boot.group.name;

@@ -7,6 +7,7 @@ import net from 'node:net';
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Router } from './router.js';
+import { TlsListeners } from './tls.js';
 import { Exchange, type ExchangeResult } from './proxy.js';
 import { badRequest, checkDeclaredLength, checkFraming, checkHeaderCount, limitChunkedBody, statusForParseError, type Refusal } from './request-limits.js';
 import { EmbeddedApps } from './embedded.js';
@@ -15,7 +16,7 @@ import { Hooks } from './hooks/run.js';
 import { AccessLog } from '../log/access-log.js';
 import { Meter } from '../metrics/meter.js';
 import { StatusEndpoints } from '../metrics/status-page.js';
-import { logError, logNotice } from '../log/error-log.js';
+import { log, logError, logNotice } from '../log/error-log.js';
 import { sendError } from '../app/run-handler.js';
 import { GLOBAL } from '../config/options.js';
 import { SlotAcceptor } from '../native/slot-acceptor.js';
@@ -51,12 +52,15 @@ interface Connection {
   /** Requests in progress. */
   active: number;
   firstRequest: NodeJS.Timeout;
+  /** Index of the listener (config.listen) it came in on: hosts are matched among that listener's. */
+  listener: number;
   /** Answers the request in progress with a refusal (its body turned out bad or too large). */
   refuse?: (r: Refusal) => void;
 }
 
 export class Frontend {
   private readonly router: Router;
+  private readonly tls: TlsListeners;
   private readonly embedded = new EmbeddedApps();
   private readonly hooks: Hooks;
   private readonly accessLog: AccessLog;
@@ -82,6 +86,7 @@ export class Frontend {
 
   constructor(private readonly boot: FrontendBoot) {
     this.router = new Router(boot.config);
+    this.tls = new TlsListeners(boot.config.listen);
     this.hooks = new Hooks(boot.config);
     this.accessLog = new AccessLog(boot.config.accessLog);
     this.meter = new Meter(boot.config, boot.slots);
@@ -109,7 +114,7 @@ export class Frontend {
     this.server.on('connect', (_req: IncomingMessage, socket: net.Socket) => {
       socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 23\r\n\r\n405 Method Not Allowed\n');
     });
-    this.acceptor = new SlotAcceptor(boot.listenFds, boot.slots, (fd) => this.onConnection(fd), (m) => logError(m));
+    this.acceptor = new SlotAcceptor(boot.listenFds, boot.slots, (fd, listener) => this.onConnection(fd, listener), (m) => logError(m));
   }
 
   slotCounts(): SlotCounts {
@@ -133,13 +138,13 @@ export class Frontend {
     this.acceptor.start();
   }
 
-  private onConnection(fd: number): void {
-    let socket: net.Socket;
+  private onConnection(fd: number, listener: number): void {
+    let raw: net.Socket;
     try {
       // What net.Server does for an http.Server's connection: half-open
       // allowed (the HTTP layer ends it), no Nagle delay.
-      socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
-      socket.setNoDelay(true);
+      raw = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+      raw.setNoDelay(true);
     } catch (err) {
       fs.closeSync(fd);
       this.acceptor.release();
@@ -150,12 +155,20 @@ export class Frontend {
     // Apache's Timeout also bounds the wait for the first byte of a request
     // (Node's head timeout starts only with it): a silent client must not
     // hold a slot forever.
+    // On an HTTPS listener the handshake must be done within it too.
+    let handshaken = !this.tls.isTls(listener);
+    const socket: net.Socket = handshaken
+      ? raw
+      : this.tls.wrap(raw, listener, (s) => {
+          handshaken = true;
+          this.server.emit('connection', s);
+        }, (err) => log('info', `TLS handshake failed from ${raw.remoteAddress}: ${err.message}`));
     const firstRequest = setTimeout(() => {
       // Once bytes came in, the head timeout has started and answers 408.
-      if (conn.requests === 0 && socket.bytesRead === 0) socket.destroy();
+      if (conn.requests === 0 && (!handshaken || socket.bytesRead === 0)) socket.destroy();
     }, this.config.timeout * 1000);
     firstRequest.unref();
-    const conn: Connection = { requests: 0, active: 0, firstRequest };
+    const conn: Connection = { requests: 0, active: 0, firstRequest, listener };
     this.connections.set(socket, conn);
     socket.once('close', () => {
       clearTimeout(firstRequest);
@@ -164,7 +177,7 @@ export class Frontend {
       this.onSlots?.();
       if (this.connections.size === 0) this.onDrained?.();
     });
-    this.server.emit('connection', socket);
+    if (handshaken) this.server.emit('connection', socket);
     if (this.boot.maxConnections > 0 && this.accepted >= this.boot.maxConnections && this.acceptor.accepting) {
       // This connection is still served (its first request, then it closes).
       this.acceptor.stop();
@@ -205,7 +218,7 @@ export class Frontend {
     const absolute = ABSOLUTE_FORM.exec(req.url ?? '');
     if (absolute) req.url = absolute[2]!.startsWith('/') ? absolute[2] : '/' + absolute[2];
     const url = req.url ?? '/';
-    const route = this.router.route(absolute ? absolute[1] : req.headers.host, url);
+    const route = this.router.route(absolute ? absolute[1] : req.headers.host, url, conn?.listener);
     const socket = req.socket;
     const clientAddress = socket.remoteAddress ?? '';
     const scheme: 'http' | 'https' = (socket as net.Socket & { encrypted?: boolean }).encrypted ? 'https' : 'http';
@@ -249,7 +262,7 @@ export class Frontend {
       sendError(res, refused.status, refused.cause, refused.text);
       return done(refused.status, 0, route ? route.mount.processGroup : '-', process.pid, undefined, refused.cause);
     }
-    const staticRoute = this.router.staticRoute(req.headers.host, url, route);
+    const staticRoute = this.router.staticRoute(req.headers.host, url, route, conn?.listener);
     if (staticRoute) {
       return serveStatic(req, res, staticRoute, requestId, (r) => done(r.status, r.bytes, STATIC_GROUP, process.pid, undefined, r.cause));
     }

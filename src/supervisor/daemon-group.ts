@@ -11,6 +11,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { BOOT_ENV, type DaemonApp, type DaemonBoot } from '../daemon/boot.js';
+import { identityEnv } from './privileges.js';
 import type { DaemonMessage } from '../daemon/status-pipe.js';
 import { logError, logNotice, logWarn } from '../log/error-log.js';
 import type { Cause } from '../protocol/causes.js';
@@ -105,7 +106,8 @@ export class DaemonGroup {
       index,
       loadFailures: this.loadFailures[index] ?? 0,
     };
-    const env: NodeJS.ProcessEnv = { ...process.env, [BOOT_ENV]: JSON.stringify(boot) };
+    // The group's env, then lang / locale, over the supervisor's environment.
+    const env: NodeJS.ProcessEnv = { ...process.env, ...identityEnv(g), ...g.env, [BOOT_ENV]: JSON.stringify(boot) };
     if (g.lang) env.LANG = g.lang;
     if (g.locale) env.LC_ALL = g.locale;
     const child = spawn(process.execPath, [DAEMON_MAIN], {

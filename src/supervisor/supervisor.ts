@@ -12,6 +12,7 @@
 import { DaemonGroup } from './daemon-group.js';
 import { FrontendPool } from './frontend-pool.js';
 import { openTcpListeners, makeSocketDir, groupSocketPath, openGroupListener, removeSocketDir, type TcpListener } from './listeners.js';
+import { checkPrivileges } from './privileges.js';
 import { serveControl, type ControlReply, type ControlRequest } from './control-socket.js';
 import { MetricsCollector } from '../metrics/collect.js';
 import type { StatusReport } from '../metrics/report.js';
@@ -44,6 +45,7 @@ export class Supervisor {
   async start(): Promise<void> {
     const config = this.config;
     openErrorLog(config.errorLog, 'supervisor');
+    checkPrivileges(config);
     this.tcp = await openTcpListeners(config);
     try {
       this.socketDir = makeSocketDir(config);
@@ -88,9 +90,9 @@ export class Supervisor {
         lines.push(`mount ${h.serverName === '_default_' ? '' : h.serverName}${m.path || '/'} -> ${m.app} (${where}, application group ${m.applicationGroup})`);
       }
     }
-    for (const l of this.tcp) {
+    for (const [i, l] of this.tcp.entries()) {
       const shown = l.host === '0.0.0.0' || l.host === '::' ? 'localhost' : l.host.includes(':') ? `[${l.host}]` : l.host;
-      lines.push(`serving http://${shown}:${l.port}/`);
+      lines.push(`serving ${this.config.listen[i]?.tls ? 'https' : 'http'}://${shown}:${l.port}/`);
     }
     return lines;
   }
@@ -162,14 +164,16 @@ export class Supervisor {
     let next: EffectiveConfig;
     try {
       next = await this.reread();
+      checkPrivileges(next);
     } catch (err) {
       const why = err instanceof ConfigError ? err.message : (err as Error).message;
       logError(`${reason}: graceful restart refused, the configuration is invalid (${why}); still running the old configuration`);
       return `refused: ${why}`;
     }
     logNotice(`${reason}: graceful restart: re-read the configuration; replacing the front end and every daemon process`, { cause: 'restart' });
-    const same = (a: EffectiveConfig['listen'], b: EffectiveConfig['listen']) => JSON.stringify(a) === JSON.stringify(b);
-    if (!same(next.listen, this.config.listen)) {
+    // The sockets stay; what is served on them (HTTPS, its certificate) may change.
+    const addresses = (l: EffectiveConfig['listen']) => JSON.stringify(l.map((x) => [x.host, x.port]));
+    if (addresses(next.listen) !== addresses(this.config.listen)) {
       logWarn('the listen addresses changed: that takes a full stop and start; keeping the current ones');
       next.listen = this.config.listen;
     }
