@@ -267,3 +267,34 @@ test('hosts: a group declared in one host is refused from a host of another serv
   assert.equal(r3.code, 2);
   assert.match(r3.stderr, /^sluice: hosts\[2\]\.listen\[1\]: no listener named "nowhere"/m);
 });
+
+test('an HTTPS client that never completes the handshake, or sends no request after it, gives its connection slot back within timeout', async (t) => {
+  const dir = tempDir('sluice-tls-');
+  const pem = makeCert(dir, 'server');
+  const file = writeConfig(dir, { ...hostsConfig(dir, pem), timeout: 0.5 });
+  // One front-end process of 4 slots: the three clients below hold three of them.
+  const s = await startSluice(['serve', '-c', file, '--threads-per-child', '4', '--server-limit', '1', '--start-servers', '1', '--max-request-workers', '4', '--min-spare-threads', '1', '--max-spare-threads', '4']);
+  t.after(() => s.stop());
+  const secure = new URL(await httpsUrl(s));
+  const port = Number(secure.port);
+  const t0 = performance.now();
+  const closedWithin = (socket: import('node:net').Socket) =>
+    new Promise<number>((resolve) => {
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(performance.now() - t0));
+    });
+  const net = await import('node:net');
+  const tls = await import('node:tls');
+  // Silent TCP, a partial ClientHello, and a finished handshake with no request.
+  const silent = net.connect(port, '127.0.0.1');
+  const closes = [closedWithin(silent)];
+  const partial = net.connect(port, '127.0.0.1', () => partial.write(Buffer.from([0x16, 0x03, 0x01, 0x02])));
+  closes.push(closedWithin(partial));
+  const quiet = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, servername: 'app.test' });
+  closes.push(closedWithin(quiet));
+  await new Promise((r) => quiet.once('secureConnect', r));
+  const times = await Promise.all(closes);
+  for (const [i, ms] of times.entries()) assert.ok(ms > 400 && ms < 5000, `client ${i} closed after ${ms.toFixed(0)} ms (timeout 0.5 s)`);
+  // Every slot is free again: requests are served.
+  for (let i = 0; i < 3; i++) assert.equal((await get(`${secure.origin}/`, 'app.test')).status, 200);
+});
