@@ -48,7 +48,7 @@ Daemon options: \`sluice start --help\` lists them; docs/timeouts.md explains ea
 /** The daemon options table, from the same spec the parser and validator use. */
 function daemonOptionsHelp(): string {
   const unit: Record<string, string> = { seconds: 'SECONDS', count: 'N', bytes: 'BYTES', boolean: 'true|false', string: 'TEXT', path: 'DIR', environment: "'NAME=VALUE ...'" };
-  const shown = (v: unknown) => (v === undefined ? 'unset' : String(v));
+  const shown = (v: unknown) => (v === undefined ? 'unset' : typeof v === 'object' && v !== null ? (Object.keys(v).length ? JSON.stringify(v) : 'none') : String(v));
   const lines = ['', 'Daemon options (fractions of a second allowed; default under sluice start / under a config file):'];
   for (const o of GROUP_OPTIONS) {
     const start = o.startDefault ?? o.default;
