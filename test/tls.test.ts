@@ -266,6 +266,21 @@ test('hosts: a group declared in one host is refused from a host of another serv
   const r3 = await runSluice(['check', '-c', writeConfig(dir, unknown)]);
   assert.equal(r3.code, 2);
   assert.match(r3.stderr, /^sluice: hosts\[2\]\.listen\[1\]: no listener named "nowhere"/m);
+
+  // Listeners referred to by port number, as <VirtualHost *:443> does.
+  const byPort = hostsConfig(dir, pem);
+  byPort.listen[0]!.port = 18080;
+  byPort.listen[1]!.port = 18443;
+  (byPort.hosts[0] as { listen: Array<string | number> }).listen = [18080];
+  (byPort.hosts[2] as { listen: Array<string | number> }).listen = [18443];
+  const r4 = await runSluice(['check', '-c', writeConfig(dir, byPort)]);
+  assert.equal(r4.code, 0, r4.stderr);
+  assert.match(r4.stdout, /^host app\.test \(aliases www\.app\.test, \*\.app\.example\) on plain:$/m);
+  assert.match(r4.stdout, /^host app\.test on secure:$/m);
+  (byPort.hosts[2] as { listen: Array<string | number> }).listen = [18444];
+  const r5 = await runSluice(['check', '-c', writeConfig(dir, byPort)]);
+  assert.equal(r5.code, 2);
+  assert.match(r5.stderr, /^sluice: hosts\[2\]\.listen\[0\]: no listener on port 18444/m);
 });
 
 test('an HTTPS client that never completes the handshake, or sends no request after it, gives its connection slot back within timeout', async (t) => {
