@@ -34,7 +34,7 @@ export interface GroupOptions {
   /** Working directory of the daemon processes (absolute; relative ones resolve against the config file). */
   home: string | undefined;
   /** Extra environment variables of the daemon processes. */
-  env: Readonly<Record<string, string>>;
+  env: Readonly<Record<string, string>> | undefined;
   queueTimeout: number;
   socketTimeout: number;
   responseSocketTimeout: number;
@@ -66,7 +66,7 @@ export const GROUP_OPTIONS: readonly OptionSpec[] = [
   { key: 'user', flag: 'user', kind: 'string', default: undefined, doc: 'run the daemon processes as this user (sluice must start as root)' },
   { key: 'group', flag: 'group', kind: 'string', default: undefined, doc: "run the daemon processes as this group (default: the user's primary group)" },
   { key: 'home', flag: 'home', kind: 'path', default: undefined, doc: 'working directory of the daemon processes' },
-  { key: 'env', flag: 'env', kind: 'environment', default: {}, doc: 'environment variables for the daemon processes (NAME=VALUE, space-separated on the command line)' },
+  { key: 'env', flag: 'env', kind: 'environment', default: undefined, doc: 'environment variables for the daemon processes (NAME=VALUE, space-separated on the command line)' },
   { key: 'queueTimeout', flag: 'queue-timeout', kind: 'seconds', default: 0, startDefault: 45, doc: 'discard a request at pickup (504) if it waited longer' },
   { key: 'socketTimeout', flag: 'socket-timeout', kind: 'seconds', default: 0, startDefault: 60, doc: 'bound on each read/write between front end and daemon (0: the server timeout)' },
   { key: 'responseSocketTimeout', flag: 'response-socket-timeout', kind: 'seconds', default: 0, doc: 'bound on waiting for a slow client to take a response (0: socket-timeout)' },
