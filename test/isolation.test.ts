@@ -212,3 +212,20 @@ test('started as an ordinary user, a group asking for another user exits 2 namin
   same.child.kill('SIGTERM');
   assert.equal(await same.exited, 0);
 });
+
+test('a graceful restart applies a changed user and env to the new daemon processes', async (t) => {
+  const dir = openDir('sluice-iso-');
+  const file = writeConfig(dir, isoConfig(dir, {}));
+  const s = await startSluice(['serve', '-c', file]);
+  t.after(() => s.stop());
+  const before = await json(s, '/');
+  assert.equal(before.uid, 0);
+  writeConfig(dir, isoConfig(dir, { user: 'nobody', env: { ISO_COLOUR: 'plum' } }));
+  const from = s.output.length;
+  s.child.kill('SIGHUP');
+  await s.waitFor(/graceful restart done/, 20000, from);
+  const after = await json(s, '/');
+  assert.notEqual(after.pid, before.pid, 'a new daemon process');
+  assert.deepEqual(ids(after.pid).uid, [NOBODY, NOBODY, NOBODY, NOBODY]);
+  assert.equal(after.env.ISO_COLOUR, 'plum');
+});
