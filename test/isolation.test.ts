@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { startSluice, runSluice, request, tempDir, APPS, BIN, type Sluice } from './helpers/sluice.js';
+import { startSluice, runSluice, request, tempDir, APPS, BIN, ROOT, type Sluice } from './helpers/sluice.js';
 
 const APP = path.join(APPS, 'iso-env.ts');
 const NOBODY = 65534;
@@ -35,6 +35,20 @@ function writeConfig(dir: string, config: unknown): string {
   return file;
 }
 
+/**
+ * Daemons running as nobody load sluice, tsx and the test app from this
+ * checkout: it must be readable by other users (as an installation must be
+ * for a real daemon user). Says so plainly rather than failing obscurely.
+ */
+async function checkoutReadableByNobody(): Promise<void> {
+  const files = [path.join(ROOT, 'dist', 'index.js'), path.join(ROOT, 'node_modules', 'tsx', 'package.json'), APP];
+  const child = spawn(process.execPath, ['-e', `for (const f of ${JSON.stringify(files)}) require('fs').readFileSync(f)`], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (c) => (err += c));
+  const code = await new Promise((r) => child.on('exit', r));
+  assert.equal(code, 0, `the checkout at ${ROOT} must be readable by other users for daemons running as nobody: ${err.split('\n').find((l) => l.includes('Error')) ?? err}`);
+}
+
 async function json(s: Sluice, url: string) {
   const r = await request(`${s.url}${url}`);
   assert.equal(r.status, 200, `${url}: ${r.body}`);
@@ -58,6 +72,7 @@ function isoConfig(dir: string, group: Record<string, unknown>) {
 
 test('daemon processes run as the group\'s user and group, in its home, with its env and lang/locale; the supervisor and front end stay root', async (t) => {
   assert.equal(process.getuid!(), 0, 'these tests run as root');
+  await checkoutReadableByNobody();
   const dir = openDir('sluice-iso-');
   const home = path.join(dir, 'work');
   fs.mkdirSync(home, { mode: 0o755 });
