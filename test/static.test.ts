@@ -533,6 +533,42 @@ for (const mode of ['daemon', 'embedded'] as const) {
   });
 }
 
+test('a client that stops taking a file is disconnected after the front end\'s timeout, and others are served meanwhile', async (t) => {
+  const site = makeSite();
+  writeBig(site);
+  const s = await startSluice(['start', LAB, '--embedded', '--timeout', '1', '--static', '/assets=public', '--socket-prefix', site.dir], { cwd: site.dir });
+  t.after(() => s.stop());
+  const socket = net.connect(s.port, '127.0.0.1');
+  let got = 0;
+  const t0 = performance.now();
+  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(performance.now() - t0)));
+  socket.on('error', () => {});
+  let draining = false;
+  socket.on('data', (c: Buffer) => {
+    got += c.length;
+    if (got > 64 * 1024 && !draining) socket.pause();
+  });
+  socket.write(`GET /assets/big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+  // Meanwhile another client is served.
+  await sleep(300);
+  assert.equal((await get(`${s.url}/assets/notes.txt`)).status, 200);
+  await eventually(() => s.accessLog().some((l) => l.url === '/assets/big.bin'), 10000);
+  const ms = performance.now() - t0;
+  assert.ok(ms >= 900, `given up after ${ms} ms, before the 1 s timeout`);
+  const line = s.accessLog().find((l) => l.url === '/assets/big.bin')!;
+  assert.equal(line.status, 200);
+  assert.equal(line.cause, 'timeout');
+  assert.ok(line.bytes < BIG, `${line.bytes} bytes`);
+  // What the front end had handed to the kernel still arrives, then the connection ends short of the file.
+  draining = true;
+  socket.resume();
+  const end = await Promise.race([closed, sleep(10000).then(() => -1)]);
+  socket.destroy();
+  assert.ok(end > 0, 'the connection did not end');
+  assert.ok(got < BIG, `received ${got} of ${BIG} bytes`);
+  await s.waitFor(/\[notice\] .* the client took no data for 1 s \(timeout\)/);
+});
+
 test('a host serving only files, and the longest mount path winning between app and static mounts', async (t) => {
   const site = makeSite();
   fs.mkdirSync(path.join(site.publicDir, 'api-docs'));

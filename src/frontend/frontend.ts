@@ -264,7 +264,7 @@ export class Frontend {
     }
     const staticRoute = this.router.staticRoute(req.headers.host, url, route, conn?.listener);
     if (staticRoute) {
-      return serveStatic(req, res, staticRoute, requestId, (r) => done(r.status, r.bytes, STATIC_GROUP, process.pid, undefined, r.cause));
+      return serveStatic(req, res, staticRoute, requestId, this.config.timeout, (r) => done(r.status, r.bytes, STATIC_GROUP, process.pid, undefined, r.cause));
     }
     if (!route) {
       sendError(res, 404, undefined, 'Not Found');

@@ -6,6 +6,9 @@
 //   - One byte range answers 206 (If-Range honoured), an unsatisfiable one
 //     416; a request for several ranges gets the whole file (200): no
 //     multipart/byteranges.
+//   - Streamed with backpressure, 64 KB at a time; a client that does not
+//     take the next 64 KB within `timeout` seconds (Apache's Timeout) is
+//     disconnected (cause "timeout").
 //   - A directory serves its index.html, never a listing (403 without one);
 //     without its trailing slash it redirects (301) to it.
 //   - Nothing outside the mount's directory: the path is percent-decoded
@@ -193,9 +196,17 @@ const OPEN_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.
 
 /**
  * Answers a request for a static mount; `done` is called once the response
- * is over (sent, or the client gone).
+ * is over (sent, or the client gone). `timeout`: seconds the client may take
+ * no data before it is disconnected.
  */
-export function serveStatic(req: IncomingMessage, res: ServerResponse, route: StaticRoute, requestId: string, done: (r: StaticResult) => void): void {
+export function serveStatic(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: StaticRoute,
+  requestId: string,
+  timeout: number,
+  done: (r: StaticResult) => void,
+): void {
   let bytes = 0;
   let cause: string | undefined;
   res.once('close', () => {
@@ -222,7 +233,13 @@ export function serveStatic(req: IncomingMessage, res: ServerResponse, route: St
       return void res.end();
     }
     if (!('file' in found)) return fail(found.status, found.status === 403 ? 'Forbidden' : 'Not Found', found.why);
-    await send(req, res, found.file, (n) => (bytes += n));
+    const stalled = () => {
+      logNotice(`${req.method} ${req.url}: the client took no data for ${timeout} s (timeout); disconnected after ${bytes} bytes`, { group: STATIC_GROUP, request: requestId, cause: 'timeout' });
+      cause = 'timeout';
+      res.destroy();
+      req.socket.destroy();
+    };
+    await send(req, res, found.file, (n) => (bytes += n), timeout * 1000, stalled);
   })().catch((err: NodeJS.ErrnoException) => {
     logError(`${req.method} ${req.url} failed: ${err?.stack ?? String(err)}`, { group: STATIC_GROUP, request: requestId, status: 500 });
     if (!res.headersSent) sendError(res, 500, undefined, 'Internal Server Error');
@@ -230,7 +247,7 @@ export function serveStatic(req: IncomingMessage, res: ServerResponse, route: St
   });
 }
 
-async function send(req: IncomingMessage, res: ServerResponse, file: string, sent: (n: number) => void): Promise<void> {
+async function send(req: IncomingMessage, res: ServerResponse, file: string, sent: (n: number) => void, stallMs: number, stalled: () => void): Promise<void> {
   const fh = await fs.promises.open(file, OPEN_FLAGS);
   let streaming = false;
   try {
@@ -263,7 +280,13 @@ async function send(req: IncomingMessage, res: ServerResponse, file: string, sen
     // pipeline() waits on the client (backpressure) and closes the file when either side ends or fails.
     const stream = fh.createReadStream({ start, end, highWaterMark: 64 * 1024 });
     streaming = true;
-    stream.on('data', (chunk: string | Buffer) => sent(chunk.length));
+    // A chunk is read only once the client took the one before (or room was left for it).
+    const stall = setTimeout(stalled, stallMs);
+    res.once('close', () => clearTimeout(stall));
+    stream.on('data', (chunk: string | Buffer) => {
+      stall.refresh();
+      sent(chunk.length);
+    });
     pipeline(stream, res, () => {});
   } finally {
     if (!streaming) await fh.close();
