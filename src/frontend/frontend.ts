@@ -218,7 +218,8 @@ export class Frontend {
     const absolute = ABSOLUTE_FORM.exec(req.url ?? '');
     if (absolute) req.url = absolute[2]!.startsWith('/') ? absolute[2] : '/' + absolute[2];
     const url = req.url ?? '/';
-    const route = this.router.route(absolute ? absolute[1] : req.headers.host, url, conn?.listener);
+    const hostName = absolute ? absolute[1] : req.headers.host;
+    const route = this.router.route(hostName, url, conn?.listener);
     const socket = req.socket;
     const clientAddress = socket.remoteAddress ?? '';
     const scheme: 'http' | 'https' = (socket as net.Socket & { encrypted?: boolean }).encrypted ? 'https' : 'http';
@@ -262,7 +263,7 @@ export class Frontend {
       sendError(res, refused.status, refused.cause, refused.text);
       return done(refused.status, 0, route ? route.mount.processGroup : '-', process.pid, undefined, refused.cause);
     }
-    const staticRoute = this.router.staticRoute(req.headers.host, url, route, conn?.listener);
+    const staticRoute = this.router.staticRoute(hostName, url, route, conn?.listener);
     if (staticRoute) {
       return serveStatic(req, res, staticRoute, requestId, this.config.timeout, (r) => done(r.status, r.bytes, STATIC_GROUP, process.pid, undefined, r.cause));
     }
