@@ -16,7 +16,7 @@ export class RecycleTriggers {
   constructor(private readonly d: Daemon) {
     const g = d.group;
     const i = d.boot.index;
-    this.maximumRequests = g.maximumRequests > 0 ? g.maximumRequests + Math.floor(jitter(g.maximumRequestsJitter + 1, i, g.processes)) : 0;
+    this.maximumRequests = g.maximumRequests > 0 ? g.maximumRequests + countJitter(g.maximumRequestsJitter, i, g.processes) : 0;
     this.restartInterval = g.restartInterval > 0 ? g.restartInterval + jitter(g.restartIntervalJitter, i, g.processes) : 0;
   }
 
@@ -91,3 +91,16 @@ function jitter(range: number, index: number, processes: number): number {
   const slice = range / processes;
   return (Math.min(index, processes - 1) + Math.random()) * slice;
 }
+
+/**
+ * The whole-number form of `jitter` for request counts, 0..range: slice
+ * bounds are rounded down before drawing, so neighbouring positions never
+ * share a value (a fractional slice rounded afterwards could).
+ */
+function countJitter(range: number, index: number, processes: number): number {
+  const at = Math.min(index, processes - 1);
+  const lo = Math.floor((at * (range + 1)) / processes);
+  const hi = Math.max(lo + 1, Math.floor(((at + 1) * (range + 1)) / processes));
+  return lo + Math.floor(Math.random() * (hi - lo));
+}
+

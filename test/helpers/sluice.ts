@@ -169,7 +169,6 @@ export function tempDir(prefix = 'sluice-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-const FRONT_END_FLAG = /^--(start-servers|min-spare-threads|max-spare-threads|threads-per-child|max-request-workers|server-limit|max-connections-per-child)$/;
 
 /** Starts `sluice <args>` on a free port and waits until it serves. */
 export async function startSluice(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Sluice> {
@@ -177,10 +176,6 @@ export async function startSluice(args: string[], opts: { cwd?: string; env?: No
   const isStart = args[0] === 'start';
   if (isStart && !args.includes('--port')) full.push('--port', '0');
   if (isStart && !args.includes('--host')) full.push('--host', '127.0.0.1');
-  // One front-end process unless the test sizes the front end itself: by
-  // default a second one starts as soon as a connection is held, and tests of
-  // other features expect the front-end pid of the start-up layout to serve.
-  if ((isStart || args[0] === 'serve') && !args.some((a) => FRONT_END_FLAG.test(a))) full.push('--server-limit', '1');
   const child = spawn(process.execPath, [BIN, ...full], {
     cwd: opts.cwd ?? ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
