@@ -2,9 +2,9 @@
 // WSGIAuthGroupScript, WSGIDispatchScript; Apache's AuthName and Require),
 // and the top-level hookTimeout that bounds them. The hooks run in the front
 // end (src/frontend/hooks/).
-import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
+import { existingModuleFile } from './module-file.js';
 
 export const HOOK_MOUNT_KEYS = ['accessScript', 'authUserScript', 'authGroupScript', 'authRealm', 'require', 'passAuthorization', 'dispatchScript'] as const;
 
@@ -47,16 +47,7 @@ function show(v: unknown): string {
 
 function scriptPath(v: unknown, at: string, baseDir: string): string {
   if (typeof v !== 'string' || v === '') throw new ConfigError(at, `must be the path of a hook module (got ${show(v)})`);
-  const abs = path.resolve(baseDir, v);
-  if (!HOOK_EXTENSIONS.includes(path.extname(abs))) throw new ConfigError(at, `must be a ${HOOK_EXTENSIONS.join(', ')} module (got ${show(v)})`);
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(abs);
-  } catch {
-    throw new ConfigError(at, `file not found: ${abs}`);
-  }
-  if (!st.isFile()) throw new ConfigError(at, `not a file: ${abs}`);
-  return abs;
+  return existingModuleFile(path.resolve(baseDir, v), at, HOOK_EXTENSIONS, show(v));
 }
 
 function names(v: unknown, at: string): string[] {

@@ -10,6 +10,7 @@ import { checkHostNames, parseHostListen, parseListen } from './listen.js';
 import { HOOK_MOUNT_KEYS, parseHookTimeout, parseMountHooks } from './hooks.js';
 import { GROUP_OPTIONS, OPTION_BY_KEY, GLOBAL, EMBEDDED_REASON, defaultGroupOptions, type GroupOptions, type OptionSpec, type OptionValue } from './options.js';
 import { parseEnvironment, resolveIdentity } from './identity.js';
+import { existingModuleFile } from './module-file.js';
 import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, EffectiveMount, EffectiveStaticMount, UserConfig } from './types.js';
 
 const TOP_KEYS = [
@@ -149,19 +150,7 @@ function parseHostName(v: unknown, at: string): string {
 
 function resolveApp(v: unknown, at: string, baseDir: string): string {
   const file = parseString(v, at);
-  const abs = path.resolve(baseDir, file);
-  const ext = path.extname(abs);
-  if (!APP_EXTENSIONS.includes(ext)) {
-    throw new ConfigError(at, `must be a ${APP_EXTENSIONS.join(', ')} module (got ${show(file)})`);
-  }
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(abs);
-  } catch {
-    throw new ConfigError(at, `file not found: ${abs}`);
-  }
-  if (!st.isFile()) throw new ConfigError(at, `not a file: ${abs}`);
-  return abs;
+  return existingModuleFile(path.resolve(baseDir, file), at, APP_EXTENSIONS, show(file));
 }
 
 /** A static mount's directory: absolute, symlinks resolved (the root nothing is served outside of). */
