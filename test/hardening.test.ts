@@ -7,9 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { startSluice, runSluice, request, sleep, tempDir, alive, APPS, type Sluice } from './helpers/sluice.js';
+import { raw, eventually, get } from './helpers/raw.js';
 
 const APP = path.join(APPS, 'hd-recorder.ts');
 const LIMIT = 1000;
@@ -36,52 +36,6 @@ async function start(t: { after(fn: () => unknown): void }, mode: Mode, extra: s
   return { s, seen: () => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean) };
 }
 
-interface RawReply {
-  data: string;
-  statuses: number[];
-  /** The server closed the connection (rather than the client giving up). */
-  closed: boolean;
-  ms: number;
-}
-
-type Part = string | Buffer | { waitMs: number };
-
-/** Writes `parts` on one connection (pausing where asked) and reads until the server closes or `timeoutMs`. */
-function raw(port: number, parts: Part[], timeoutMs = 3000): Promise<RawReply> {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    let closed = false;
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', () => {});
-    const timer = setTimeout(() => socket.destroy(), timeoutMs);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      const data = Buffer.concat(chunks).toString('latin1');
-      resolve({ data, statuses: [...data.matchAll(/HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1])), closed, ms: performance.now() - t0 });
-    });
-    socket.on('end', () => {
-      closed = true;
-      socket.destroy();
-    });
-    void (async () => {
-      for (const p of parts) {
-        if (socket.destroyed) return;
-        if (typeof p === 'object' && !Buffer.isBuffer(p)) await sleep(p.waitMs);
-        else socket.write(p);
-      }
-    })();
-  });
-}
-
-/** Polls `check` until it holds or `ms` pass (logs and records arrive through pipes and files). */
-async function eventually(check: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check() && Date.now() < deadline) await sleep(25);
-}
-
-const get = (p: string, headers = '') => `GET ${p} HTTP/1.1\r\nHost: localhost\r\n${headers}\r\n`;
 
 for (const mode of MODES) {
   test(`${mode}: a head over maxHeaderSize is 431, a request line over it 414; neither reaches the app`, async (t) => {

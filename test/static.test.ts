@@ -428,15 +428,18 @@ for (const mode of ['daemon', 'embedded'] as const) {
 
   test(`${mode}: nothing outside the directory: dot segments, encoded and double-encoded, backslashes, NUL, absolute paths, symlinks`, async (t) => {
     const { s, at } = await start(t);
+    // Dot segments are resolved by the front end before anything is routed
+    // (src/frontend/request-target.ts): out of the mount, such a path is no
+    // longer the static mount's, and above the root it is refused.
     const attempts: Array<[string, number]> = [
-      [`${at}/../secret.txt`, 400],
+      [`${at}/../secret.txt`, 404],
       [`${at}/../../../../../../etc/passwd`, 400],
-      [`${at}/sub/../../secret.txt`, 400],
-      [`${at}/%2e%2e/secret.txt`, 400],
-      [`${at}/%2E%2E/secret.txt`, 400],
-      [`${at}/.%2e/secret.txt`, 400],
-      [`${at}/%2e./secret.txt`, 400],
-      [`${at}/sub/%2e%2e/%2e%2e/secret.txt`, 400],
+      [`${at}/sub/../../secret.txt`, 404],
+      [`${at}/%2e%2e/secret.txt`, 404],
+      [`${at}/%2E%2E/secret.txt`, 404],
+      [`${at}/.%2e/secret.txt`, 404],
+      [`${at}/%2e./secret.txt`, 404],
+      [`${at}/sub/%2e%2e/%2e%2e/secret.txt`, 404],
       [`${at}/..%2fsecret.txt`, 400],
       [`${at}/..%2Fsecret.txt`, 400],
       [`${at}/%2f..%2f..%2fsecret.txt`, 400],
@@ -488,11 +491,15 @@ for (const mode of ['daemon', 'embedded'] as const) {
     assert.equal(backIn.status, 200, backIn.head);
     assert.ok(backIn.data.includes('notes.txt:'));
     assert.equal((await raw(s.port, `${at}/%73ub/index.html`)).status, 200);
-    // Each attempt was logged as a static request, and refusals say why in the error log.
-    await eventually(() => s.accessLog().filter((l) => l.group === '%{STATIC}').length >= attempts.length + 5);
-    const refused = s.accessLog().find((l) => l.url === `${at}/%2e%2e/secret.txt`)!;
+    // Each attempt was logged, and refusals say why in the error log.
+    await eventually(() => s.accessLog().length >= attempts.length + 5);
+    const resolved = s.accessLog().find((l) => l.url === `${at}/%2e%2e/secret.txt`)!;
+    assert.equal(resolved.status, 404);
+    assert.notEqual(resolved.group, '%{STATIC}', 'resolved out of the static mount');
+    const refused = s.accessLog().find((l) => l.url === `${at}/%c0%ae%c0%ae/secret.txt`)!;
     assert.equal(refused.status, 400);
     assert.equal(refused.cause, 'bad-request');
+    assert.equal(refused.group, '%{STATIC}');
     await s.waitFor(/\[notice\] \[[^\]]*:%\{STATIC\} pid \d+\] 403 .*link-out\.txt 403: resolves outside the directory/);
     // The server is still fine.
     assert.equal((await get(`${s.url}${at}/notes.txt`)).status, 200);

@@ -280,23 +280,31 @@ function stalledUpload(port: number, pathname: string): Promise<{ head: string; 
   });
 }
 
-test('socket-timeout: a request body that stalls on its way does not hold the daemon slot', async () => {
-  const s = await socketTimeoutServer();
+// The front end's timeout (Apache's Timeout) bounds each wait for client
+// body bytes; the daemon gives the front end timeout + socket-timeout for it.
+const bodyStallServer = sharedServer(['--socket-timeout', '0.8', '--timeout', '0.6']);
+
+test('a request body that stalls on its way is answered 408 by the front end at its timeout, not blamed on the daemon, and frees the daemon slot', async () => {
+  const s = await bodyStallServer();
   const [daemonPid] = await s.groupPids(GROUP);
+  const fe = await s.frontendPid();
 
   const r = await stalledUpload(s.port, '/upload');
-  assert.match(r.head, /^HTTP\/1\.1 504 /);
-  assert.match(r.head, /sluice-cause: socket-timeout/i);
-  within(r.ms, 750, 2500, 'answered at socket-timeout');
-  within(await r.closed, 750, 3000, 'the client connection is closed with its body unread');
+  assert.match(r.head, /^HTTP\/1\.1 408 /);
+  assert.match(r.head, /sluice-cause: timeout/i);
+  within(r.ms, 550, 1500, 'answered at the front end\'s timeout');
+  within(await r.closed, 550, 2000, 'the client connection is closed with its body unread');
   const line = await accessLine(s, '/upload');
-  assert.equal(line.status, 504);
-  assert.equal(line.cause, 'socket-timeout');
-  assert.equal(line.pid, daemonPid);
-  await s.waitFor(new RegExp(`504 socket-timeout request=${line.id} `));
+  assert.equal(line.status, 408);
+  assert.equal(line.cause, 'timeout');
+  assert.equal(line.pid, daemonPid, 'it had been handed to the daemon');
+  await s.waitFor(new RegExp(`\\[notice\\] \\[frontend:${GROUP} pid ${fe}\\] 408 timeout request=${line.id} POST /upload refused: the client sent no more of the request body for timeout 0.6 s`));
   const next = await request(`${s.url}/pid`);
   assert.equal(next.body, String(daemonPid));
   assert.ok(next.ms < 1500, `the slot was free for the next request (${next.ms.toFixed(0)} ms)`);
+  await sleep(1200); // past the daemon's own bound (timeout + socket-timeout)
+  assert.doesNotMatch(s.output, /socket-timeout request=/, 'nothing blames the daemon hop');
+  assert.doesNotMatch(s.stderr, new RegExp(`\\[daemon:${GROUP} pid ${daemonPid}\\] (500|504)`), 'the daemon logs no answer the client did not get');
   assert.doesNotMatch(s.stderr, /bad request/, 'a request abandoned mid-body is not reported as a bad request');
 });
 
@@ -340,18 +348,18 @@ function closedWithin(socket: net.Socket, limitMs: number): Promise<number> {
   }).finally(() => socket.destroy());
 }
 
-test('socket-timeout (daemon side): a front end that stalls mid-body is cut off and the slot freed', async () => {
+test('socket-timeout (daemon side): a front end that stalls mid-body is cut off at timeout + socket-timeout and the slot freed', async () => {
   // Straight at the daemon: it enforces its own bound whatever the front end does.
-  const s = await socketTimeoutServer();
+  const s = await bodyStallServer();
   const [daemonPid] = await s.groupPids(GROUP);
   const raw = rawDaemonRequest(await groupSocket(s), 'stalled-body', 'POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 100000', 'y'.repeat(10));
   let got = '';
   raw.on('data', (d) => (got += d));
-  within(await closedWithin(raw, 8000), 750, 2500, 'the daemon closed the stalled connection at socket-timeout');
+  within(await closedWithin(raw, 8000), 1300, 3000, 'the daemon closed the stalled connection at timeout + socket-timeout');
   assert.match(got, new RegExp(`^\\+${daemonPid} \\d+\\r\\nHTTP/1\\.1 504 `), 'picked up, then answered 504');
   assert.match(got, /sluice-cause: socket-timeout/i);
   await s.waitFor(
-    new RegExp(`\\[error\\] \\[daemon:${GROUP} pid ${daemonPid}\\] 504 socket-timeout request=stalled-body POST /upload: the front end sent nothing for socket-timeout 0.8 s while the daemon waited for the request body`),
+    new RegExp(`\\[error\\] \\[daemon:${GROUP} pid ${daemonPid}\\] 504 socket-timeout request=stalled-body POST /upload: the front end sent no more of the request body for 1\\.\\d s \\(timeout \\+ socket-timeout 1.4 s\\)`),
   );
   const next = await request(`${s.url}/pid`);
   assert.equal(next.body, String(daemonPid));
@@ -416,7 +424,7 @@ async function dropStalledClient(s: Sluice, seconds: number, flags: string[]): P
   assert.equal(line.pid, daemonPid);
   within(line.totalMs, seconds * 1000 - 50, seconds * 1000 + 2500, `dropped about ${flags.join(' ')} after the client stopped reading`);
   await s.waitFor(
-    new RegExp(`\\[error\\] \\[frontend:${GROUP} pid ${fe}\\] 200 response-socket-timeout request=${line.id} the client did not take the response for response-socket-timeout ${seconds} s: dropped it and freed the daemon slot \\(pid ${daemonPid}\\)`),
+    new RegExp(`\\[error\\] \\[frontend:${GROUP} pid ${fe}\\] 200 response-socket-timeout request=${line.id} the client took none of the response for response-socket-timeout ${seconds} s: dropped it and freed the daemon slot \\(pid ${daemonPid}\\)`),
   );
   const next = await request(`${s.url}/pid`);
   assert.equal(next.body, String(daemonPid));
@@ -494,6 +502,33 @@ test('response-socket-timeout bounds each wait on the client, not the response: 
   assert.equal(line.pid, daemonPid);
   assert.doesNotMatch(s.stderr.slice(mark), /response-socket-timeout/);
   t.diagnostic(`slow download took ${got.ms.toFixed(0)} ms`);
+});
+
+test('response-socket-timeout is the time the client takes none of the response: a client reading steadily, whose progress the kernel buffers hide from the socket for longer, is served', async (t) => {
+  // The kernel wakes a writer only once much of a multi-megabyte send buffer
+  // is free: a client reading 1 MB/s leaves the socket unwritable for longer
+  // than 0.5 s at a time, while the send queue drains all along.
+  const s = await start(['--response-socket-timeout', '0.5']);
+  t.after(() => s.stop());
+  const bytes = 6 * 1000 * 1000;
+  const url = `/download?bytes=${bytes}`;
+  const got = await new Promise<{ received: number; ms: number }>((resolve) => {
+    const t0 = performance.now();
+    const c = net.connect(s.port, '127.0.0.1', () => c.write(`GET ${url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+    let received = 0;
+    c.on('data', (d: Buffer) => {
+      received += d.length;
+      c.pause();
+      setTimeout(() => c.resume(), d.length / 1000); // 1 MB/s
+    });
+    c.on('error', () => {});
+    c.on('close', () => resolve({ received, ms: performance.now() - t0 }));
+  });
+  assert.ok(got.received > bytes, `the steady reader got the whole response (${got.received} bytes in ${got.ms.toFixed(0)} ms)`);
+  const line = await accessLine(s, url);
+  assert.equal(line.status, 200);
+  assert.equal(line.cause, undefined);
+  assert.doesNotMatch(s.stderr, /response-socket-timeout/);
 });
 
 // --- script reloading ---------------------------------------------------

@@ -8,6 +8,7 @@ import { ClientDisconnected, RequestTimeout } from './request-timeout.js';
 import type { Handler } from './load.js';
 import type { Cause } from '../protocol/causes.js';
 import { CAUSE_HEADER } from '../protocol/envelope.js';
+import { logError, logNotice, type LogFields } from '../log/error-log.js';
 
 export class LiveContext implements RequestContext {
   private controller: AbortController | undefined;
@@ -46,6 +47,20 @@ export interface RunHooks {
   onAppError(err: unknown, status: number, cause: Cause): void;
   /** The request is over: the response finished, or the connection closed. */
   onDone(finished: boolean): void;
+}
+
+/**
+ * Logs an app's failure as what the client got: the 500 it is sent; the
+ * status it already had, when the response had started and is now cut;
+ * nothing but a notice when the client (or the front end) was gone.
+ */
+export function logAppError(what: string, err: unknown, status: number, cause: Cause, res: ServerResponse, fields: LogFields): void {
+  if (res.destroyed && !res.headersSent) {
+    return logNotice(`${what} threw after its client went away: ${(err as Error)?.message ?? String(err)}`, { ...fields, cause: 'client-gone' });
+  }
+  const error = (err as Error)?.stack ?? String(err);
+  if (res.headersSent) return logError(`${what} threw after its response started (status ${res.statusCode} sent; the response is cut): ${error}`, { ...fields, status: res.statusCode, cause });
+  logError(`${what} threw: ${error}`, { ...fields, status, cause });
 }
 
 export function isRequestTimeout(err: unknown): boolean {
@@ -141,7 +156,9 @@ function toRequest(req: IncomingMessage, ctx: LiveContext): Request {
   const raw = req.rawHeaders;
   const headers = new Headers();
   for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
-  const host = req.headers.host ?? 'localhost';
+  // Path and Host were decided by the front end (src/frontend/request-target.ts);
+  // an empty Host still needs a host in the URL, or the path would be read as one.
+  const host = req.headers.host || 'localhost';
   const method = req.method ?? 'GET';
   const init: RequestInit & { duplex?: 'half' } = { method, headers, signal: ctx.signal };
   if (method !== 'GET' && method !== 'HEAD') {

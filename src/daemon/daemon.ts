@@ -14,7 +14,8 @@ import { DaemonSocketTimeout } from './socket-timeout.js';
 import { sendStatus, LISTEN_FD } from './status-pipe.js';
 import type { DaemonApp, DaemonBoot } from './boot.js';
 import { HandlerCache, type Handler } from '../app/load.js';
-import { LiveContext, runHandler, sendError } from '../app/run-handler.js';
+import { contextStorage } from '../app/context.js';
+import { LiveContext, logAppError, runHandler, sendError } from '../app/run-handler.js';
 import { ENVELOPE_HEADER, ackLine, decodeEnvelope, reloadRejectLine, wallNow, type Envelope } from '../protocol/envelope.js';
 import { logError, logWarn } from '../log/error-log.js';
 import type { Cause } from '../protocol/causes.js';
@@ -24,6 +25,8 @@ const FRONT_END_GONE = new Set(['ECONNRESET', 'EPIPE', 'HPE_INVALID_EOF_STATE'])
 
 interface Connection {
   slot: Slot;
+  /** The one request of this hand-over has arrived: anything after it is a protocol error. */
+  handedOver: boolean;
   release(): void;
 }
 
@@ -122,6 +125,7 @@ export class Daemon {
     let released = false;
     const conn: Connection = {
       slot,
+      handedOver: false,
       release: () => {
         if (released) return;
         released = true;
@@ -144,6 +148,18 @@ export class Daemon {
     const socket = req.socket as net.Socket & { [CONNECTION]?: Connection };
     const conn = socket[CONNECTION];
     if (!conn) return void res.destroy();
+    if (conn.handedOver) {
+      // One request per hand-over: bytes after it that parse as a request
+      // were never framed by the front end (a broken or forged body). Not
+      // run; the connection closes, failing the request it carried too.
+      logError(`a second request (${req.method} ${String(req.url).slice(0, 100)}) on one hand-over from the front end: protocol error, not run; closing the connection`, {
+        group: this.group.name,
+        request: conn.slot.requestId || undefined,
+        cause: 'protocol-error',
+      });
+      return void socket.destroy();
+    }
+    conn.handedOver = true;
     const raw = req.rawHeaders;
     const env = raw.length >= 2 && raw[0]!.toLowerCase() === ENVELOPE_HEADER ? decodeEnvelope(raw[1]!) : undefined;
     if (!env) {
@@ -247,16 +263,42 @@ export class Daemon {
     Object.defineProperty(socket, 'remoteAddress', { value: env.clientAddress, configurable: true });
     Object.defineProperty(socket, 'remotePort', { value: env.clientPort, configurable: true });
     if (env.scheme === 'https') socket.encrypted = true;
+    const what = `${slot.method} ${slot.url}`;
     runHandler(h, req, res, ctx, {
-      onAppError: (err, status, cause) => this.appError(err, status, cause, slot, env),
+      onAppError: (err, status, cause) => this.appError(err, status, cause, what, res, env),
       onDone: () => this.requestDone(),
     });
   }
 
-  private appError(err: unknown, status: number, cause: Cause, slot: Slot, env: Envelope): void {
+  private appError(err: unknown, status: number, cause: Cause, what: string, res: ServerResponse, env: Envelope): void {
     // A RequestTimeout unwinding is logged by the request-timeout monitor.
     if (cause === 'request-timeout-recovered') return;
-    logError(`${slot.method} ${slot.url} threw: ${(err as Error)?.stack ?? String(err)}`, { group: this.group.name, request: env.requestId, status, cause });
+    logAppError(what, err, status, cause, res, { group: this.group.name, request: env.requestId });
+  }
+
+  /**
+   * An uncaught exception or unhandled rejection. The request it came from
+   * (the request context it was raised in) is answered 500 at once, or cut
+   * if its response had started; the process recycles gracefully: what
+   * state the app was left in is unknown.
+   */
+  uncaught(err: unknown, kind: string): void {
+    const ctx = contextStorage.getStore();
+    const slot = ctx ? this.slots.slots.find((s) => s.busy && s.ctx === ctx) : undefined;
+    const res = slot?.res;
+    const answered = res !== undefined && !res.headersSent && !res.destroyed;
+    logError(`${kind}${slot ? ` in ${slot.method} ${slot.url}` : ' (outside any request)'}: ${(err as Error)?.stack ?? String(err)}`, {
+      group: this.group.name,
+      request: slot?.requestId || undefined,
+      status: answered ? 500 : res?.headersSent ? res.statusCode : undefined,
+      cause: 'uncaught-exception',
+    });
+    if (slot && res) {
+      slot.ctx?.abort(err);
+      if (answered) sendError(res, 500, 'uncaught-exception', 'Internal Server Error');
+      else res.destroy();
+    }
+    this.lifecycle.recycle('uncaught-exception', `${kind}: the app's state is unknown`);
   }
 
   private requestDone(): void {

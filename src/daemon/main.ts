@@ -38,12 +38,10 @@ process.stdin.on('end', () => daemon.lifecycle.shutdown('shutdown', 'the supervi
 process.stdin.on('error', () => {});
 process.stdin.resume();
 
-process.on('uncaughtException', (err) => {
-  logError(`uncaught exception: ${err?.stack ?? String(err)}`, { group, cause: 'app-error' });
-});
-process.on('unhandledRejection', (err) => {
-  logError(`unhandled promise rejection: ${(err as Error)?.stack ?? String(err)}`, { group, cause: 'app-error' });
-});
+// The request that raised it gets 500 at once; the process, whose state is
+// unknown from now on, recycles through graceful-timeout.
+process.on('uncaughtException', (err) => daemon.uncaught(err, 'uncaught exception'));
+process.on('unhandledRejection', (err) => daemon.uncaught(err, 'unhandled promise rejection'));
 
 // startup-timeout runs from here: it bounds the app load, not Node's own start.
 if (boot.apps.length > 0) sendStatus({ t: 'loading', pid: process.pid });

@@ -8,7 +8,8 @@
 // socket-timeout (the group's value, else the server's timeout) the request
 // is abandoned and its slot freed: a stalled body gets a 504 if no response
 // has started, its request signal is aborted, and the connection is closed.
-// A response the front end does not take is given response-socket-timeout +
+// A request body the front end does not send on is given timeout +
+// socket-timeout, a response it does not take response-socket-timeout +
 // socket-timeout: the front end may be waiting on its own client.
 import type http from 'node:http';
 import type net from 'node:net';
@@ -30,15 +31,18 @@ export function waitingOnFrontEnd(socket: net.Socket, slot: Slot): StallPhase | 
 export class DaemonSocketTimeout {
   readonly ms: number;
   /**
-   * While the front end does not take the response it may itself be waiting
-   * on its client, for response-socket-timeout (default socket-timeout). The
-   * daemon gives it that, plus socket-timeout for the front end itself, so
-   * that a slow client is dropped by the front end (and logged as such);
-   * this bound is for a front end that has stopped altogether.
+   * While the front end does not send the rest of the request body it may
+   * itself be waiting on its client, for the server's timeout (Apache's
+   * Timeout); and while it does not take the response, for
+   * response-socket-timeout (default socket-timeout). The daemon gives it
+   * that, plus socket-timeout for the front end itself, so that a slow
+   * client is answered by the front end (and logged as such); these bounds
+   * are for a front end that has stopped altogether.
    */
+  private readonly bodyMs: number;
   private readonly responseMs: number;
-  /** Response stalls in progress: when they began and how far the writes had got. */
-  private readonly responseStalls = new WeakMap<net.Socket, { since: number; bytesWritten: number }>();
+  /** Stalls in progress: in which phase, when they began, and the byte count they are judged against. */
+  private readonly stalls = new WeakMap<net.Socket, { phase: StallPhase; since: number; bytes: number }>();
 
   constructor(
     private readonly groupName: string,
@@ -47,6 +51,7 @@ export class DaemonSocketTimeout {
     serverTimeout: number,
   ) {
     this.ms = (socketTimeout > 0 ? socketTimeout : serverTimeout) * 1000;
+    this.bodyMs = serverTimeout * 1000 + this.ms;
     this.responseMs = (responseSocketTimeout > 0 ? responseSocketTimeout * 1000 : this.ms) + this.ms;
   }
 
@@ -65,25 +70,29 @@ export class DaemonSocketTimeout {
       return;
     }
     let waitedMs = this.ms;
-    if (phase === 'response') {
+    const bound = phase === 'response' ? this.responseMs : phase === 'request body' ? this.bodyMs : this.ms;
+    if (bound > this.ms) {
       const now = performance.now();
-      let stall = this.responseStalls.get(socket);
-      if (!stall || stall.bytesWritten !== socket.bytesWritten) {
-        stall = { since: now - (socket.timeout ?? this.ms), bytesWritten: socket.bytesWritten };
-        this.responseStalls.set(socket, stall);
+      const bytes = phase === 'response' ? socket.bytesWritten : socket.bytesRead;
+      let stall = this.stalls.get(socket);
+      if (!stall || stall.phase !== phase || stall.bytes !== bytes) {
+        stall = { phase, since: now - (socket.timeout ?? this.ms), bytes };
+        this.stalls.set(socket, stall);
       }
       waitedMs = now - stall.since;
-      const left = this.responseMs - waitedMs;
+      const left = bound - waitedMs;
       if (left > 1) return void socket.setTimeout(left);
     }
     const what = slot.method ? `${slot.method} ${slot.url}` : 'a connection';
-    const bound =
+    const verdict =
       phase === 'response'
         ? `took none of the response for ${(waitedMs / 1000).toFixed(1)} s (response-socket-timeout + socket-timeout ${this.responseMs / 1000} s)`
-        : `sent nothing for socket-timeout ${this.ms / 1000} s while the daemon waited for the ${phase}`;
+        : phase === 'request body'
+          ? `sent no more of the request body for ${(waitedMs / 1000).toFixed(1)} s (timeout + socket-timeout ${this.bodyMs / 1000} s)`
+          : `sent nothing for socket-timeout ${this.ms / 1000} s while the daemon waited for the ${phase}`;
     const res: http.ServerResponse | undefined = slot.res;
     const answer = phase === 'request body' && res !== undefined && !res.headersSent;
-    logError(`${what}: the front end ${bound}: abandoned it and freed the slot`, {
+    logError(`${what}: the front end ${verdict}: abandoned it and freed the slot`, {
       group: this.groupName,
       request: slot.requestId || undefined,
       status: answer ? 504 : undefined,

@@ -3,7 +3,8 @@
 // recycling): only the front end's own timeouts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HandlerCache, type Handler } from '../app/load.js';
-import { LiveContext, runHandler, sendError } from '../app/run-handler.js';
+import { LiveContext, logAppError, runHandler, sendError } from '../app/run-handler.js';
+import { contextStorage } from '../app/context.js';
 import { GLOBAL } from '../config/options.js';
 import { wallNow } from '../protocol/envelope.js';
 import { logError, logNotice } from '../log/error-log.js';
@@ -17,6 +18,8 @@ export interface EmbeddedResult {
 export class EmbeddedApps {
   private readonly cache = new HandlerCache();
   private readonly errors = new Map<EffectiveMount, string>();
+  /** Requests running, by their context: an uncaught exception is answered through it. */
+  private readonly running = new Map<LiveContext, { res: ServerResponse; what: string; setCause(c: string): void }>();
 
   async load(config: EffectiveConfig): Promise<void> {
     for (const h of config.hosts) {
@@ -73,14 +76,33 @@ export class EmbeddedApps {
     const url = req.url;
     req.url = appUrl;
     let cause: string | undefined;
+    this.running.set(ctx, { res, what: `${method} ${url}`, setCause: (c) => (cause = c) });
+    res.once('close', () => this.running.delete(ctx));
     runHandler(h, req, res, ctx, {
       onAppError: (err, status, c) => {
         cause = c;
-        const log = { group: GLOBAL, request: requestId, status, cause: c };
-        if (c === 'request-timeout-recovered') logNotice(`${method} ${url} unwound after its signal was aborted`, log);
-        else logError(`${method} ${url} threw: ${(err as Error)?.stack ?? String(err)}`, log);
+        if (c === 'request-timeout-recovered') logNotice(`${method} ${url} unwound after its signal was aborted`, { group: GLOBAL, request: requestId, status, cause: c });
+        else logAppError(`${method} ${url}`, err, status, c, res, { group: GLOBAL, request: requestId });
       },
       onDone: (finished) => done({ status: finished || res.headersSent ? res.statusCode : 499, cause: cause ?? (finished ? undefined : 'client-gone') }),
     });
+  }
+
+  /** Answers 500 the request an uncaught exception was raised in (from its request context), or cuts its response; logs it. */
+  uncaught(err: unknown, kind: string): void {
+    const ctx = contextStorage.getStore();
+    const r = ctx instanceof LiveContext ? this.running.get(ctx) : undefined;
+    const answered = r !== undefined && !r.res.headersSent && !r.res.destroyed;
+    logError(`${kind}${r ? ` in ${r.what}` : ' (outside any request)'}: ${(err as Error)?.stack ?? String(err)}`, {
+      group: GLOBAL,
+      request: ctx?.requestId,
+      status: answered ? 500 : r?.res.headersSent ? r.res.statusCode : undefined,
+      cause: 'uncaught-exception',
+    });
+    if (!r) return;
+    r.setCause('uncaught-exception');
+    (ctx as LiveContext).abort(err);
+    if (answered) sendError(r.res, 500, 'uncaught-exception', 'Internal Server Error');
+    else r.res.destroy();
   }
 }

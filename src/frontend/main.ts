@@ -3,16 +3,17 @@
 import { Frontend, FRONTEND_BOOT_ENV, type FrontendBoot } from './frontend.js';
 import { SlotReporter } from './slot-report.js';
 import { answerMetrics, sendFinalMetrics } from '../metrics/ipc.js';
-import { openErrorLog, logError, logNotice } from '../log/error-log.js';
+import { openErrorLog, logNotice } from '../log/error-log.js';
 
 export type FrontendMessage =
   | { t: 'ready'; pid: number; busy: number; idle: number; accepted: number }
   /** Slot counts, sent when they change (at most once per report interval). */
   | { t: 'slots'; pid: number; busy: number; idle: number; accepted: number }
-  /** maxConnectionsPerChild reached: no longer accepting; exits once its connections are done. */
-  | { t: 'retiring'; pid: number; accepted: number }
+  /** No longer accepting (maxConnectionsPerChild reached, or an uncaught exception); exits once its connections are done. */
+  | { t: 'retiring'; pid: number; accepted: number; cause: RetireCause }
   | { t: 'stopped'; pid: number };
 export type SupervisorMessage = { t: 'stop'; seconds: number };
+export type RetireCause = 'maximum-connections' | 'uncaught-exception';
 
 const boot = JSON.parse(process.env[FRONTEND_BOOT_ENV] ?? 'null') as FrontendBoot | null;
 if (!boot || !process.send) {
@@ -24,8 +25,6 @@ process.title = 'sluice: front end';
 openErrorLog(boot.config.errorLog, 'frontend');
 
 process.on('SIGINT', () => {});
-process.on('uncaughtException', (err) => logError(`uncaught exception: ${err?.stack ?? String(err)}`, { cause: 'app-error' }));
-process.on('unhandledRejection', (err) => logError(`unhandled promise rejection: ${(err as Error)?.stack ?? String(err)}`, { cause: 'app-error' }));
 
 const send = (m: FrontendMessage) => {
   if (process.connected) process.send!(m);
@@ -51,11 +50,24 @@ const stop = async (seconds: number) => {
   send({ t: 'stopped', pid: process.pid });
   process.exit(0);
 };
-frontend.onConnectionLimit = () => {
-  logNotice(`accepted maxConnectionsPerChild (${boot.maxConnections}) connections: retiring`);
-  send({ t: 'retiring', pid: process.pid, accepted: frontend.accepted });
+let retiring = false;
+/** Stops accepting and exits once its connections are done; the supervisor starts a replacement. */
+const retire = (cause: RetireCause, why: string) => {
+  if (retiring) return;
+  retiring = true;
+  logNotice(`${why}: retiring`, { cause });
+  send({ t: 'retiring', pid: process.pid, accepted: frontend.accepted, cause });
   void stop(boot.config.shutdownTimeout);
 };
+frontend.onConnectionLimit = () => retire('maximum-connections', `accepted maxConnectionsPerChild (${boot.maxConnections}) connections`);
+// An embedded app's request that raised it gets 500 at once; the process,
+// whose state is unknown from now on, retires.
+const uncaught = (err: unknown, kind: string) => {
+  frontend.uncaught(err, kind);
+  retire('uncaught-exception', `${kind}: the state of the process is unknown`);
+};
+process.on('uncaughtException', (err) => uncaught(err, 'uncaught exception'));
+process.on('unhandledRejection', (err) => uncaught(err, 'unhandled promise rejection'));
 process.on('message', (m: SupervisorMessage) => {
   if (m?.t === 'stop') void stop(m.seconds);
 });

@@ -14,7 +14,8 @@ import { connectToGroup } from './daemon-connect.js';
 import { ResponseReader, type ResponseHead, type ResponseEvents } from '../protocol/response-reader.js';
 import { ENVELOPE_HEADER, encodeEnvelope, wallNow } from '../protocol/envelope.js';
 import { sendError } from '../app/run-handler.js';
-import { logError } from '../log/error-log.js';
+import { native } from '../native/index.js';
+import { logError, logNotice } from '../log/error-log.js';
 import type { Cause } from '../protocol/causes.js';
 import type { Refusal } from './request-limits.js';
 import type { EffectiveGroup, EffectiveMount } from '../config/types.js';
@@ -26,6 +27,8 @@ export interface ExchangeInfo {
   appUrl: string;
   clientAddress: string;
   clientPort: number;
+  /** The client connection's descriptor (its progress is read from the kernel); -1 when unknown. */
+  clientFd: number;
   scheme: 'http' | 'https';
   remoteUser: string | undefined;
   /** The front end's timeout: socket-timeout falls back to it. */
@@ -59,8 +62,6 @@ function dropRequestHeader(name: string): 'drop' | 'length' | 'chunked' | undefi
     }
     case 14:
       return name.toLowerCase() === 'content-length' ? 'length' : undefined;
-    case 15:
-      return name.toLowerCase() === ENVELOPE_HEADER ? 'drop' : undefined;
     case 16:
       return name.toLowerCase() === 'proxy-connection' ? 'drop' : undefined;
     case 17:
@@ -84,7 +85,8 @@ export class Exchange implements ResponseEvents {
   private status = 0;
   private over = false;
   private bodyStarted = false;
-  private clientStall: NodeJS.Timeout | undefined;
+  /** Set while the client is slower than the app: stops watching its progress. */
+  private clientStall: (() => void) | undefined;
   private pending: { cancel(): void } | undefined;
 
   constructor(
@@ -198,14 +200,14 @@ export class Exchange implements ResponseEvents {
     this.bytes += chunk.length;
     if (this.res.write(chunk) || this.clientStall) return; // (already waiting for 'drain')
     // The client is slower than the app: stop reading from the daemon (its
-    // writes block, holding its slot) and give the client
-    // response-socket-timeout to take what is buffered.
+    // writes block, holding its slot) while the client takes what is
+    // buffered; response-socket-timeout bounds the time it takes none of it.
     const socket = this.socket!;
     socket.pause();
     socket.setTimeout(0);
-    this.clientStall = setTimeout(() => this.onClientStalled(), this.responseSocketTimeoutMs);
+    this.clientStall = watchProgress(this.res, this.info.clientFd, this.responseSocketTimeoutMs, () => this.onClientStalled());
     this.res.once('drain', () => {
-      clearTimeout(this.clientStall);
+      this.clientStall?.();
       this.clientStall = undefined;
       if (this.over) return;
       socket.setTimeout(this.socketTimeoutMs);
@@ -233,7 +235,8 @@ export class Exchange implements ResponseEvents {
     if (this.over) return;
     this.pending?.cancel();
     this.pending = undefined;
-    this.fail(r.status, r.cause, r.why, r.text);
+    // The client's doing, not the daemon's: a notice.
+    this.fail(r.status, r.cause, `${this.req.method} ${this.req.url} refused: ${r.why}`, r.text, logNotice);
   }
 
   // --- failures ----------------------------------------------------------
@@ -254,13 +257,17 @@ export class Exchange implements ResponseEvents {
 
   private onSocketTimeout(): void {
     if (this.over) return;
+    // Sending the body and waiting on the client, not on the daemon: the
+    // front end's timeout bounds that (src/frontend/body-timeout.ts). A
+    // daemon that stops taking the body pauses the request, and counts.
+    if (this.bodyStarted && !this.req.complete && !this.req.isPaused()) return;
     const phase = !this.reader?.acknowledged ? 'waiting for a daemon slot to pick the request up' : !this.reader.headReceived ? 'waiting for the response head' : 'reading the response body';
     this.fail(504, 'socket-timeout', `no data from group ${this.info.group.name} for socket-timeout ${this.socketTimeoutMs / 1000} s while ${phase} (pid ${this.pid ?? '?'})`, 'Gateway Timeout');
   }
 
   private onClientStalled(): void {
     if (this.over) return;
-    const why = `the client did not take the response for response-socket-timeout ${this.responseSocketTimeoutMs / 1000} s: dropped it and freed the daemon slot (pid ${this.pid ?? '?'})`;
+    const why = `the client took none of the response for response-socket-timeout ${this.responseSocketTimeoutMs / 1000} s: dropped it and freed the daemon slot (pid ${this.pid ?? '?'})`;
     logError(why, { group: this.info.group.name, request: this.info.requestId, status: this.status, cause: 'response-socket-timeout' });
     this.res.destroy();
     this.complete(this.status, 'response-socket-timeout');
@@ -275,17 +282,26 @@ export class Exchange implements ResponseEvents {
     this.complete(this.res.headersSent ? this.status : 499, 'client-gone');
   }
 
-  private fail(status: number, cause: Cause, why: string, text: string): void {
+  private fail(status: number, cause: Cause, why: string, text: string, log = logError): void {
     if (this.over) return;
-    logError(why, { group: this.info.group.name, request: this.info.requestId, status, cause });
+    // A response under way is cut: the client got its status and part of
+    // its body, and that is what the logs say.
+    const started = this.res.headersSent;
+    const shown = started ? this.status : status;
+    log(started ? `${why}: the client got ${shown} and ${this.bytes} bytes of the body, then the connection was cut` : why, {
+      group: this.info.group.name,
+      request: this.info.requestId,
+      status: shown,
+      cause,
+    });
     this.detach();
-    if (this.res.headersSent) this.res.destroy();
+    if (started) this.res.destroy();
     else {
       // The rest of a request body that was not sent on is not read either.
       if (!this.req.complete) this.res.shouldKeepAlive = false;
       sendError(this.res, status, cause, text);
     }
-    this.complete(status, cause);
+    this.complete(shown, cause);
   }
 
   private detach(): void {
@@ -293,13 +309,13 @@ export class Exchange implements ResponseEvents {
     this.socket?.removeAllListeners('data');
     this.socket?.destroy();
     this.socket = undefined;
-    clearTimeout(this.clientStall);
+    this.clientStall?.();
   }
 
   private complete(status: number, cause: string | undefined): void {
     if (this.over) return;
     this.over = true;
-    clearTimeout(this.clientStall);
+    this.clientStall?.();
     this.finish({ status, bytes: this.bytes, pid: this.pid, queueMs: this.queueMs, cause });
   }
 
@@ -312,7 +328,16 @@ export class Exchange implements ResponseEvents {
     const req = this.req;
     const chunked = this.bodyFraming === 'chunked';
     const onData = (chunk: Buffer) => {
-      const ok = chunked ? socket.write(`${chunk.length.toString(16)}\r\n`) && socket.write(chunk) && socket.write('\r\n') : socket.write(chunk);
+      // Every byte of a chunk goes out whatever write() returns: false only
+      // asks for a pause. Backpressure delays bytes, never changes them.
+      let ok: boolean;
+      if (chunked) {
+        socket.cork();
+        socket.write(`${chunk.length.toString(16)}\r\n`);
+        socket.write(chunk);
+        ok = socket.write('\r\n');
+        socket.uncork();
+      } else ok = socket.write(chunk);
       if (!ok) req.pause();
     };
     const onDrain = () => req.resume();
@@ -323,4 +348,32 @@ export class Exchange implements ResponseEvents {
       if (chunked && !socket.destroyed) socket.write('0\r\n\r\n');
     });
   }
+}
+
+/**
+ * Calls `onStalled` when none of what is buffered for the client leaves for
+ * `ms`: progress starts the clock again. Progress is seen in the kernel's
+ * send queue of the client's socket (`clientFd`), which a slow reader
+ * empties long before the socket turns writable again (the kernel wakes a
+ * writer only once much of a large send buffer is free), and in the
+ * process's own buffer.
+ */
+function watchProgress(res: ServerResponse, clientFd: number, ms: number, onStalled: () => void): () => void {
+  const kernelQueue = () => (clientFd >= 0 && !res.socket?.destroyed ? native().sendQueue(clientFd) : -1);
+  let buffered = res.writableLength;
+  let queued = kernelQueue();
+  let lastProgress = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const b = res.writableLength;
+    const q = kernelQueue();
+    if (b < buffered || (q >= 0 && q < queued)) lastProgress = now;
+    buffered = b;
+    queued = q;
+    if (now - lastProgress >= ms) {
+      clearInterval(timer);
+      onStalled();
+    }
+  }, Math.max(10, Math.min(1000, ms / 8)));
+  return () => clearInterval(timer);
 }

@@ -30,7 +30,7 @@ const LF = 10;
  * that packet has no line end before the overflow and it is either
  * everything the connection sent or the start of a request ("GET /...").
  */
-export function statusForParseError(err: NodeJS.ErrnoException & { rawPacket?: Buffer; bytesParsed?: number }, bytesRead: number): number {
+function statusForParseError(err: NodeJS.ErrnoException & { rawPacket?: Buffer; bytesParsed?: number }, bytesRead: number): number {
   switch (err.code) {
     case 'HPE_HEADER_OVERFLOW': {
       const packet = err.rawPacket;
@@ -47,6 +47,28 @@ export function statusForParseError(err: NodeJS.ErrnoException & { rawPacket?: B
     default:
       return 400;
   }
+}
+
+/** The answer to a request the parser gave up on, with its cause. */
+export function refusalForParseError(err: NodeJS.ErrnoException & { reason?: string }, bytesRead: number): Refusal {
+  const status = statusForParseError(err, bytesRead);
+  switch (status) {
+    case 408:
+      return { status, text: 'Request Timeout', cause: 'timeout', why: 'no complete request head within timeout' };
+    case 414:
+      return { status, text: 'URI Too Long', cause: 'head-too-large', why: 'the request line is longer than maxHeaderSize' };
+    case 431:
+      return { status, text: 'Request Header Fields Too Large', cause: 'head-too-large', why: 'the request head is larger than maxHeaderSize' };
+    default:
+      return badRequest(`malformed request (${err.code ?? 'parse error'}${err.reason ? `: ${err.reason}` : ''})`);
+  }
+}
+
+/** An Expect other than 100-continue cannot be met (RFC 9110 10.1.1). */
+export function checkExpectation(req: IncomingMessage): Refusal | undefined {
+  const expect = req.headers.expect;
+  if (expect === undefined || expect.trim().toLowerCase() === '100-continue') return undefined;
+  return { status: 417, text: 'Expectation Failed', cause: 'expectation-failed', why: `Expect ${JSON.stringify(expect.slice(0, 64))} cannot be met` };
 }
 
 /** Framing Node's parser accepts but a second parser (or an app) might read otherwise. */
@@ -80,7 +102,7 @@ export const MAX_HEADER_LINES = 1000;
 
 export function checkHeaderCount(req: IncomingMessage): Refusal | undefined {
   if (req.rawHeaders.length / 2 < MAX_HEADER_LINES) return undefined;
-  return { status: 431, text: 'Request Header Fields Too Large', cause: 'bad-request', why: `${MAX_HEADER_LINES} header lines or more` };
+  return { status: 431, text: 'Request Header Fields Too Large', cause: 'head-too-large', why: `${MAX_HEADER_LINES} header lines or more` };
 }
 
 export function badRequest(why: string): Refusal {

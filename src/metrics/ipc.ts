@@ -71,8 +71,8 @@ export function keepFinalMetrics(child: ChildProcess): void {
   child.once('exit', () => {
     endings[trigger] = (endings[trigger] ?? 0) + 1;
   });
-  child.on('message', (m: MetricsReply | { t: 'retiring' }) => {
-    if (m?.t === 'retiring') trigger = 'maximum-connections';
+  child.on('message', (m: MetricsReply | { t: 'retiring'; cause: string }) => {
+    if (m?.t === 'retiring') trigger = m.cause;
     if (m?.t !== 'metrics-final') return;
     if (trigger === 'crash') trigger = 'retired';
     if (!m.snapshot || gone.pids.has(m.snapshot.pid)) return;

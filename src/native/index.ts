@@ -13,6 +13,8 @@ export interface Native {
   /** Accepts one pending connection: the new fd, or -errno (e.g. -EAGAIN). */
   acceptOne(fd: number): number;
   closeFd(fd: number): number;
+  /** Bytes in a connected socket's kernel send queue (unsent or unacknowledged); -1 where unknown. */
+  sendQueue(fd: number): number;
   watch(fd: number, onReadable: (status: number) => void): NativeWatcher;
   /** Accepts when `fd` turns readable; calls back with the new fd or -errno, never for an empty queue. */
   watchAccept(fd: number, onAccepted: (fdOrErrno: number) => void): NativeWatcher;

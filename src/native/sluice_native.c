@@ -37,7 +37,11 @@ NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#ifdef __linux__
+#include <linux/sockios.h>
+#endif
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -233,6 +237,28 @@ static napi_value CloseFd(napi_env env, napi_callback_info info) {
   return make_int(env, close(fd) < 0 ? -errno : 0);
 }
 
+/* Bytes a connected socket holds in its kernel send queue (sent but not yet
+ * acknowledged, or not sent yet), -1 where the system does not say. A slow
+ * client's progress shows here long before the socket turns writable again. */
+static napi_value SendQueue(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || get_int_arg(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "sendQueue(fd)");
+    return NULL;
+  }
+  int n = -1;
+#if defined(SIOCOUTQ)
+  if (ioctl(fd, SIOCOUTQ, &n) != 0) n = -1;
+#elif defined(SO_NWRITE)
+  socklen_t len = sizeof n;
+  if (getsockopt(fd, SOL_SOCKET, SO_NWRITE, &n, &len) != 0) n = -1;
+#endif
+  return make_int(env, n);
+}
+
 /* ---- readability watcher ------------------------------------------------ */
 
 typedef struct {
@@ -375,6 +401,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"localPort", NULL, LocalPort, NULL, NULL, NULL, napi_enumerable, NULL},
       {"acceptOne", NULL, AcceptOne, NULL, NULL, NULL, napi_enumerable, NULL},
       {"closeFd", NULL, CloseFd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendQueue", NULL, SendQueue, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watch", NULL, Watch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watchAccept", NULL, WatchAccept, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watchStart", NULL, WatchStart, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -69,9 +69,10 @@ export class FrontendPool {
     });
     this.procs.push(p);
     p.onExit = (exit) => this.onExit(p, exit);
-    p.onRetiring = () => {
+    p.onRetiring = (cause) => {
       if (this.stopping || p.config !== this.config) return;
-      logNotice(`front-end process ${p.pid} accepted maxConnectionsPerChild (${d.maxConnectionsPerChild}) connections: it retires; starting a replacement`);
+      const why = cause === 'uncaught-exception' ? 'had an uncaught exception' : `accepted maxConnectionsPerChild (${d.maxConnectionsPerChild}) connections`;
+      logNotice(`front-end process ${p.pid} ${why}: it retires; starting a replacement`, { cause });
       this.spawn();
     };
     return p;

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { FRONTEND_BOOT_ENV, type FrontendBoot } from '../frontend/frontend.js';
-import type { FrontendMessage, SupervisorMessage } from '../frontend/main.js';
+import type { FrontendMessage, RetireCause, SupervisorMessage } from '../frontend/main.js';
 import { logNotice } from '../log/error-log.js';
 import { askMetrics, keepFinalMetrics } from '../metrics/ipc.js';
 import type { MeterSnapshot } from '../metrics/meter.js';
@@ -46,8 +46,8 @@ export class FrontendProcess {
   readonly exited: Promise<FrontendExit>;
   /** The process exited, whatever the reason. */
   onExit: ((exit: FrontendExit) => void) | undefined;
-  /** The process reached maxConnectionsPerChild and retires on its own. */
-  onRetiring: (() => void) | undefined;
+  /** The process retires on its own (maxConnectionsPerChild, an uncaught exception). */
+  onRetiring: ((cause: RetireCause) => void) | undefined;
   private hardKill: NodeJS.Timeout | undefined;
 
   constructor(
@@ -107,7 +107,7 @@ export class FrontendProcess {
           this.state = 'retiring';
           this.idle = 0;
           this.armHardKill(this.config.shutdownTimeout);
-          this.onRetiring?.();
+          this.onRetiring?.(m.cause);
         }
         break;
     }

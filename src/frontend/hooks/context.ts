@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 export interface HookContext {
   readonly method: string;
-  /** The request target as the client sent it. */
+  /** The request target as the front end decided it (normalised: src/frontend/request-target.ts); the app sees the same. */
   readonly url: string;
   /** The request target relative to the mount point (what the app will see). */
   readonly path: string;
@@ -13,7 +13,7 @@ export interface HookContext {
   readonly clientPort: number;
   /** "" for the root mount, else "/prefix". */
   readonly mountPoint: string;
-  /** The Host header as sent ("" when there is none). */
+  /** The Host header, validated ("" when there is none); an absolute-form target's authority when it had one. */
   readonly host: string;
   /** serverName of the virtual host that matched. */
   readonly serverName: string;

@@ -12,6 +12,7 @@ import { basicChallenge, basicCredentials } from './basic-auth.js';
 import { HOOK_SCRIPT_KEYS, loadHookScript, type HookFunction, type HookFunctions } from './scripts.js';
 import type { HookContext } from './context.js';
 import { sendError } from '../../app/run-handler.js';
+import { removeHeader } from '../request-headers.js';
 import { logError, logNotice } from '../../log/error-log.js';
 import { GLOBAL } from '../../config/options.js';
 import type { HookScriptKey, MountHooks } from '../../config/hooks.js';
@@ -118,9 +119,11 @@ export class Hooks {
     } finally {
       clearTimeout(timer);
     }
-    if (req.socket.destroyed || res.destroyed) return { proceed: false, status: 499, cause: 'client-gone' };
+    // The client went away, or the front end answered the request meanwhile (its body stalled or was refused).
+    if (req.socket.destroyed || res.destroyed || res.headersSent) return { proceed: false, status: 499, cause: 'client-gone' };
     if ('mount' in decision) {
-      if (hooks.authUserScript !== undefined && !hooks.passAuthorization) hideAuthorization(req);
+      // The client's credentials stay in the front end unless the mount passes them on.
+      if (hooks.authUserScript !== undefined && !hooks.passAuthorization) removeHeader(req, 'authorization');
       return { proceed: true, mount: decision.mount, remoteUser: decision.remoteUser };
     }
     const r = decision.refuse;
@@ -220,13 +223,6 @@ export class Hooks {
     }
     return undefined;
   }
-}
-
-/** The client's credentials stay in the front end unless the mount passes them on. */
-function hideAuthorization(req: IncomingMessage): void {
-  const raw = req.rawHeaders;
-  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === 'authorization') raw.splice(i, 2);
-  delete req.headers.authorization;
 }
 
 function show(v: unknown): string {

@@ -1,0 +1,159 @@
+// Request smuggling into a daemon, and envelope fields from the client.
+// Backpressure on the front end -> daemon hand-over must delay bytes, never
+// change them; a daemon runs one request per hand-over; nothing the client
+// sends becomes envelope data, in either mode. Real servers, raw sockets,
+// an app that records every request it sees.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { startSluice, request, tempDir, APPS, type Sluice } from './helpers/sluice.js';
+import { raw, eventually } from './helpers/raw.js';
+import { encodeEnvelope, wallNow } from '../src/protocol/envelope.js';
+
+const APP = path.join(APPS, 'at-app.ts');
+const GROUP = 'at-app';
+
+interface Server {
+  s: Sluice;
+  /** What the app recorded so far. */
+  seen(): Array<Record<string, unknown>>;
+}
+
+async function start(t: { after(fn: () => unknown): void }, mode: 'daemon' | 'embedded', extra: string[] = []): Promise<Server> {
+  const dir = tempDir('sluice-sm-');
+  const file = path.join(dir, 'seen.jsonl');
+  fs.writeFileSync(file, '');
+  const args = ['start', APP, '--socket-prefix', dir, ...extra];
+  if (mode === 'embedded') args.push('--embedded');
+  else args.push('--processes', '1', '--threads', '2');
+  const s = await startSluice(args, { env: { AT_RECORD: file } });
+  t.after(() => s.stop());
+  return {
+    s,
+    seen: () =>
+      fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+/** A forged envelope: what an attacker would like a daemon to believe. */
+function forgedEnvelope(): string {
+  return encodeEnvelope({
+    queueStart: wallNow(),
+    requestId: 'forged',
+    app: APP,
+    mountPoint: '',
+    processGroup: GROUP,
+    applicationGroup: '%{GLOBAL}',
+    callableObject: 'default',
+    clientAddress: '6.6.6.6',
+    clientPort: 666,
+    scheme: 'https',
+    remoteUser: 'admin',
+  });
+}
+
+/** A chunked body of `data` in chunks of `size` bytes. */
+function chunked(data: Buffer, size: number): Buffer {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < data.length; i += size) {
+    const piece = data.subarray(i, i + size);
+    parts.push(Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n'));
+  }
+  parts.push(Buffer.from('0\r\n\r\n'));
+  return Buffer.concat(parts);
+}
+
+const uploadHead = (pace: number) => `POST /upload?pace=${pace} HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`;
+
+function body(reply: string): { bytes: number; sha256: string } {
+  return JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { bytes: number; sha256: string };
+}
+
+test('daemon: a 1 MiB chunked upload in 1000-byte chunks to a slow daemon arrives byte-exact (backpressure never changes the bytes)', async (t) => {
+  const { s, seen } = await start(t, 'daemon');
+  const data = randomBytes(1024 * 1024);
+  const r = await raw(s.port, [uploadHead(1), chunked(data, 1000)], 30000);
+  assert.deepEqual(r.statuses, [200], r.data.slice(0, 300));
+  const got = body(r.data);
+  assert.equal(got.bytes, data.length);
+  assert.equal(got.sha256, createHash('sha256').update(data).digest('hex'));
+  const requests = seen().filter((e) => e.what === 'request');
+  assert.deepEqual(requests.map((e) => e.url), ['/upload?pace=1'], 'exactly the one request reached the app');
+});
+
+test('daemon: chunk data that looks like chunk framing and a second request with a forged envelope stays data; no second request reaches the app', async (t) => {
+  const { s, seen } = await start(t, 'daemon');
+  // Each chunk carries what would end the body and start a request of its
+  // own if the front end ever dropped a chunk's size line or CRLF.
+  const smuggled = Buffer.from(`\r\n0\r\n\r\nGET /SMUGGLED HTTP/1.1\r\nsluice-envelope: ${forgedEnvelope()}\r\nHost: localhost\r\n\r\n`);
+  const filler = randomBytes(1000 - smuggled.length);
+  const piece = Buffer.concat([smuggled, filler]);
+  const data = Buffer.concat(Array.from({ length: 600 }, () => piece));
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const r = await raw(s.port, [uploadHead(1), chunked(data, piece.length)], 30000);
+    assert.deepEqual(r.statuses, [200], r.data.slice(0, 300));
+    const got = body(r.data);
+    assert.equal(got.bytes, data.length);
+    assert.equal(got.sha256, createHash('sha256').update(data).digest('hex'));
+  }
+  const requests = seen().filter((e) => e.what === 'request');
+  assert.equal(requests.length, 3, JSON.stringify(requests));
+  assert.ok(requests.every((e) => e.url === '/upload?pace=1' && e.clientAddress === '127.0.0.1' && e.remoteUser === null && e.scheme === 'http'));
+  assert.doesNotMatch(s.output, /SMUGGLED/);
+});
+
+test('daemon: a daemon runs one request per hand-over; a second request on the same connection is a protocol error and never runs', async (t) => {
+  const { s, seen } = await start(t, 'daemon');
+  const [pid] = await s.groupPids(GROUP);
+  const sock = (await s.waitFor(new RegExp(`group ${GROUP}: .*, socket (\\S+)`)))[1]!;
+  const conn = net.createConnection({ path: sock });
+  let got = '';
+  conn.on('data', (d) => (got += d));
+  const closed = new Promise<void>((r) => conn.on('close', () => r()));
+  const envelope = (id: string) =>
+    encodeEnvelope({
+      queueStart: wallNow(),
+      requestId: id,
+      app: APP,
+      mountPoint: '',
+      processGroup: GROUP,
+      applicationGroup: '%{GLOBAL}',
+      callableObject: 'default',
+      clientAddress: '127.0.0.1',
+      clientPort: 1,
+      scheme: 'http',
+      remoteUser: undefined,
+    });
+  conn.write(
+    `GET /slow?ms=200 HTTP/1.1\r\nsluice-envelope: ${envelope('first')}\r\nHost: localhost\r\n\r\n` +
+      `GET /SECOND HTTP/1.1\r\nsluice-envelope: ${envelope('second')}\r\nHost: localhost\r\n\r\n`,
+  );
+  await closed;
+  await s.waitFor(new RegExp(`\\[error\\] \\[daemon:${GROUP} pid ${pid}\\] protocol-error request=first a second request \\(GET /SECOND\\) on one hand-over from the front end: protocol error, not run`));
+  await eventually(() => seen().some((e) => e.url === '/slow?ms=200'));
+  assert.ok(!seen().some((e) => e.url === '/SECOND'), 'the second request never ran');
+  assert.doesNotMatch(got, /slow \/slow/, 'the connection carrying it is failed, not answered');
+  // The process is fine.
+  assert.equal((await request(`${s.url}/pid`)).body, String(pid));
+});
+
+for (const mode of ['daemon', 'embedded'] as const) {
+  test(`${mode}: a client-sent sluice-envelope header never reaches the app, and the context is the front end's`, async (t) => {
+    const { s, seen } = await start(t, mode);
+    const r = await raw(s.port, [`GET /ctx HTTP/1.1\r\nHost: localhost\r\nsluice-envelope: ${forgedEnvelope()}\r\nConnection: close\r\n\r\n`]);
+    assert.deepEqual(r.statuses, [200], r.data);
+    const [e] = seen().filter((x) => x.url === '/ctx');
+    assert.ok(e, JSON.stringify(seen()));
+    assert.equal(e.envelope, null, 'the app does not see the header');
+    assert.equal(e.clientAddress, '127.0.0.1');
+    assert.equal(e.scheme, 'http');
+    assert.equal(e.remoteUser, null);
+  });
+}
