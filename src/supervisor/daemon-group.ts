@@ -5,7 +5,8 @@
 // group with several processes serves without a gap; a process that dies is
 // replaced when it exits (its in-flight requests got 502 from the front end).
 // Connections waiting in the group's listen queue are not lost either way:
-// the supervisor holds the listening socket.
+// the supervisor holds the listening socket. A process that stops answering
+// its liveness check (src/supervisor/liveness.ts) is killed and replaced.
 import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,7 @@ import path from 'node:path';
 import { BOOT_ENV, type DaemonApp, type DaemonBoot } from '../daemon/boot.js';
 import { identityEnv } from './privileges.js';
 import type { DaemonMessage } from '../daemon/status-pipe.js';
+import { Liveness } from './liveness.js';
 import { logError, logNotice, logWarn } from '../log/error-log.js';
 import type { Cause } from '../protocol/causes.js';
 import type { EffectiveGroup } from '../config/types.js';
@@ -31,6 +33,9 @@ export interface Member {
   /** Why it is retiring or exited, as the process (or the supervisor) said. */
   cause: Cause | undefined;
   startupTimer: NodeJS.Timeout | undefined;
+  /** When its last status line came (from its first heartbeat on); see Liveness. */
+  heardAt: number | undefined;
+  deadlockTimeout: number;
 }
 
 export interface GroupEvents {
@@ -47,6 +52,10 @@ export class DaemonGroup {
   private readonly startupTimeouts: number[];
   private stopping = false;
   private exitWaiters: Array<() => void> = [];
+  private readonly liveness = new Liveness(
+    () => this.members.values(),
+    (m, silentMs) => this.unresponsive(m, silentMs),
+  );
   /** Recycles by cause, since start. */
   readonly recycles = new Map<string, number>();
 
@@ -69,6 +78,7 @@ export class DaemonGroup {
 
   start(): void {
     for (let i = 0; i < this.group.processes; i++) this.spawn(i);
+    this.liveness.start(this.group.deadlockTimeout);
   }
 
   /**
@@ -120,7 +130,18 @@ export class DaemonGroup {
       setTimeout(() => this.spawn(index), 1000).unref();
       return;
     }
-    const m: Member = { pid, index, child, state: 'starting', startedAt: performance.now(), readyAt: undefined, cause: undefined, startupTimer: undefined };
+    const m: Member = {
+      pid,
+      index,
+      child,
+      state: 'starting',
+      startedAt: performance.now(),
+      readyAt: undefined,
+      cause: undefined,
+      startupTimer: undefined,
+      heardAt: undefined,
+      deadlockTimeout: g.deadlockTimeout,
+    };
     this.members.set(pid, m);
     child.stdin?.on('error', () => {});
     const status = child.stdio[3] as NodeJS.ReadableStream | null;
@@ -139,6 +160,9 @@ export class DaemonGroup {
   }
 
   private onMessage(m: Member, msg: DaemonMessage): void {
+    // Judged from its first heartbeat on: the watchdog thread starts once
+    // the process is ready, and loading is startup-timeout's to bound.
+    if (msg.t === 'alive' || m.heardAt !== undefined) m.heardAt = performance.now();
     switch (msg.t) {
       case 'loading':
         if (this.group.startupTimeout > 0 && m.state === 'starting') {
@@ -191,6 +215,24 @@ export class DaemonGroup {
     else this.spawn(m.index);
   }
 
+  /**
+   * No status line for deadlock-timeout: the process is stopped or frozen.
+   * It cannot drain, so it is killed (SIGKILL works on a stopped process)
+   * and replaced; the front end answers its in-flight requests 502 when
+   * their connections close.
+   */
+  private unresponsive(m: Member, silentMs: number): void {
+    if (m.cause === 'unresponsive') return; // judged already, being killed
+    const replacing = m.state !== 'retiring' && !this.stopping;
+    logError(
+      `daemon process ${m.pid} has not answered its liveness check for ${(silentMs / 1000).toFixed(3)} s (deadlock-timeout ${m.deadlockTimeout} s): it is stopped or frozen; killing it${replacing ? ' and starting a replacement' : ''}`,
+      { group: this.name, cause: 'unresponsive' },
+    );
+    if (replacing) this.retire(m, 'unresponsive');
+    else m.cause = 'unresponsive';
+    m.child.kill('SIGKILL');
+  }
+
   private onExit(m: Member, code: number | null, signal: NodeJS.Signals | null): void {
     clearTimeout(m.startupTimer);
     this.members.delete(m.pid);
@@ -239,6 +281,7 @@ export class DaemonGroup {
       m.child.kill('SIGTERM');
     }
     for (let i = 0; i < group.processes; i++) this.spawn(i);
+    this.liveness.start(group.deadlockTimeout);
   }
 
   /** The server is stopping: a process that exits is not replaced. */
@@ -249,6 +292,7 @@ export class DaemonGroup {
   /** SIGTERM every process (shutdown-timeout applies in each); SIGKILL stragglers. */
   stop(): Promise<void> {
     this.stopping = true;
+    this.liveness.stop();
     for (const m of this.members.values()) {
       clearTimeout(m.startupTimer);
       m.child.kill('SIGTERM');
