@@ -7,6 +7,8 @@
 // Connections waiting in the group's listen queue are not lost either way:
 // the supervisor holds the listening socket. A process that stops answering
 // its liveness check (src/supervisor/liveness.ts) is killed and replaced.
+// While no process is ready and they keep dying before they are, the
+// supervisor answers the waiting connections itself (src/supervisor/stand-in.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +17,7 @@ import { BOOT_ENV, type DaemonApp, type DaemonBoot } from '../daemon/boot.js';
 import { identityEnv } from './privileges.js';
 import type { DaemonMessage } from '../daemon/status-pipe.js';
 import { Liveness } from './liveness.js';
+import { StandIn } from './stand-in.js';
 import { logError, logNotice, logWarn } from '../log/error-log.js';
 import type { Cause } from '../protocol/causes.js';
 import type { EffectiveGroup } from '../config/types.js';
@@ -56,6 +59,7 @@ export class DaemonGroup {
     () => this.members.values(),
     (m, silentMs) => this.unresponsive(m, silentMs),
   );
+  private readonly standIn: StandIn;
   /** Recycles by cause, since start. */
   readonly recycles = new Map<string, number>();
 
@@ -70,6 +74,7 @@ export class DaemonGroup {
     this.loadFailures = new Array(group.processes).fill(0);
     this.quickDeaths = new Array(group.processes).fill(0);
     this.startupTimeouts = new Array(group.processes).fill(0);
+    this.standIn = new StandIn(listenFd, group.name, () => (this.group.socketTimeout > 0 ? this.group.socketTimeout : base.serverTimeout) * 1000);
   }
 
   get name(): string {
@@ -175,6 +180,10 @@ export class DaemonGroup {
         if (m.state === 'starting') m.state = 'ready';
         m.readyAt = performance.now();
         this.loadFailures[m.index] = msg.ok ? 0 : (this.loadFailures[m.index] ?? 0) + 1;
+        if (this.standIn.answering) {
+          this.standIn.stop();
+          logNotice(`daemon process ${m.pid} is ready: the group serves again (the supervisor answered ${this.standIn.answered} request(s) 503 meanwhile)`, { group: this.name, cause: this.standIn.cause });
+        }
         this.events.onReady?.(m);
         break;
       case 'recycling':
@@ -210,9 +219,25 @@ export class DaemonGroup {
     );
     this.retire(m, 'startup-timeout', false);
     m.child.kill('SIGKILL');
+    if (n >= 2) this.cannotServe('startup-timeout', `daemon process ${m.pid} did not load its app within startup-timeout ${this.group.startupTimeout} s (${n} start-ups in a row)`);
     if (m.index >= this.group.processes) return;
     if (delay) setTimeout(() => this.spawn(m.index), delay * 1000).unref();
     else this.spawn(m.index);
+  }
+
+  /**
+   * The processes of a position keep failing before they are ready (the
+   * fresh attempt after a failure failed too). When no other process is
+   * ready either, nothing will take the waiting requests: the supervisor
+   * answers them 503 `cause` until a process is ready. A group that is only
+   * starting or restarting, or retrying once, still makes them wait.
+   */
+  private cannotServe(cause: Cause, what: string): void {
+    if (this.stopping || [...this.members.values()].some((x) => x.state === 'ready')) return;
+    if (!this.standIn.answering) {
+      logError(`${what}: no process of the group can serve; the supervisor answers waiting requests 503 (${cause}) until one is ready`, { group: this.name, cause });
+    }
+    this.standIn.start(cause);
   }
 
   /**
@@ -247,6 +272,7 @@ export class DaemonGroup {
       const n = this.quickDeaths[m.index]!;
       const delay = n <= 1 ? 0 : Math.min(30, 0.25 * 2 ** (n - 1));
       logError(`daemon process ${m.pid} died (${how}); ${delay ? `restarting in ${delay} s (it keeps dying)` : 'restarting it'}`, { group: this.name, cause: 'crash' });
+      if (m.readyAt === undefined && n >= 2) this.cannotServe('app-load-error', `daemon process ${m.pid} died while loading the app (${how}; ${n} start-ups in a row died)`);
       if (delay) setTimeout(() => this.spawn(m.index), delay * 1000).unref();
       else this.spawn(m.index);
     } else {
@@ -276,6 +302,8 @@ export class DaemonGroup {
     while (this.loadFailures.length < group.processes) this.loadFailures.push(0);
     while (this.quickDeaths.length < group.processes) this.quickDeaths.push(0);
     while (this.startupTimeouts.length < group.processes) this.startupTimeouts.push(0);
+    // The new processes get their chance to load: requests wait for them.
+    this.standIn.stop();
     for (const m of old) {
       this.retire(m, 'restart', false);
       m.child.kill('SIGTERM');
@@ -293,6 +321,7 @@ export class DaemonGroup {
   stop(): Promise<void> {
     this.stopping = true;
     this.liveness.stop();
+    this.standIn.stop();
     for (const m of this.members.values()) {
       clearTimeout(m.startupTimer);
       m.child.kill('SIGTERM');
