@@ -103,13 +103,15 @@ export class DaemonGroup {
   }
 
   /**
-   * `lazy`: the process loads its apps at its first request rather than at
-   * start (after an inactivity recycle, so an idle group gives its memory
-   * back and the next request pays the load).
+   * `replacing`: why the process it replaces is going. After an inactivity
+   * recycle the process loads its apps at its first request rather than at
+   * start (an idle group gives its memory back and the next request pays the
+   * load); after a reload it is told so (its script reloading coalesces).
    */
-  private spawn(index: number, lazy = false): void {
+  private spawn(index: number, replacing?: Cause): void {
     if (this.stopping) return;
     const g = this.group;
+    const lazy = replacing === 'inactivity';
     const boot: DaemonBoot = {
       group: g,
       apps: lazy ? [] : this.apps,
@@ -120,6 +122,7 @@ export class DaemonGroup {
       maxHeaderSize: this.base.maxHeaderSize,
       index,
       loadFailures: this.loadFailures[index] ?? 0,
+      startedForReload: replacing === 'reload',
     };
     // The group's env, then lang / locale, over the supervisor's environment.
     const env: NodeJS.ProcessEnv = { ...process.env, ...identityEnv(g), ...g.env, [BOOT_ENV]: JSON.stringify(boot) };
@@ -206,7 +209,7 @@ export class DaemonGroup {
     // A process told to shut down from outside may be part of a whole-server
     // stop that the supervisor has not seen yet: give that a moment.
     if (cause === 'shutdown') setTimeout(() => this.spawn(m.index), 100).unref();
-    else this.spawn(m.index, cause === 'inactivity');
+    else this.spawn(m.index, cause);
   }
 
   private startupTimedOut(m: Member): void {
