@@ -24,6 +24,8 @@ export interface DaemonBoot {
   index: number;
   /** Consecutive failed app loads of this position: backs off reload attempts. */
   loadFailures: number;
+  /** Started to replace a process that restarted because its app file changed (script reloading). */
+  startedForReload: boolean;
 }
 
 export const BOOT_ENV = 'SLUICE_DAEMON_BOOT';

@@ -11,6 +11,7 @@ import { RequestTimeoutMonitor } from './request-timeout.js';
 import { RecycleTriggers } from './recycle-triggers.js';
 import { Watchdog } from './watchdog.js';
 import { DaemonSocketTimeout } from './socket-timeout.js';
+import { ScriptReloading } from './script-reloading.js';
 import { sendStatus, LISTEN_FD } from './status-pipe.js';
 import type { DaemonApp, DaemonBoot } from './boot.js';
 import { HandlerCache, type Handler } from '../app/load.js';
@@ -43,8 +44,7 @@ export class Daemon {
   private readonly server: http.Server;
   private readonly handlers = new HandlerCache();
   private readonly loadErrors = new Map<string, string>();
-  /** App file -> mtime when it was loaded (script reloading). */
-  private readonly loadedMtime = new Map<string, number>();
+  readonly scriptReloading: ScriptReloading;
   /** App file -> style, for every app of the configuration: a dispatch hook may choose any application group or callable of them. */
   private readonly allowed: Map<string, DaemonApp['style']>;
   private readonly queueTimeoutMs: number;
@@ -55,6 +55,7 @@ export class Daemon {
     this.slots = new SlotTable(g.threads);
     this.queueTimeoutMs = g.queueTimeout * 1000;
     this.allowed = new Map(boot.allowedApps.map((a) => [a.app, a.style]));
+    this.scriptReloading = new ScriptReloading(boot.startedForReload, g.name);
     this.server = http.createServer(
       { maxHeaderSize: boot.maxHeaderSize + 4096, requestTimeout: 0, headersTimeout: 0, keepAlive: false },
       (req, res) => this.onRequest(req as Req, res),
@@ -93,7 +94,7 @@ export class Daemon {
   private async load(a: DaemonApp): Promise<Handler> {
     const key = appKey(a);
     try {
-      this.loadedMtime.set(a.app, mtimeOf(a.app));
+      this.scriptReloading.loading(a.app);
       return await this.handlers.preload(a.app, a.applicationGroup, a.callableObject, a.style);
     } catch (err) {
       const msg = (err as Error)?.stack ?? String(err);
@@ -187,16 +188,14 @@ export class Daemon {
     }
 
     // Script reloading: the app file changed since it was loaded; reject the
-    // request back to the front end (it reconnects) and restart this process.
+    // request back to the front end (it reconnects) and restart this process
+    // (src/daemon/script-reloading.ts: changes in a burst coalesce).
     // Checked even once the process is stopping: a sibling slot picked up in
     // the same moment must not run the old code either.
-    if (this.group.scriptReloading) {
-      const loaded = this.loadedMtime.get(env.app);
-      if (loaded !== undefined && mtimeOf(env.app) !== loaded) {
-        socket.end(reloadRejectLine(process.pid));
-        this.lifecycle.restartNow('reload', `${env.app} changed`);
-        return;
-      }
+    if (this.group.scriptReloading && this.scriptReloading.mustReload(env.app)) {
+      socket.end(reloadRejectLine(process.pid));
+      this.lifecycle.restartNow('reload', `${env.app} changed`);
+      return;
     }
 
     const now = wallNow();
@@ -376,12 +375,3 @@ function uncork(socket: net.Socket): void {
 function appKey(a: { app: string; applicationGroup: string; callableObject: string }): string {
   return `${a.app}\0${a.applicationGroup}\0${a.callableObject}`;
 }
-
-function mtimeOf(file: string): number {
-  try {
-    return fs.statSync(file).mtimeMs;
-  } catch {
-    return -1;
-  }
-}
-

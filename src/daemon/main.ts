@@ -48,6 +48,7 @@ if (boot.apps.length > 0) sendStatus({ t: 'loading', pid: process.pid });
 const t0 = performance.now();
 const ok = await daemon.loadApps();
 const loadMs = performance.now() - t0;
+await daemon.scriptReloading.ready(ok);
 if (!ok) {
   // Serve the load error (500, app-load-error) and retry in a fresh process,
   // backing off while it keeps failing; an edit of the app file reloads sooner.

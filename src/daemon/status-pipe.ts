@@ -11,7 +11,17 @@ export type DaemonMessage =
   | { t: 'loading'; pid: number }
   | { t: 'ready'; pid: number; loadMs: number; ok: boolean }
   | { t: 'recycling'; pid: number; cause: Cause; detail: string }
-  | { t: 'exit'; pid: number; cause: Cause };
+  | { t: 'exit'; pid: number; cause: Cause }
+  /** The watchdog worker thread's heartbeat: the process is scheduled (not stopped or frozen). */
+  | { t: 'alive' };
+
+/**
+ * How often the watchdog worker sends its heartbeat: often enough that the
+ * supervisor sees several within deadlock-timeout, at most once a second.
+ */
+export function heartbeatMs(deadlockTimeout: number): number {
+  return Math.min(1000, (deadlockTimeout * 1000) / 5);
+}
 
 export function sendStatus(msg: DaemonMessage, fd = STATUS_FD): void {
   try {

@@ -5,11 +5,15 @@
 // the in-flight requests, has the supervisor start a replacement, and — if
 // the loop is still blocked once shutdown-timeout has passed — answers the
 // requests that have no response yet with 502 and kills the process.
+// It also writes the process's heartbeat on the status pipe: the thread runs
+// while the main thread is blocked, so the supervisor hears it unless the
+// whole process is stopped or frozen (its liveness check, cause
+// `unresponsive`).
 import { workerData, parentPort } from 'node:worker_threads';
 import inspector from 'node:inspector';
 import fs from 'node:fs';
 import { openErrorLog, logError } from '../log/error-log.js';
-import { sendStatus } from './status-pipe.js';
+import { sendStatus, heartbeatMs } from './status-pipe.js';
 import { HEADER_BYTES, RECORD_BYTES, TEXT_OFFSET, ACK_SENT, RESPONSE_STARTED, type WatchdogData } from './watchdog.js';
 import { ackLine } from '../protocol/envelope.js';
 import { CAUSE_HEADER } from '../protocol/envelope.js';
@@ -128,9 +132,15 @@ async function onDeadlock(blockedMs: number): Promise<void> {
 let last = Atomics.load(beat, 0);
 let lastChange = performance.now();
 let fired = false;
+const aliveEvery = heartbeatMs(data.deadlockTimeoutMs / 1000);
+let aliveSent = 0;
 setInterval(() => {
   const v = Atomics.load(beat, 0);
   const now = performance.now();
+  if (now - aliveSent >= aliveEvery - data.tickMs / 2) {
+    aliveSent = now;
+    sendStatus({ t: 'alive' });
+  }
   if (v !== last) {
     last = v;
     lastChange = now;

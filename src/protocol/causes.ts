@@ -10,6 +10,7 @@ export const CAUSES = {
   'request-timeout-recovered': 'request-timeout fired; the request was interrupted and unwound',
   'request-timeout-recycled': 'request-timeout fired and the request did not unwind; the process was recycled',
   deadlock: 'the event loop was blocked for deadlock-timeout; the process was replaced',
+  unresponsive: 'the process did not answer its liveness check for deadlock-timeout (stopped or frozen); it was killed and replaced',
   crash: 'the daemon process died or broke the connection mid-request',
   'protocol-error': 'the daemon sent something that is not a valid response',
   'app-error': 'the app threw before responding',

@@ -5,7 +5,10 @@
 // group with several processes serves without a gap; a process that dies is
 // replaced when it exits (its in-flight requests got 502 from the front end).
 // Connections waiting in the group's listen queue are not lost either way:
-// the supervisor holds the listening socket.
+// the supervisor holds the listening socket. A process that stops answering
+// its liveness check (src/supervisor/liveness.ts) is killed and replaced.
+// While no process is ready and they keep dying before they are, the
+// supervisor answers the waiting connections itself (src/supervisor/stand-in.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +16,8 @@ import path from 'node:path';
 import { BOOT_ENV, type DaemonApp, type DaemonBoot } from '../daemon/boot.js';
 import { identityEnv } from './privileges.js';
 import type { DaemonMessage } from '../daemon/status-pipe.js';
+import { Liveness } from './liveness.js';
+import { StandIn } from './stand-in.js';
 import { logError, logNotice, logWarn } from '../log/error-log.js';
 import type { Cause } from '../protocol/causes.js';
 import type { EffectiveGroup } from '../config/types.js';
@@ -31,6 +36,9 @@ export interface Member {
   /** Why it is retiring or exited, as the process (or the supervisor) said. */
   cause: Cause | undefined;
   startupTimer: NodeJS.Timeout | undefined;
+  /** When its last status line came (from its first heartbeat on); see Liveness. */
+  heardAt: number | undefined;
+  deadlockTimeout: number;
 }
 
 export interface GroupEvents {
@@ -47,6 +55,11 @@ export class DaemonGroup {
   private readonly startupTimeouts: number[];
   private stopping = false;
   private exitWaiters: Array<() => void> = [];
+  private readonly liveness = new Liveness(
+    () => this.members.values(),
+    (m, silentMs) => this.unresponsive(m, silentMs),
+  );
+  private readonly standIn: StandIn;
   /** Recycles by cause, since start. */
   readonly recycles = new Map<string, number>();
 
@@ -61,6 +74,7 @@ export class DaemonGroup {
     this.loadFailures = new Array(group.processes).fill(0);
     this.quickDeaths = new Array(group.processes).fill(0);
     this.startupTimeouts = new Array(group.processes).fill(0);
+    this.standIn = new StandIn(listenFd, group.name, () => (this.group.socketTimeout > 0 ? this.group.socketTimeout : base.serverTimeout) * 1000);
   }
 
   get name(): string {
@@ -69,6 +83,7 @@ export class DaemonGroup {
 
   start(): void {
     for (let i = 0; i < this.group.processes; i++) this.spawn(i);
+    this.liveness.start(this.group.deadlockTimeout);
   }
 
   /**
@@ -88,13 +103,15 @@ export class DaemonGroup {
   }
 
   /**
-   * `lazy`: the process loads its apps at its first request rather than at
-   * start (after an inactivity recycle, so an idle group gives its memory
-   * back and the next request pays the load).
+   * `replacing`: why the process it replaces is going. After an inactivity
+   * recycle the process loads its apps at its first request rather than at
+   * start (an idle group gives its memory back and the next request pays the
+   * load); after a reload it is told so (its script reloading coalesces).
    */
-  private spawn(index: number, lazy = false): void {
+  private spawn(index: number, replacing?: Cause): void {
     if (this.stopping) return;
     const g = this.group;
+    const lazy = replacing === 'inactivity';
     const boot: DaemonBoot = {
       group: g,
       apps: lazy ? [] : this.apps,
@@ -105,6 +122,7 @@ export class DaemonGroup {
       maxHeaderSize: this.base.maxHeaderSize,
       index,
       loadFailures: this.loadFailures[index] ?? 0,
+      startedForReload: replacing === 'reload',
     };
     // The group's env, then lang / locale, over the supervisor's environment.
     const env: NodeJS.ProcessEnv = { ...process.env, ...identityEnv(g), ...g.env, [BOOT_ENV]: JSON.stringify(boot) };
@@ -120,7 +138,18 @@ export class DaemonGroup {
       setTimeout(() => this.spawn(index), 1000).unref();
       return;
     }
-    const m: Member = { pid, index, child, state: 'starting', startedAt: performance.now(), readyAt: undefined, cause: undefined, startupTimer: undefined };
+    const m: Member = {
+      pid,
+      index,
+      child,
+      state: 'starting',
+      startedAt: performance.now(),
+      readyAt: undefined,
+      cause: undefined,
+      startupTimer: undefined,
+      heardAt: undefined,
+      deadlockTimeout: g.deadlockTimeout,
+    };
     this.members.set(pid, m);
     child.stdin?.on('error', () => {});
     const status = child.stdio[3] as NodeJS.ReadableStream | null;
@@ -139,6 +168,9 @@ export class DaemonGroup {
   }
 
   private onMessage(m: Member, msg: DaemonMessage): void {
+    // Judged from its first heartbeat on: the watchdog thread starts once
+    // the process is ready, and loading is startup-timeout's to bound.
+    if (msg.t === 'alive' || m.heardAt !== undefined) m.heardAt = performance.now();
     switch (msg.t) {
       case 'loading':
         if (this.group.startupTimeout > 0 && m.state === 'starting') {
@@ -151,6 +183,10 @@ export class DaemonGroup {
         if (m.state === 'starting') m.state = 'ready';
         m.readyAt = performance.now();
         this.loadFailures[m.index] = msg.ok ? 0 : (this.loadFailures[m.index] ?? 0) + 1;
+        if (this.standIn.answering) {
+          this.standIn.stop();
+          logNotice(`daemon process ${m.pid} is ready: the group serves again (the supervisor answered ${this.standIn.answered} request(s) 503 meanwhile)`, { group: this.name, cause: this.standIn.cause });
+        }
         this.events.onReady?.(m);
         break;
       case 'recycling':
@@ -173,7 +209,7 @@ export class DaemonGroup {
     // A process told to shut down from outside may be part of a whole-server
     // stop that the supervisor has not seen yet: give that a moment.
     if (cause === 'shutdown') setTimeout(() => this.spawn(m.index), 100).unref();
-    else this.spawn(m.index, cause === 'inactivity');
+    else this.spawn(m.index, cause);
   }
 
   private startupTimedOut(m: Member): void {
@@ -186,9 +222,43 @@ export class DaemonGroup {
     );
     this.retire(m, 'startup-timeout', false);
     m.child.kill('SIGKILL');
+    if (n >= 2) this.cannotServe('startup-timeout', `daemon process ${m.pid} did not load its app within startup-timeout ${this.group.startupTimeout} s (${n} start-ups in a row)`);
     if (m.index >= this.group.processes) return;
     if (delay) setTimeout(() => this.spawn(m.index), delay * 1000).unref();
     else this.spawn(m.index);
+  }
+
+  /**
+   * The processes of a position keep failing before they are ready (the
+   * fresh attempt after a failure failed too). When no other process is
+   * ready either, nothing will take the waiting requests: the supervisor
+   * answers them 503 `cause` until a process is ready. A group that is only
+   * starting or restarting, or retrying once, still makes them wait.
+   */
+  private cannotServe(cause: Cause, what: string): void {
+    if (this.stopping || [...this.members.values()].some((x) => x.state === 'ready')) return;
+    if (!this.standIn.answering) {
+      logError(`${what}: no process of the group can serve; the supervisor answers waiting requests 503 (${cause}) until one is ready`, { group: this.name, cause });
+    }
+    this.standIn.start(cause);
+  }
+
+  /**
+   * No status line for deadlock-timeout: the process is stopped or frozen.
+   * It cannot drain, so it is killed (SIGKILL works on a stopped process)
+   * and replaced; the front end answers its in-flight requests 502 when
+   * their connections close.
+   */
+  private unresponsive(m: Member, silentMs: number): void {
+    if (m.cause === 'unresponsive') return; // judged already, being killed
+    const replacing = m.state !== 'retiring' && !this.stopping;
+    logError(
+      `daemon process ${m.pid} has not answered its liveness check for ${(silentMs / 1000).toFixed(3)} s (deadlock-timeout ${m.deadlockTimeout} s): it is stopped or frozen; killing it${replacing ? ' and starting a replacement' : ''}`,
+      { group: this.name, cause: 'unresponsive' },
+    );
+    if (replacing) this.retire(m, 'unresponsive');
+    else m.cause = 'unresponsive';
+    m.child.kill('SIGKILL');
   }
 
   private onExit(m: Member, code: number | null, signal: NodeJS.Signals | null): void {
@@ -205,6 +275,7 @@ export class DaemonGroup {
       const n = this.quickDeaths[m.index]!;
       const delay = n <= 1 ? 0 : Math.min(30, 0.25 * 2 ** (n - 1));
       logError(`daemon process ${m.pid} died (${how}); ${delay ? `restarting in ${delay} s (it keeps dying)` : 'restarting it'}`, { group: this.name, cause: 'crash' });
+      if (m.readyAt === undefined && n >= 2) this.cannotServe('app-load-error', `daemon process ${m.pid} died while loading the app (${how}; ${n} start-ups in a row died)`);
       if (delay) setTimeout(() => this.spawn(m.index), delay * 1000).unref();
       else this.spawn(m.index);
     } else {
@@ -234,11 +305,14 @@ export class DaemonGroup {
     while (this.loadFailures.length < group.processes) this.loadFailures.push(0);
     while (this.quickDeaths.length < group.processes) this.quickDeaths.push(0);
     while (this.startupTimeouts.length < group.processes) this.startupTimeouts.push(0);
+    // The new processes get their chance to load: requests wait for them.
+    this.standIn.stop();
     for (const m of old) {
       this.retire(m, 'restart', false);
       m.child.kill('SIGTERM');
     }
     for (let i = 0; i < group.processes; i++) this.spawn(i);
+    this.liveness.start(group.deadlockTimeout);
   }
 
   /** The server is stopping: a process that exits is not replaced. */
@@ -249,6 +323,8 @@ export class DaemonGroup {
   /** SIGTERM every process (shutdown-timeout applies in each); SIGKILL stragglers. */
   stop(): Promise<void> {
     this.stopping = true;
+    this.liveness.stop();
+    this.standIn.stop();
     for (const m of this.members.values()) {
       clearTimeout(m.startupTimer);
       m.child.kill('SIGTERM');

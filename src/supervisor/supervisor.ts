@@ -33,6 +33,8 @@ export class Supervisor {
   private socketDir = '';
   private stopping = false;
   private restarting: Promise<string> | undefined;
+  /** A restart asked for while one runs: it runs after it, once however often it was asked for. */
+  private queuedRestart: Promise<string> | undefined;
   private readonly metrics = new MetricsCollector();
 
   constructor(
@@ -153,11 +155,34 @@ export class Supervisor {
     process.on('SIGHUP', () => void this.restart('SIGHUP'));
   }
 
-  /** Graceful restart: new configuration, new front-end processes, every daemon replaced. */
+  /**
+   * Graceful restart: new configuration, new front-end processes, every
+   * daemon replaced. A restart asked for while one runs may come with a
+   * configuration written after the running one read it, so it is not
+   * dropped: it runs once the running one is done. Every request that comes
+   * meanwhile joins that one, and its caller gets its outcome.
+   */
   restart(reason: string): Promise<string> {
     if (this.stopping) return Promise.resolve('stopping; not restarting');
-    this.restarting ??= this.doRestart(reason).finally(() => (this.restarting = undefined));
-    return this.restarting;
+    if (!this.restarting) return this.runRestart(reason);
+    if (this.queuedRestart) {
+      logNotice(`${reason}: restart requested during a graceful restart: one is already queued to run after it`, { cause: 'restart' });
+      return this.queuedRestart;
+    }
+    logNotice(`${reason}: restart requested during a graceful restart: will run after it`, { cause: 'restart' });
+    this.queuedRestart = this.restarting.catch(() => {}).then(() => {
+      this.queuedRestart = undefined;
+      return this.stopping ? 'stopping; not restarting' : this.runRestart(reason);
+    });
+    return this.queuedRestart;
+  }
+
+  private runRestart(reason: string): Promise<string> {
+    const run = this.doRestart(reason).finally(() => {
+      if (this.restarting === run) this.restarting = undefined;
+    });
+    this.restarting = run;
+    return run;
   }
 
   private async doRestart(reason: string): Promise<string> {
@@ -202,7 +227,7 @@ export class Supervisor {
     // Daemons may be stopping already (a signal sent to the whole process
     // group): none of them is replaced from now on.
     for (const g of this.groups.values()) g.stopReplacing();
-    await this.restarting?.catch(() => {});
+    await (this.queuedRestart ?? this.restarting)?.catch(() => {});
     const seconds = this.config.shutdownTimeout;
     logNotice(`${reason}: stopping; in-flight requests get ${seconds} s`, { cause: 'shutdown' });
     // The front end first: it stops accepting and its in-flight requests
