@@ -143,6 +143,7 @@ test('a daemon dying mid-response cuts the client connection rather than ending 
   assert.equal(outcome, 'cut');
   // The logs say what the client got: its 200 and part of the body, then the cut.
   await s.waitFor(/200 crash request=\S+ daemon process \d+ of group lab closed the connection mid-response: the client got 200 and \d+ bytes of the body, then the connection was cut/);
+  await s.waitFor(/"GET \/download\S* HTTP\/1\.1" \d+ /);
   const line = s.accessLog().find((l) => l.url.startsWith('/download'))!;
   assert.equal(line.status, 200);
   assert.equal(line.cause, 'crash');
