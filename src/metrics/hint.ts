@@ -8,7 +8,7 @@ const QUEUE_P99_BUSY_MS = 100;
 /** Share of the window at full capacity that calls for more. */
 const FULL_SHARE_BUSY = 0.05;
 /** Restarts worth naming: they cost requests or warn of a leak. */
-const NOTABLE_RESTARTS = ['crash', 'deadlock', 'memory-limit', 'cpu-time-limit', 'request-timeout-recycled', 'startup-timeout'];
+const NOTABLE_RESTARTS = ['crash', 'deadlock', 'unresponsive', 'uncaught-exception', 'memory-limit', 'cpu-time-limit', 'request-timeout-recycled', 'startup-timeout'];
 
 export function formatMs(ms: number): string {
   if (ms >= 1000) return `${(ms / 1000).toFixed(ms >= 10_000 ? 0 : 1)} s`;
