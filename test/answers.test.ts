@@ -62,7 +62,9 @@ for (const mode of ['daemon', 'embedded'] as const) {
     assert.doesNotMatch(s.output, /\] 50[02] \S+ request=\S+ .*late-throw/, 'nothing claims the client got a 500 or 502');
     if (mode === 'daemon') {
       await s.waitFor(/\[daemon:at-app pid \d+\] 200 app-error request=\S+ GET \/late-throw threw after its response started \(status 200 sent; the response is cut\)/);
-      await s.waitFor(new RegExp(`\\[frontend:${GROUP} pid \\d+\\] 200 crash request=${line.id} .*the client got 200 and \\d+ bytes of the body, then the connection was cut`));
+      // The daemon tells the front end why it cut the response: the same cause in both logs.
+      await s.waitFor(new RegExp(`\\[frontend:${GROUP} pid \\d+\\] 200 app-error request=${line.id} .*the client got 200 and \\d+ bytes of the body, then the connection was cut`));
+      assert.equal(line.cause, 'app-error');
     }
   });
 

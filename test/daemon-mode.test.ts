@@ -110,7 +110,7 @@ test('a daemon killed mid-request: 502 for its in-flight request only, the group
   assert.deepEqual(statuses, [200, 502], 'only the request in the killed process failed');
   const failed = replies.find((r) => r.status === 502)!;
   assert.equal(failed.headers['sluice-cause'], 'crash');
-  await s.waitFor(new RegExp(`\\[error\\] \\[frontend:lab pid \\d+\\] 502 crash request=\\S+ daemon process ${victim} of group lab closed the connection`));
+  await s.waitFor(new RegExp(`\\[error\\] \\[frontend:lab pid \\d+\\] 502 crash request=\\S+ daemon process ${victim} of group lab closed its channel`));
   await s.waitFor(new RegExp(`daemon process ${victim} died \\(signal SIGKILL\\); restarting it`));
   // The group keeps serving, and a new process takes the dead one's place.
   const served = new Set<number>();
@@ -142,7 +142,7 @@ test('a daemon dying mid-response cuts the client connection rather than ending 
   });
   assert.equal(outcome, 'cut');
   // The logs say what the client got: its 200 and part of the body, then the cut.
-  await s.waitFor(/200 crash request=\S+ daemon process \d+ of group lab closed the connection mid-response: the client got 200 and \d+ bytes of the body, then the connection was cut/);
+  await s.waitFor(/200 crash request=\S+ daemon process \d+ of group lab closed its channel mid-response.*: the client got 200 and \d+ bytes of the body, then the connection was cut/);
   await s.waitFor(/"GET \/download\S* HTTP\/1\.1" \d+ /);
   const line = s.accessLog().find((l) => l.url.startsWith('/download'))!;
   assert.equal(line.status, 200);

@@ -260,7 +260,7 @@ for (const [route, how] of [
     assert.equal(line.pid, pid);
     assert.equal(line.cause, 'deadlock');
     assert.ok(line.queueMs !== undefined && line.queueMs > 0, 'the queue time is known even though the pickup acknowledgement never left');
-    await s.waitFor(new RegExp(`\\[daemon:lc-app pid ${pid}\\] 502 deadlock request=${line.id} GET ${route.replace('?', '\\?')} was lost to the deadlock: answered 502`), 3000);
+    await s.waitFor(new RegExp(`\\[daemon:lc-app pid ${pid}\\] 502 deadlock request=${line.id} GET ${route.replace('?', '\\?')} was lost to the deadlock \\(its front end answers 502\\)`), 3000);
     await s.waitFor(new RegExp(`daemon process ${pid} exited \\(deadlock`));
     const next = await request(`${s.url}/pid`);
     assert.equal(next.status, 200);

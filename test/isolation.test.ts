@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { daemonSockets } from './helpers/channel.js';
 import { startSluice, runSluice, request, tempDir, APPS, BIN, ROOT, type Sluice } from './helpers/sluice.js';
 
 const APP = path.join(APPS, 'iso-env.ts');
@@ -115,12 +116,13 @@ test('daemon processes run as the group\'s user and group, in its home, with its
   assert.equal(embedded.env.ISO_COLOUR, undefined);
 });
 
-test('the socket directory and group sockets let only the front end\'s user connect: a daemon running as nobody, and any process as nobody, get EACCES', async (t) => {
+test('the socket directory and the daemon processes\' sockets let only the front end\'s user connect: a daemon running as nobody, and any process as nobody, get EACCES', async (t) => {
   const dir = openDir('sluice-iso-');
   const file = writeConfig(dir, isoConfig(dir, { user: 'nobody' }));
   const s = await startSluice(['serve', '-c', file]);
   t.after(() => s.stop());
-  const socket = (await s.waitFor(/group iso: .*socket (\S+)/))[1]!;
+  const [socket] = await daemonSockets(s, 'iso');
+  assert.ok(socket, 'a daemon process socket');
   const front = await s.frontendPid();
   const frontUid = ids(front).uid[0];
 
@@ -129,12 +131,12 @@ test('the socket directory and group sockets let only the front end\'s user conn
   assert.equal(dirStat.uid, frontUid, "owned by the front end's user");
   const sockStat = fs.statSync(socket);
   assert.ok(sockStat.isSocket());
-  assert.equal(sockStat.mode & 0o777, 0o600, 'group socket 0600');
+  assert.equal(sockStat.mode & 0o777, 0o600, 'daemon process socket 0600');
   assert.equal(sockStat.uid, frontUid, "owned by the front end's user");
 
   // The front end (root) connects: requests are served.
   assert.equal((await json(s, '/')).uid, NOBODY);
-  // The daemon process itself (nobody) cannot reach its group's socket, nor the control socket.
+  // The daemon process itself (nobody) cannot reach a daemon socket (its own included), nor the control socket.
   const fromDaemon = await request(`${s.url}/connect?path=${encodeURIComponent(socket)}`);
   assert.equal(fromDaemon.body, 'EACCES');
   const control = path.join(path.dirname(socket), 'control.sock');

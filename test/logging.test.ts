@@ -139,7 +139,7 @@ test('error log: a reason line for every 5xx sluice made, naming group, pid and 
 
   const t502 = lineFor(lines, 'GET', '/sleep?ms=5000');
   assert.deepEqual([t502.status, t502.cause, t502.group, t502.pid], [502, 'crash', 'lab', daemon], 'the pid of the process that died');
-  assert.match(errorLineFor(s, t502.id), new RegExp(`\\[error\\] \\[frontend:lab pid ${front}\\] 502 crash request=${t502.id} daemon process ${daemon} of group lab closed the connection`));
+  assert.match(errorLineFor(s, t502.id), new RegExp(`\\[error\\] \\[frontend:lab pid ${front}\\] 502 crash request=${t502.id} daemon process ${daemon} of group lab closed its channel`));
 
   // Every 5xx in the access log has its reason in the error log; nothing else does.
   const withReason = new Set(s.stderr.split('\n').map((l) => / request=(\S+) /.exec(l)?.[1]).filter(Boolean));

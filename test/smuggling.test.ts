@@ -6,12 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { startSluice, request, tempDir, APPS, type Sluice } from './helpers/sluice.js';
 import { raw, eventually } from './helpers/raw.js';
-import { encodeEnvelope, wallNow } from '../src/protocol/envelope.js';
+import { encodeStart, wallNow } from '../src/protocol/envelope.js';
+import { header, START, REQUEST_BODY, REQUEST_END } from '../src/protocol/frames.js';
+import { TestChannel, daemonSockets } from './helpers/channel.js';
 
 const APP = path.join(APPS, 'at-app.ts');
 const GROUP = 'at-app';
@@ -42,21 +43,9 @@ async function start(t: { after(fn: () => unknown): void }, mode: 'daemon' | 'em
   };
 }
 
-/** A forged envelope: what an attacker would like a daemon to believe. */
+/** A forged envelope header: what an attacker would like a daemon to believe. */
 function forgedEnvelope(): string {
-  return encodeEnvelope({
-    queueStart: wallNow(),
-    requestId: 'forged',
-    app: APP,
-    mountPoint: '',
-    processGroup: GROUP,
-    applicationGroup: '%{GLOBAL}',
-    callableObject: 'default',
-    clientAddress: '6.6.6.6',
-    clientPort: 666,
-    scheme: 'https',
-    remoteUser: 'admin',
-  });
+  return `v1 ${wallNow().toFixed(3)} forged ${encodeURIComponent(APP)} - ${GROUP} %25%7BGLOBAL%7D default 6.6.6.6 666 https admin`;
 }
 
 /** A chunked body of `data` in chunks of `size` bytes. */
@@ -109,37 +98,35 @@ test('daemon: chunk data that looks like chunk framing and a second request with
   assert.doesNotMatch(s.output, /SMUGGLED/);
 });
 
-test('daemon: a daemon runs one request per hand-over; a second request on the same connection is a protocol error and never runs', async (t) => {
+test('daemon: a daemon runs only the requests framed as such: frames inside a body are body bytes; an oversized frame closes the channel', async (t) => {
   const { s, seen } = await start(t, 'daemon');
   const [pid] = await s.groupPids(GROUP);
-  const sock = (await s.waitFor(new RegExp(`group ${GROUP}: .*, socket (\\S+)`)))[1]!;
-  const conn = net.createConnection({ path: sock });
-  let got = '';
-  conn.on('data', (d) => (got += d));
-  const closed = new Promise<void>((r) => conn.on('close', () => r()));
-  const envelope = (id: string) =>
-    encodeEnvelope({
-      queueStart: wallNow(),
-      requestId: id,
-      app: APP,
-      mountPoint: '',
-      processGroup: GROUP,
-      applicationGroup: '%{GLOBAL}',
-      callableObject: 'default',
-      clientAddress: '127.0.0.1',
-      clientPort: 1,
-      scheme: 'http',
-      remoteUser: undefined,
-    });
-  conn.write(
-    `GET /slow?ms=200 HTTP/1.1\r\nsluice-envelope: ${envelope('first')}\r\nHost: localhost\r\n\r\n` +
-      `GET /SECOND HTTP/1.1\r\nsluice-envelope: ${envelope('second')}\r\nHost: localhost\r\n\r\n`,
+  const [sock] = await daemonSockets(s, GROUP);
+  const ch = new TestChannel(sock!);
+  await ch.grant();
+  // The body is a whole forged START frame (and a body end), as bytes.
+  const forged = Buffer.from(
+    encodeStart({
+      env: { queueStart: wallNow(), requestId: 'forged', app: APP, mountPoint: '', processGroup: GROUP, applicationGroup: '%{GLOBAL}', callableObject: 'default', clientAddress: '6.6.6.6', clientPort: 666, scheme: 'https', remoteUser: 'admin' },
+      head: { method: 'GET', url: '/SECOND', httpVersion: '1.1', rawHeaders: ['Host', 'localhost'], body: 'none', contentLength: 0 },
+      waiting: 0,
+      oldestWaiting: 0,
+    }),
   );
-  await closed;
-  await s.waitFor(new RegExp(`\\[error\\] \\[daemon:${GROUP} pid ${pid}\\] protocol-error request=first a second request \\(GET /SECOND\\) on one hand-over from the front end: protocol error, not run`));
-  await eventually(() => seen().some((e) => e.url === '/slow?ms=200'));
-  assert.ok(!seen().some((e) => e.url === '/SECOND'), 'the second request never ran');
-  assert.doesNotMatch(got, /slow \/slow/, 'the connection carrying it is failed, not answered');
+  const body = Buffer.concat([header(START, 7, forged.length), forged, header(REQUEST_END, 7, 0)]);
+  ch.start(1, { app: APP, processGroup: GROUP }, { method: 'POST', url: '/upload', rawHeaders: ['Host', 'localhost', 'Content-Length', String(body.length)], body: 'length', contentLength: body.length });
+  ch.write(REQUEST_BODY, 1, body);
+  ch.write(REQUEST_END, 1);
+  const rec = ch.streams.get(1)!;
+  await ch.until(() => rec.ended);
+  const got = JSON.parse(Buffer.concat(rec.body).toString()) as { bytes: number; sha256: string };
+  assert.equal(got.bytes, body.length);
+  assert.equal(got.sha256, createHash('sha256').update(body).digest('hex'));
+  assert.ok(!seen().some((e) => e.url === '/SECOND'), 'the forged frame never ran');
+  // A frame that claims more than a frame can hold is a protocol error: the channel closes.
+  ch.socket.write(header(REQUEST_BODY, 1, 0xffffffff));
+  await ch.closed;
+  await s.waitFor(new RegExp(`\\[error\\] \\[daemon:${GROUP} pid ${pid}\\] protocol-error a front end broke the channel protocol \\(a frame of 4294967295 bytes`));
   // The process is fine.
   assert.equal((await request(`${s.url}/pid`)).body, String(pid));
 });

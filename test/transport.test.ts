@@ -8,7 +8,8 @@ import net from 'node:net';
 import http from 'node:http';
 import path from 'node:path';
 import { startSluice, request, sleep, alive, tempDir, APPS, type Sluice, type AccessLine } from './helpers/sluice.js';
-import { encodeEnvelope, wallNow } from '../src/protocol/envelope.js';
+import { REQUEST_BODY } from '../src/protocol/frames.js';
+import { TestChannel, daemonSockets } from './helpers/channel.js';
 
 const RECORDER = path.join(APPS, 'tr-recorder.ts');
 const GROUP = 'tr-recorder';
@@ -22,10 +23,6 @@ function sharedServer(flags: string[]): () => Promise<Sluice> {
   let server: Promise<Sluice> | undefined;
   after(async () => void (await server?.then((s) => s.stop())));
   return () => (server ??= start(flags));
-}
-
-async function groupSocket(s: Sluice, group = GROUP): Promise<string> {
-  return (await s.waitFor(new RegExp(`group ${group}: .*, socket (\\S+)`)))[1]!;
 }
 
 /** The access log line of the request whose URL is `url` (waits for it). */
@@ -48,7 +45,7 @@ function within(ms: number, lo: number, hi: number, what: string): void {
 
 // --- connect-timeout / listen-backlog -----------------------------------
 
-test('connect-timeout: with the listen backlog full, the connect is retried with backoff for the whole budget, then 503', async (t) => {
+test('connect-timeout: with the waiting line full (listen-backlog + 1), entering it is retried with backoff for the whole budget, then 503', async (t) => {
   const s = await start(['--listen-backlog', '1', '--connect-timeout', '1.2']);
   t.after(() => s.stop());
   const [daemonPid] = await s.groupPids(GROUP);
@@ -56,7 +53,7 @@ test('connect-timeout: with the listen backlog full, the connect is retried with
 
   const long = request(`${s.url}/mark?id=long&ms=2200`);
   await sleep(300); // the only slot is busy
-  // A UNIX listener with backlog 1 holds two unaccepted connections.
+  // A waiting line of listen-backlog 1 holds two requests, as a kernel listen queue of that backlog does.
   const fillers = [request(`${s.url}/mark?id=f0`)];
   await sleep(50);
   fillers.push(request(`${s.url}/mark?id=f1`));
@@ -71,7 +68,7 @@ test('connect-timeout: with the listen backlog full, the connect is retried with
   assert.equal(line.cause, 'connect-timeout');
   assert.equal(line.group, GROUP);
   assert.equal(line.pid, undefined, 'no daemon process took it');
-  const err = (await s.waitFor(new RegExp(`\\[error\\] \\[frontend:${GROUP} pid ${fe}\\] 503 connect-timeout request=${line.id} could not connect to group ${GROUP} within connect-timeout 1.2 s \\((\\d+) attempts, last error EAGAIN: listen backlog full\\)`)))!;
+  const err = (await s.waitFor(new RegExp(`\\[error\\] \\[frontend:${GROUP} pid ${fe}\\] 503 connect-timeout request=${line.id} could not enter the waiting line of group ${GROUP} within connect-timeout 1.2 s \\((\\d+) attempts; the line was full: listen-backlog 1, 2 waiting\\)`)))!;
   // Backoff from fractional intervals: 0, 0.05, 0.15, 0.35, 0.75, 1.2 s.
   const attempts = Number(err[1]);
   assert.ok(attempts >= 5 && attempts <= 8, `${attempts} attempts in 1.2 s: fractional-second backoff`);
@@ -82,9 +79,15 @@ test('connect-timeout: with the listen backlog full, the connect is retried with
   }
   assert.equal((await long).status, 200);
   assert.deepEqual((await seenByApp(s)).seen, ['long', 'f0', 'f1'], 'the refused request never reached the app');
+  // One running, backlog + 1 waiting, the rest 503 at connect-timeout: several at once.
+  const burst = request(`${s.url}/mark?id=long2&ms=1500`);
+  await sleep(200);
+  const many = await Promise.all(Array.from({ length: 5 }, (_, i) => request(`${s.url}/mark?id=b${i}`)));
+  assert.deepEqual(many.map((r) => r.status).sort(), [200, 200, 503, 503, 503]);
+  assert.equal((await burst).status, 200);
 });
 
-test('connect-timeout: a retry succeeds when a backlog place frees within the budget', async (t) => {
+test('connect-timeout: a retry succeeds when a place in the waiting line frees within the budget', async (t) => {
   const s = await start(['--listen-backlog', '1', '--connect-timeout', '4']);
   t.after(() => s.stop());
   const [daemonPid] = await s.groupPids(GROUP);
@@ -95,11 +98,11 @@ test('connect-timeout: a retry succeeds when a backlog place frees within the bu
   await sleep(50);
   const f1 = request(`${s.url}/mark?id=f1`);
   await sleep(100);
-  const late = await request(`${s.url}/mark?id=late`); // EAGAIN until the slot frees at ~1 s
+  const late = await request(`${s.url}/mark?id=late`); // the line is full until the slot frees at ~1 s
 
   assert.equal(late.status, 200);
   assert.equal(late.body, `late pid ${daemonPid}`);
-  within(late.ms, 400, 3500, 'it waited for a place in the backlog, within connect-timeout');
+  within(late.ms, 400, 3500, 'it waited for a place in the line, within connect-timeout');
   const line = await accessLine(s, '/mark?id=late');
   assert.equal(line.cause, undefined);
   assert.equal(line.pid, daemonPid);
@@ -110,67 +113,22 @@ test('connect-timeout: a retry succeeds when a backlog place frees within the bu
   assert.doesNotMatch(s.stderr, /connect-timeout/);
 });
 
-test('connect-timeout: a missing group socket is retried; served if it comes back in time, else 503', async (t) => {
-  const s = await start(['--connect-timeout', '1.5']);
-  const sock = await groupSocket(s);
-  t.after(async () => {
-    if (!fs.existsSync(sock)) fs.renameSync(`${sock}.away`, sock);
-    await s.stop();
-  });
-  const [daemonPid] = await s.groupPids(GROUP);
+test('socket-timeout while waiting in the line: a request no slot picks up within socket-timeout gets 504', async (t) => {
+  const s = await start(['--socket-timeout', '0.6']);
+  t.after(() => s.stop());
   const fe = await s.frontendPid();
-
-  fs.renameSync(sock, `${sock}.away`);
-  const back = request(`${s.url}/mark?id=back`);
-  await sleep(500);
-  fs.renameSync(`${sock}.away`, sock);
-  const r1 = await back;
-  assert.equal(r1.status, 200);
-  assert.equal(r1.body, `back pid ${daemonPid}`);
-  within(r1.ms, 450, 1600, 'served once the socket was back');
-
-  fs.renameSync(sock, `${sock}.away`);
-  const r2 = await request(`${s.url}/mark?id=gone`);
-  fs.renameSync(`${sock}.away`, sock);
-  assert.equal(r2.status, 503);
-  assert.equal(r2.headers['sluice-cause'], 'connect-timeout');
-  within(r2.ms, 1450, 2500, '503 when the budget is spent');
-  const line = await accessLine(s, '/mark?id=gone');
-  assert.equal(line.cause, 'connect-timeout');
-  assert.equal(line.pid, undefined);
-  await s.waitFor(new RegExp(`\\[error\\] \\[frontend:${GROUP} pid ${fe}\\] 503 connect-timeout request=${line.id} could not connect to group ${GROUP} within connect-timeout 1.5 s \\(\\d+ attempts, last error ENOENT\\)`));
-  assert.deepEqual((await seenByApp(s)).seen, ['back']);
-});
-
-test('connect: a connect refused for filesystem reasons fails at once with 503, not after connect-timeout', async (t) => {
-  const s = await start(['--connect-timeout', '5']);
-  const sock = await groupSocket(s);
-  const dir = path.dirname(sock);
-  t.after(async () => {
-    if (fs.existsSync(`${dir}.away`)) {
-      fs.rmSync(dir, { force: true });
-      fs.renameSync(`${dir}.away`, dir);
-    }
-    await s.stop();
-  });
-  const fe = await s.frontendPid();
-  // (The supervisor's control socket lives in the same directory: let it settle first.)
-  for (let i = 0; i < 50 && !fs.readdirSync(dir).some((f) => f.startsWith('control')); i++) await sleep(50);
+  // The only slot is busy with a response that keeps coming (so the hop is not silent).
+  const long = request(`${s.url}/drip?ms=1500`);
   await sleep(200);
-  // The socket directory replaced by a file: ENOTDIR, which waiting will not fix.
-  fs.renameSync(dir, `${dir}.away`);
-  fs.writeFileSync(dir, '');
-  const r = await request(`${s.url}/mark?id=notdir`);
-  fs.rmSync(dir);
-  fs.renameSync(`${dir}.away`, dir);
-  assert.equal(r.status, 503);
-  assert.equal(r.headers['sluice-cause'], 'daemon-unavailable');
-  assert.ok(r.ms < 1000, `failed at once (${r.ms.toFixed(0)} ms), not after connect-timeout 5 s`);
-  const line = await accessLine(s, '/mark?id=notdir');
-  assert.equal(line.cause, 'daemon-unavailable');
-  assert.equal(line.pid, undefined);
-  await s.waitFor(new RegExp(`\\[error\\] \\[frontend:${GROUP} pid ${fe}\\] 503 daemon-unavailable request=${line.id} cannot connect to group ${GROUP} at ${sock.replace(/[.]/g, '\\.')}: ENOTDIR`));
-  assert.equal((await request(`${s.url}/mark?id=after`)).status, 200, 'served again once the socket is back');
+  const waiting = await request(`${s.url}/mark?id=waiter`);
+  assert.equal(waiting.status, 504);
+  assert.equal(waiting.headers['sluice-cause'], 'socket-timeout');
+  within(waiting.ms, 550, 1400, 'answered at socket-timeout');
+  const line = await accessLine(s, '/mark?id=waiter');
+  assert.equal(line.pid, undefined, 'no daemon process took it');
+  await s.waitFor(new RegExp(`\\[error\\] \\[frontend:${GROUP} pid ${fe}\\] 504 socket-timeout request=${line.id} no data from group ${GROUP} for socket-timeout 0.6 s while waiting for a daemon slot to pick the request up`));
+  assert.equal((await long).status, 200);
+  assert.deepEqual((await seenByApp(s)).seen, [], 'the request that timed out waiting never reached the app');
 });
 
 // --- queue-timeout ------------------------------------------------------
@@ -319,48 +277,26 @@ test('an answer relayed before the request body is in closes the client connecti
   within(await r.closed, 0, 600, 'closed right after the answer, not left waiting for the body');
 });
 
-/** Connects to a group listener as a front end would and sends `head` (with an envelope) and `body`. */
-function rawDaemonRequest(sock: string, requestId: string, head: string, body = ''): net.Socket {
-  const envelope = encodeEnvelope({
-    queueStart: wallNow(),
-    requestId,
-    app: RECORDER,
-    mountPoint: '',
-    processGroup: GROUP,
-    applicationGroup: '%{GLOBAL}',
-    callableObject: 'default',
-    clientAddress: '127.0.0.1',
-    clientPort: 1,
-    scheme: 'http',
-    remoteUser: undefined,
-  });
-  const [requestLine, ...rest] = head.split('\r\n');
-  const raw = net.createConnection({ path: sock });
-  raw.write(`${requestLine}\r\nsluice-envelope: ${envelope}\r\n${rest.join('\r\n')}\r\n\r\n${body}`);
-  return raw;
-}
-
-function closedWithin(socket: net.Socket, limitMs: number): Promise<number> {
-  const t0 = performance.now();
-  return new Promise<number>((resolve) => {
-    socket.on('close', () => resolve(performance.now() - t0));
-    setTimeout(() => resolve(Infinity), limitMs).unref();
-  }).finally(() => socket.destroy());
-}
-
 test('socket-timeout (daemon side): a front end that stalls mid-body is cut off at timeout + socket-timeout and the slot freed', async () => {
   // Straight at the daemon: it enforces its own bound whatever the front end does.
   const s = await bodyStallServer();
   const [daemonPid] = await s.groupPids(GROUP);
-  const raw = rawDaemonRequest(await groupSocket(s), 'stalled-body', 'POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 100000', 'y'.repeat(10));
-  let got = '';
-  raw.on('data', (d) => (got += d));
-  within(await closedWithin(raw, 8000), 1300, 3000, 'the daemon closed the stalled connection at timeout + socket-timeout');
-  assert.match(got, new RegExp(`^\\+${daemonPid} \\d+\\r\\nHTTP/1\\.1 504 `), 'picked up, then answered 504');
-  assert.match(got, /sluice-cause: socket-timeout/i);
+  const [sock] = await daemonSockets(s, GROUP);
+  const ch = new TestChannel(sock!);
+  await ch.grant();
+  const t0 = performance.now();
+  ch.start(1, { app: RECORDER, processGroup: GROUP, requestId: 'stalled-body' }, { method: 'POST', url: '/upload', rawHeaders: ['Host', 'x', 'Content-Length', '100000'], body: 'length', contentLength: 100000 });
+  ch.write(REQUEST_BODY, 1, 'y'.repeat(10));
+  const rec = ch.streams.get(1)!;
+  await ch.until(() => rec.ended, 8000);
+  within(performance.now() - t0, 1300, 3000, 'the daemon answered the stalled request at timeout + socket-timeout');
+  assert.ok(rec.acked, 'picked up first');
+  assert.equal(rec.status, 504);
+  assert.equal(rec.cause, 'socket-timeout');
   await s.waitFor(
     new RegExp(`\\[error\\] \\[daemon:${GROUP} pid ${daemonPid}\\] 504 socket-timeout request=stalled-body POST /upload: the front end sent no more of the request body for 1\\.\\d s \\(timeout \\+ socket-timeout 1.4 s\\)`),
   );
+  ch.socket.destroy();
   const next = await request(`${s.url}/pid`);
   assert.equal(next.body, String(daemonPid));
   assert.ok(next.ms < 1500, `the slot was free for the next request (${next.ms.toFixed(0)} ms)`);
@@ -369,16 +305,22 @@ test('socket-timeout (daemon side): a front end that stalls mid-body is cut off 
 test('socket-timeout (daemon side): a front end that stops taking the response is cut off and the slot freed', async () => {
   const s = await socketTimeoutServer();
   const [daemonPid] = await s.groupPids(GROUP);
-  const raw = rawDaemonRequest(await groupSocket(s), 'stalled-response', `GET /download?bytes=${256 * 1024 * 1024} HTTP/1.1\r\nhost: x`);
-  raw.once('data', () => raw.pause()); // and never read again
+  const [sock] = await daemonSockets(s, GROUP);
+  const ch = new TestChannel(sock!);
+  await ch.grant();
+  // The response window is never opened beyond the first one.
+  ch.start(1, { app: RECORDER, processGroup: GROUP, requestId: 'stalled-response' }, { method: 'GET', url: `/download?bytes=${256 * 1024 * 1024}` });
+  const rec = ch.streams.get(1)!;
   await s.waitFor(
-    new RegExp(`\\[error\\] \\[daemon:${GROUP} pid ${daemonPid}\\] socket-timeout request=stalled-response GET /download\\S*: the front end took none of the response for [\\d.]+ s \\(response-socket-timeout \\+ socket-timeout 1.6 s\\): abandoned it and freed the slot`),
+    new RegExp(`\\[error\\] \\[daemon:${GROUP} pid ${daemonPid}\\] 200 socket-timeout request=stalled-response GET /download\\S*: the front end took none of the response for [\\d.]+ s \\(response-socket-timeout \\+ socket-timeout 1.6 s\\): abandoned it and freed the slot`),
     5000,
   );
+  await ch.until(() => rec.reset !== undefined);
+  assert.equal(rec.reset, 'socket-timeout', 'the stream is cut with its cause');
   const next = await request(`${s.url}/pid`);
   assert.equal(next.body, String(daemonPid));
   assert.ok(next.ms < 1500, `the slot was free for the next request (${next.ms.toFixed(0)} ms)`);
-  raw.destroy();
+  ch.socket.destroy();
 });
 
 // --- response-socket-timeout --------------------------------------------

@@ -41,6 +41,7 @@ export class Lifecycle {
     if (seconds <= 0) return this.shutdown(cause, detail);
     this.state = 'draining';
     this.cause = cause;
+    this.d.draining();
     this.announce(cause, `${detail}; draining for up to ${seconds} s (still accepting)`);
     this.timer = setTimeout(() => this.shutdown(cause, `${seconds} s drain window ended`), seconds * 1000);
     const g = this.d.group;

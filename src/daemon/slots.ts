@@ -1,13 +1,14 @@
 // The request slots of a daemon process (mod_wsgi's worker threads): how many
-// requests it runs at once. A slot is taken when a connection is accepted and
-// freed when its response is over; the acceptor only accepts while one is free.
-import type net from 'node:net';
+// requests it runs at once. A slot is taken when a request arrives on a grant
+// (src/daemon/channels.ts grants only free slots) and freed when its response
+// is over.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LiveContext } from '../app/run-handler.js';
+import type { DaemonStream } from './stream.js';
 
 export class Slot {
   busy = false;
-  socket: net.Socket | undefined;
+  stream: DaemonStream | undefined;
   req: IncomingMessage | undefined;
   res: ServerResponse | undefined;
   ctx: LiveContext | undefined;
@@ -18,14 +19,12 @@ export class Slot {
   appStartedAt = 0;
   /** performance.now() when request-timeout interrupted it; 0 if it has not. */
   interruptedAt = 0;
-  /** Whether the response head has gone out (decides 502 vs cut connection at a forced kill). */
-  responseStarted = false;
 
   constructor(readonly index: number) {}
 
   reset(): void {
     this.busy = false;
-    this.socket = undefined;
+    this.stream = undefined;
     this.req = undefined;
     this.res = undefined;
     this.ctx = undefined;
@@ -34,7 +33,6 @@ export class Slot {
     this.url = '';
     this.appStartedAt = 0;
     this.interruptedAt = 0;
-    this.responseStarted = false;
   }
 }
 
@@ -53,7 +51,7 @@ export class SlotTable {
 
   take(): Slot {
     const s = this.free.pop();
-    if (!s) throw new Error('no free slot (the acceptor admitted more connections than slots)');
+    if (!s) throw new Error('no free slot (a request arrived beyond the slots granted)');
     s.busy = true;
     return s;
   }

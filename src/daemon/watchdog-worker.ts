@@ -3,20 +3,18 @@
 // heartbeat; when the event loop has made no progress for deadlock-timeout it
 // logs the main thread's JavaScript stack (taken through the inspector) and
 // the in-flight requests, has the supervisor start a replacement, and — if
-// the loop is still blocked once shutdown-timeout has passed — answers the
-// requests that have no response yet with 502 and kills the process.
+// the loop is still blocked once shutdown-timeout has passed — kills the
+// process: its channels close, and the front ends answer the requests it was
+// running 502 with cause deadlock (the supervisor told them why it goes).
 // It also writes the process's heartbeat on the status pipe: the thread runs
 // while the main thread is blocked, so the supervisor hears it unless the
 // whole process is stopped or frozen (its liveness check, cause
 // `unresponsive`).
 import { workerData, parentPort } from 'node:worker_threads';
 import inspector from 'node:inspector';
-import fs from 'node:fs';
 import { openErrorLog, logError } from '../log/error-log.js';
 import { sendStatus, heartbeatMs } from './status-pipe.js';
-import { HEADER_BYTES, RECORD_BYTES, TEXT_OFFSET, ACK_SENT, RESPONSE_STARTED, type WatchdogData } from './watchdog.js';
-import { ackLine } from '../protocol/envelope.js';
-import { CAUSE_HEADER } from '../protocol/envelope.js';
+import { HEADER_BYTES, RECORD_BYTES, TEXT_OFFSET, type WatchdogData } from './watchdog.js';
 
 const data = workerData as WatchdogData;
 openErrorLog(data.errorLog, 'daemon');
@@ -29,9 +27,6 @@ interface InFlight {
   /** Request id, method and URL. */
   text: string;
   queueMicros: number;
-  fd: number;
-  ackSent: boolean;
-  responseStarted: boolean;
   startedAt: number;
 }
 
@@ -44,9 +39,6 @@ function inFlight(): InFlight[] {
     const n = ints[i + 3]!;
     out.push({
       text: Buffer.from(bytes.slice(b + TEXT_OFFSET, b + TEXT_OFFSET + n)).toString(),
-      fd: ints[i + 1]!,
-      ackSent: (Atomics.load(ints, i + 2) & ACK_SENT) !== 0,
-      responseStarted: (Atomics.load(ints, i + 2) & RESPONSE_STARTED) !== 0,
       startedAt: starts[(b + 16) / 8]!,
       queueMicros: starts[(b + 24) / 8]!,
     });
@@ -92,18 +84,13 @@ function mainThreadStack(timeoutMs: number): Promise<string[] | undefined> {
   });
 }
 
-function response502(): string {
-  const body = '502 Bad Gateway\n';
-  return `HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n${CAUSE_HEADER}: deadlock\r\nconnection: close\r\n\r\n${body}`;
-}
-
 async function onDeadlock(blockedMs: number): Promise<void> {
   const frames = await mainThreadStack(1000);
   const requests = inFlight();
   const now = Date.now();
   const stack = frames ? frames.map((f) => `\n    at ${f}`).join('') : '\n    (no JavaScript stack: the main thread is blocked outside JavaScript, in native code or a synchronous system call)';
   const list = requests.length
-    ? requests.map((r) => `\n    ${r.text} (running ${((now - r.startedAt) / 1000).toFixed(3)} s${r.responseStarted ? ', response started' : ''})`).join('')
+    ? requests.map((r) => `\n    ${r.text} (running ${((now - r.startedAt) / 1000).toFixed(3)} s)`).join('')
     : '\n    (none)';
   logError(
     `deadlock-timeout: the event loop has made no progress for ${(blockedMs / 1000).toFixed(3)} s (deadlock-timeout ${data.deadlockTimeoutMs / 1000} s); replacing the process. Main thread stack:${stack}\n  In-flight requests:${list}`,
@@ -115,15 +102,8 @@ async function onDeadlock(blockedMs: number): Promise<void> {
   await new Promise((r) => setTimeout(r, data.shutdownTimeoutMs));
   if (Atomics.load(beat, 0) !== seen) return; // the loop is back and runs the shutdown itself
   for (const r of inFlight()) {
-    if (r.responseStarted && r.ackSent) continue; // part of a response is out: the connection just ends
-    try {
-      // Blocked in the same tick as the pickup, the acknowledgement never left.
-      fs.writeSync(r.fd, (r.ackSent ? '' : ackLine(process.pid, r.queueMicros)) + response502());
-    } catch {
-      /* the front end is gone already */
-    }
     const [id, ...what] = r.text.split(' ');
-    logError(`${what.join(' ')} was lost to the deadlock: answered 502`, { group: data.group, status: 502, cause: 'deadlock', request: id });
+    logError(`${what.join(' ')} was lost to the deadlock (its front end answers 502)`, { group: data.group, status: 502, cause: 'deadlock', request: id });
   }
   sendStatus({ t: 'exit', pid: process.pid, cause: 'deadlock' });
   process.kill(process.pid, 'SIGKILL');

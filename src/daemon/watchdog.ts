@@ -1,6 +1,6 @@
 // deadlock-timeout, main-thread side: a heartbeat the watchdog worker checks,
-// and a shared table of in-flight requests it can report (and answer 502)
-// when the event loop is blocked and no JavaScript can run here.
+// and a shared table of in-flight requests it can report when the event loop
+// is blocked and no JavaScript can run here.
 import { Worker } from 'node:worker_threads';
 import type { Daemon } from './daemon.js';
 import type { Slot } from './slots.js';
@@ -9,9 +9,6 @@ import { logNotice } from '../log/error-log.js';
 export const HEADER_BYTES = 16;
 export const RECORD_BYTES = 512;
 export const TEXT_OFFSET = 32;
-// Bits of a record's progress word.
-export const ACK_SENT = 1;
-export const RESPONSE_STARTED = 2;
 
 export interface WatchdogData {
   shared: SharedArrayBuffer;
@@ -28,7 +25,8 @@ export class Watchdog {
   private readonly beat: Int32Array;
   private readonly ints: Int32Array;
   private readonly starts: Float64Array;
-  private readonly bytes: Uint8Array;
+  /** The same memory, to write request texts into without a copy. */
+  private readonly text: Buffer;
   private worker: Worker | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly tickMs: number;
@@ -39,7 +37,7 @@ export class Watchdog {
     this.beat = new Int32Array(this.shared, 0, 4);
     this.ints = new Int32Array(this.shared);
     this.starts = new Float64Array(this.shared);
-    this.bytes = new Uint8Array(this.shared);
+    this.text = Buffer.from(this.shared);
     this.tickMs = Math.max(10, Math.min(250, (d.group.deadlockTimeout * 1000) / 5));
   }
 
@@ -72,27 +70,14 @@ export class Watchdog {
   }
 
   /** The app was called for this slot's request, after it waited `queueMicros` for pickup. */
-  requestStarted(slot: Slot, fd: number, queueMicros: number): void {
+  requestStarted(slot: Slot, queueMicros: number): void {
     const b = this.base(slot);
-    const text = Buffer.from(`${slot.requestId} ${slot.method} ${slot.url}`.slice(0, 400));
-    const n = Math.min(text.length, RECORD_BYTES - TEXT_OFFSET);
-    this.bytes.set(text.subarray(0, n), b + TEXT_OFFSET);
+    const n = this.text.write(`${slot.requestId} ${slot.method} ${slot.url}`, b + TEXT_OFFSET, RECORD_BYTES - TEXT_OFFSET);
     this.starts[(b + 16) / 8] = Date.now();
     this.starts[(b + 24) / 8] = queueMicros;
     const i = b / 4;
-    this.ints[i + 1] = fd;
-    this.ints[i + 2] = 0;
     this.ints[i + 3] = n;
     Atomics.store(this.ints, i, 1);
-  }
-
-  /** The pickup acknowledgement has been handed to the socket. */
-  ackSent(slot: Slot): void {
-    Atomics.or(this.ints, this.base(slot) / 4 + 2, ACK_SENT);
-  }
-
-  responseStarted(slot: Slot): void {
-    Atomics.or(this.ints, this.base(slot) / 4 + 2, RESPONSE_STARTED);
   }
 
   slotFreed(slot: Slot): void {

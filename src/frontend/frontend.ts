@@ -9,6 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { Router, type Route } from './router.js';
 import { TlsListeners } from './tls.js';
 import { Exchange, type ExchangeResult } from './proxy.js';
+import { GroupLine, type DaemonAddress } from './group-line.js';
+import type { GroupsState } from './main.js';
 import { badRequest, checkDeclaredLength, checkExpectation, checkFraming, checkHeaderCount, limitChunkedBody, refusalForParseError, type Refusal } from './request-limits.js';
 import { checkHost, decideTarget } from './request-target.js';
 import { watchRequestBody } from './body-timeout.js';
@@ -29,6 +31,8 @@ import type { EffectiveConfig, EffectiveMount } from '../config/types.js';
 
 export interface FrontendBoot {
   config: EffectiveConfig;
+  /** The daemon groups' processes (and which groups cannot serve) when it started. */
+  groups: GroupsState;
   /** Listening sockets, as fds of this process, in the order of config.listen. */
   listenFds: number[];
   /** Connection slots (threadsPerChild): open client connections, keep-alive ones included. */
@@ -90,6 +94,8 @@ export class Frontend {
   private readonly router: Router;
   private readonly tls: TlsListeners;
   private readonly embedded = new EmbeddedApps();
+  /** Each daemon group's waiting line and channels in this process. */
+  private readonly lines = new Map<string, GroupLine>();
   private readonly hooks: Hooks;
   private readonly accessLog: AccessLog;
   /** Capacity figures (src/metrics), read by the supervisor for `sluice status`. */
@@ -114,6 +120,8 @@ export class Frontend {
 
   constructor(private readonly boot: FrontendBoot) {
     this.router = new Router(boot.config);
+    for (const g of Object.values(boot.config.groups)) this.lines.set(g.name, new GroupLine(g));
+    this.groups(boot.groups);
     this.tls = new TlsListeners(boot.config.listen);
     this.hooks = new Hooks(boot.config);
     this.accessLog = new AccessLog(boot.config.accessLog);
@@ -479,6 +487,7 @@ export class Frontend {
         {
           requestId,
           group,
+          line: this.lines.get(group.name)!,
           mount,
           appUrl: route.appUrl,
           clientAddress: client.address,
@@ -502,6 +511,29 @@ export class Frontend {
       end.setUser(o.remoteUser);
       delegate(o.mount, o.remoteUser);
     });
+  }
+
+  /** The supervisor's word on the daemon groups (src/frontend/main.ts). */
+  groups(state: GroupsState): void {
+    for (const [group, daemons] of Object.entries(state.daemons)) this.daemons(group, daemons);
+    for (const [group, line] of this.lines) line.setUnavailable(state.unavailable[group]);
+  }
+
+  daemons(group: string, daemons: DaemonAddress[]): void {
+    this.lines.get(group)?.setDaemons(daemons);
+  }
+
+  going(group: string, pid: number, cause: string): void {
+    this.lines.get(group)?.going(pid, cause);
+  }
+
+  groupState(group: string, unavailable: { cause: string; why: string } | undefined): void {
+    this.lines.get(group)?.setUnavailable(unavailable);
+  }
+
+  /** Closes the channels to the daemons (the process exits). */
+  closeChannels(): void {
+    for (const line of this.lines.values()) line.close();
   }
 
   /** An uncaught exception or unhandled rejection: the embedded request it came from is answered 500 at once. */

@@ -1,6 +1,7 @@
 // Entry point of a front-end process (spawned by the supervisor).
 //   fd 3: IPC with the supervisor; fd 4...: the listening sockets.
 import { Frontend, FRONTEND_BOOT_ENV, type FrontendBoot } from './frontend.js';
+import type { DaemonAddress } from './group-line.js';
 import { SlotReporter } from './slot-report.js';
 import { answerMetrics, sendFinalMetrics } from '../metrics/ipc.js';
 import { openErrorLog, logNotice } from '../log/error-log.js';
@@ -12,7 +13,20 @@ export type FrontendMessage =
   /** No longer accepting (maxConnectionsPerChild reached, or an uncaught exception); exits once its connections are done. */
   | { t: 'retiring'; pid: number; accepted: number; cause: RetireCause }
   | { t: 'stopped'; pid: number };
-export type SupervisorMessage = { t: 'stop'; seconds: number };
+/** The daemon processes of every group the front ends open channels to, and the groups that cannot serve (and why). */
+export interface GroupsState {
+  daemons: Record<string, DaemonAddress[]>;
+  unavailable: Record<string, { cause: string; why: string }>;
+}
+export type SupervisorMessage =
+  | { t: 'stop'; seconds: number }
+  /** Everything at once (sent when the process is ready: nothing announced while it started is missed). */
+  | { t: 'groups'; state: GroupsState }
+  /** A group's processes that take requests changed. */
+  | { t: 'daemons'; group: string; daemons: DaemonAddress[] }
+  /** A daemon process is going, for `cause`. */
+  | { t: 'going'; group: string; pid: number; cause: string }
+  | { t: 'group-state'; group: string; unavailable: { cause: string; why: string } | null };
 export type RetireCause = 'maximum-connections' | 'uncaught-exception';
 
 const boot = JSON.parse(process.env[FRONTEND_BOOT_ENV] ?? 'null') as FrontendBoot | null;
@@ -45,6 +59,7 @@ const stop = async (seconds: number) => {
   if (stopping) return;
   stopping = true;
   await frontend.stop(seconds);
+  frontend.closeChannels();
   await sendFinalMetrics(frontend.meter);
   reporter.close();
   send({ t: 'stopped', pid: process.pid });
@@ -69,7 +84,18 @@ const uncaught = (err: unknown, kind: string) => {
 process.on('uncaughtException', (err) => uncaught(err, 'uncaught exception'));
 process.on('unhandledRejection', (err) => uncaught(err, 'unhandled promise rejection'));
 process.on('message', (m: SupervisorMessage) => {
-  if (m?.t === 'stop') void stop(m.seconds);
+  switch (m?.t) {
+    case 'stop':
+      return void stop(m.seconds);
+    case 'groups':
+      return frontend.groups(m.state);
+    case 'daemons':
+      return frontend.daemons(m.group, m.daemons);
+    case 'going':
+      return frontend.going(m.group, m.pid, m.cause);
+    case 'group-state':
+      return frontend.groupState(m.group, m.unavailable ?? undefined);
+  }
 });
 // The supervisor went away: stop as if told to.
 process.on('disconnect', () => void stop(boot.config.shutdownTimeout));

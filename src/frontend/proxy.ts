@@ -1,18 +1,22 @@
-// Daemon mode in the front end: hand one request to its daemon group and
-// pump the response back.
+// Daemon mode in the front end: one request handed to its daemon group, and
+// its response relayed to the client.
 //
-//   connect (connect-timeout, retried with backoff) -> write head + envelope
-//   -> wait for pickup (the daemon checks queue-timeout) -> send the body
-//   -> read the response head -> stream the body to the client.
+//   enter the group's waiting line (full: retried until connect-timeout)
+//   -> started on a process's free slot (START: envelope + head)
+//   -> picked up (ACK; the process decided queue-timeout and script reloading)
+//   -> the body, within the window the process grants
+//   -> the response head, body (within the window this side grants) and end.
 //
-// Timeouts enforced here: socket-timeout on every read/write between front
-// end and daemon (including the wait for the response head), and
-// response-socket-timeout on a client that does not take the response.
+// Timeouts enforced here: socket-timeout on every wait on the daemon (for
+// pickup, for the response head, for more of the body, and while sending a
+// body the daemon does not take), and response-socket-timeout on a client
+// that takes none of the response. While the front end waits on its client
+// (the request body coming, or the response going) the daemon is not blamed.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type net from 'node:net';
-import { connectToGroup } from './daemon-connect.js';
-import { ResponseReader, type ResponseHead, type ResponseEvents } from '../protocol/response-reader.js';
-import { ENVELOPE_HEADER, encodeEnvelope, wallNow } from '../protocol/envelope.js';
+import type { FrontendChannel } from './channel.js';
+import type { GroupLine } from './group-line.js';
+import { MAX_BODY_FRAME, WINDOW } from '../protocol/frames.js';
+import { wallNow, type BodyKind, type ResponseHead, type Start } from '../protocol/envelope.js';
 import { sendError } from '../app/run-handler.js';
 import { native } from '../native/index.js';
 import { logError, logNotice } from '../log/error-log.js';
@@ -23,6 +27,7 @@ import type { EffectiveGroup, EffectiveMount } from '../config/types.js';
 export interface ExchangeInfo {
   requestId: string;
   group: EffectiveGroup;
+  line: GroupLine;
   mount: EffectiveMount;
   appUrl: string;
   clientAddress: string;
@@ -45,7 +50,9 @@ export interface ExchangeResult {
   cause: string | undefined;
 }
 
-// Request headers that are the front end's business, not the app's.
+// Request headers that are the front end's business, not the app's. A
+// chunked body keeps its Transfer-Encoding header (apps look for it to know
+// a body comes); the bytes travel unchunked, framed by the channel.
 function dropRequestHeader(name: string): 'drop' | 'length' | 'chunked' | undefined {
   switch (name.length) {
     case 2:
@@ -70,13 +77,16 @@ function dropRequestHeader(name: string): 'drop' | 'length' | 'chunked' | undefi
   return undefined;
 }
 
-export class Exchange implements ResponseEvents {
-  private socket: net.Socket | undefined;
-  private reader: ResponseReader | undefined;
-  private readonly head: string;
-  private readonly bodyFraming: 'none' | 'length' | 'chunked';
+export class Exchange {
+  /** Wall-clock ms when it entered the group's waiting line (the envelope's queue start). */
+  queueStart = 0;
+  private readonly rawHeaders: string[];
+  private readonly body: BodyKind;
+  private readonly contentLength: number;
   private readonly socketTimeoutMs: number;
   private readonly responseSocketTimeoutMs: number;
+  private channel: FrontendChannel | undefined;
+  private stream = 0;
   private reconnects = 0;
   private bytes = 0;
   private pid: number | undefined;
@@ -84,10 +94,21 @@ export class Exchange implements ResponseEvents {
   private cause: string | undefined;
   private status = 0;
   private over = false;
-  private bodyStarted = false;
+  private acked = false;
+  private headReceived = false;
+  /** Request body bytes the daemon takes before it grants more; bytes held back for want of window. */
+  private sendWindow = WINDOW;
+  private held: Buffer | undefined;
+  private bodySent = false;
+  /** Response bytes written to the client and not yet granted back to the daemon. */
+  private owed = 0;
+  /** socket-timeout on the daemon; the connect-timeout retry of a full line. */
+  private timer: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
   /** Set while the client is slower than the app: stops watching its progress. */
   private clientStall: (() => void) | undefined;
-  private pending: { cancel(): void } | undefined;
+  private readonly onReqData = (chunk: Buffer) => this.sendBody(chunk);
+  private readonly onReqEnd = () => this.endBody();
 
   constructor(
     private readonly req: IncomingMessage,
@@ -98,170 +119,293 @@ export class Exchange implements ResponseEvents {
     const g = info.group;
     this.socketTimeoutMs = (g.socketTimeout > 0 ? g.socketTimeout : info.serverTimeout) * 1000;
     this.responseSocketTimeoutMs = g.responseSocketTimeout > 0 ? g.responseSocketTimeout * 1000 : this.socketTimeoutMs;
-    const envelope = encodeEnvelope({
-      queueStart: wallNow(),
-      requestId: info.requestId,
-      app: info.mount.app,
-      mountPoint: info.mount.path,
-      processGroup: g.name,
-      applicationGroup: info.mount.applicationGroup,
-      callableObject: info.mount.callableObject,
-      clientAddress: info.clientAddress,
-      clientPort: info.clientPort,
-      scheme: info.scheme,
-      remoteUser: info.remoteUser,
-    });
-    let head = `${req.method} ${info.appUrl} HTTP/${req.httpVersion === '1.0' ? '1.0' : '1.1'}\r\n${ENVELOPE_HEADER}: ${envelope}\r\n`;
-    let framing: 'none' | 'length' | 'chunked' = 'none';
+    let body: BodyKind = 'none';
+    let contentLength = 0;
+    const headers: string[] = [];
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const drop = dropRequestHeader(name);
-      if (drop === undefined) head += `${name}: ${raw[i + 1]}\r\n`;
-      else if (drop === 'length') {
-        if (framing !== 'chunked' && raw[i + 1] !== '0') framing = 'length';
-        head += `${name}: ${raw[i + 1]}\r\n`;
-      } else if (drop === 'chunked') framing = 'chunked';
+      if (drop === 'drop') continue;
+      if (drop === 'length' && body !== 'chunked' && raw[i + 1] !== '0') {
+        body = 'length';
+        contentLength = Number(raw[i + 1]);
+      } else if (drop === 'chunked') body = 'chunked';
+      headers.push(name, raw[i + 1]!);
     }
-    if (framing === 'chunked') head += 'transfer-encoding: chunked\r\n';
-    this.head = head + '\r\n';
-    this.bodyFraming = framing;
+    this.rawHeaders = headers;
+    this.body = body;
+    this.contentLength = contentLength;
     res.once('close', () => this.onClientClose());
   }
 
+  get isOver(): boolean {
+    return this.over;
+  }
+
+  get line(): GroupLine {
+    return this.info.line;
+  }
+
   start(): void {
+    // Once the parser is done with what came with the head: a bad chunk in
+    // the same packet refuses the request before any daemon is handed it.
+    process.nextTick(enterLine, this);
+  }
+
+  // --- the waiting line ------------------------------------------------
+
+  /** It is in the line: socket-timeout bounds the wait for a slot to pick it up. */
+  entered(): void {
+    this.queueStart = wallNow();
+    this.arm();
+  }
+
+  retryAt(timer: NodeJS.Timeout): void {
+    this.retry = timer;
+  }
+
+  lineFull(attempts: number, capacity: number): void {
     const g = this.info.group;
-    this.pending = connectToGroup(
-      g.socketPath!,
-      g.connectTimeout * 1000,
-      // The parser decoded the head as latin1: the same bytes go back out.
-      (socket) => socket.write(this.head, 'latin1'),
-      (r) => {
-        this.pending = undefined;
-        if (this.over) {
-          if (r.ok) r.socket.destroy();
-          return;
-        }
-        if (!r.ok) {
-          const why =
-            r.cause === 'connect-timeout'
-              ? `could not connect to group ${g.name} within connect-timeout ${g.connectTimeout} s (${r.attempts} attempts, last error ${r.code}${r.code === 'EAGAIN' ? ': listen backlog full' : ''})`
-              : `cannot connect to group ${g.name} at ${g.socketPath}: ${r.code} (check socketPrefix and permissions)`;
-          return this.fail(503, r.cause, why, 'Service Unavailable');
-        }
-        this.attach(r.socket);
-      },
+    this.fail(
+      503,
+      'connect-timeout',
+      `could not enter the waiting line of group ${g.name} within connect-timeout ${g.connectTimeout} s (${attempts} attempts; the line was full: listen-backlog ${g.listenBacklog}, ${capacity} waiting)`,
+      'Service Unavailable',
     );
   }
 
-  private attach(socket: net.Socket): void {
-    this.socket = socket;
-    this.reader = new ResponseReader(this, this.req.method !== 'HEAD');
-    socket.setTimeout(this.socketTimeoutMs);
-    socket.on('timeout', () => this.onSocketTimeout());
-    socket.on('data', (chunk: Buffer) => this.reader!.feed(chunk));
-    socket.on('end', () => this.onDaemonEnd(undefined));
-    socket.on('error', (err) => this.onDaemonEnd(err));
+  unavailable(cause: string, why: string): void {
+    this.fail(503, cause as Cause, `group ${this.info.group.name} cannot serve: ${why}`, 'Service Unavailable');
   }
 
-  // --- response events ---------------------------------------------------
+  /** The START frame: the envelope and the head as the front end decided them. */
+  startFrame(waiting: number, oldestWaiting: number): Start {
+    const i = this.info;
+    return {
+      env: {
+        queueStart: this.queueStart,
+        requestId: i.requestId,
+        app: i.mount.app,
+        mountPoint: i.mount.path,
+        processGroup: i.group.name,
+        applicationGroup: i.mount.applicationGroup,
+        callableObject: i.mount.callableObject,
+        clientAddress: i.clientAddress,
+        clientPort: i.clientPort,
+        scheme: i.scheme,
+        remoteUser: i.remoteUser,
+      },
+      head: {
+        method: this.req.method ?? 'GET',
+        url: i.appUrl,
+        httpVersion: this.req.httpVersion === '1.0' ? '1.0' : '1.1',
+        rawHeaders: this.rawHeaders,
+        body: this.body,
+        contentLength: this.contentLength,
+      },
+      waiting,
+      oldestWaiting,
+    };
+  }
+
+  /** Handed to a process (stream `id` of `channel`): its free slot picks it up as it arrives. */
+  started(channel: FrontendChannel, id: number): void {
+    this.channel = channel;
+    this.stream = id;
+    // Known here even if the process never gets to acknowledge it (its loop blocked); the ACK refines them.
+    this.pid = channel.pid;
+    this.queueMs = wallNow() - this.queueStart;
+    this.arm();
+  }
+
+  // --- from the daemon -----------------------------------------------------
 
   onAck(pid: number, queueMicros: number): void {
     this.pid = pid;
     this.queueMs = queueMicros / 1000;
+    this.acked = true;
+    this.arm();
     this.info.onPickup?.();
-    this.sendBody();
+    if (this.body === 'none' || this.bodySent) return;
+    this.bodySent = true;
+    this.req.on('data', this.onReqData);
+    this.req.once('end', this.onReqEnd);
+  }
+
+  /** Its START never reached the process (the channel was already broken): it starts again elsewhere. */
+  onUndelivered(): void {
+    if (this.over) return;
+    this.channel = undefined;
+    this.pid = undefined;
+    this.info.line.requeue(this);
   }
 
   onReject(reason: string, pid: number): void {
-    // Script reloading: the daemon restarts to load the changed app; try
-    // again on whichever process picks the reconnection up.
-    this.detach();
+    // Script reloading (or a process stopping): it did not run. The request
+    // goes back to the head of the line for whichever process picks it up next.
+    this.channel = undefined;
     const cap = 2 * this.info.group.processes + 1;
     if (++this.reconnects > cap) {
       return this.fail(503, 'reload', `daemon process ${pid} rejected the request (${reason}) and ${cap} reconnects did not land on a reloaded process`, 'Service Unavailable');
     }
-    this.start();
+    this.info.line.requeue(this);
   }
 
   onHead(head: ResponseHead): void {
+    if (this.over) return;
     const res = this.res;
-    if (res.destroyed) return;
+    this.headReceived = true;
+    this.arm();
     this.status = head.status;
     this.cause = head.cause;
     // Answered before the whole request body came in (the app did not read
     // it, or the daemon gave up on it): the rest is not forwarded, so the
     // client connection cannot be reused. Decided before the head goes out.
     if (!this.req.complete) res.shouldKeepAlive = false;
+    // The head, the body and the end usually arrive in one read of the
+    // channel: they leave to the client in one write.
+    corkUntilDone(res);
     res.writeHead(head.status, head.statusMessage, head.headers);
   }
 
   onBody(chunk: Buffer): void {
+    if (this.over) return;
+    this.arm();
     this.bytes += chunk.length;
-    if (this.res.write(chunk) || this.clientStall) return; // (already waiting for 'drain')
-    // The client is slower than the app: stop reading from the daemon (its
+    this.owed += chunk.length;
+    if (this.res.write(chunk)) {
+      if (!this.clientStall) this.grantBack();
+      return;
+    }
+    if (this.clientStall) return; // already waiting for 'drain'
+    // The client is slower than the app: no more window for the daemon (its
     // writes block, holding its slot) while the client takes what is
     // buffered; response-socket-timeout bounds the time it takes none of it.
-    const socket = this.socket!;
-    socket.pause();
-    socket.setTimeout(0);
+    this.disarm();
     this.clientStall = watchProgress(this.res, this.info.clientFd, this.responseSocketTimeoutMs, () => this.onClientStalled());
     this.res.once('drain', () => {
       this.clientStall?.();
       this.clientStall = undefined;
       if (this.over) return;
-      socket.setTimeout(this.socketTimeoutMs);
-      socket.resume();
+      this.arm();
+      this.grantBack();
     });
   }
 
   onEnd(): void {
     if (this.over) return;
+    this.stopBody();
     this.res.end();
     this.complete(this.status, this.cause);
-    this.socket?.destroy();
   }
 
-  onProtocolError(message: string): void {
-    this.fail(502, 'protocol-error', `daemon process ${this.pid ?? '?'} of group ${this.info.group.name} sent an invalid response: ${message}`, 'Bad Gateway');
-  }
-
-  /**
-   * The front end refuses the request while it is under way (its body crossed
-   * limitRequestBody, or turned out malformed): the daemon request is aborted,
-   * its slot freed, and the client told why.
-   */
-  refuse(r: Refusal): void {
+  /** The daemon cut the stream (its response had started, or the process was stopped), for `cause`. */
+  onReset(cause: string, why: string): void {
     if (this.over) return;
-    this.pending?.cancel();
-    this.pending = undefined;
-    // The client's doing, not the daemon's: a notice.
-    this.fail(r.status, r.cause, `${this.req.method} ${this.req.url} refused: ${r.why}`, r.text, logNotice);
+    const detail = why ? `: ${why}` : '';
+    this.fail(502, cause as Cause, `daemon process ${this.pid ?? '?'} of group ${this.info.group.name} cut the request (${cause}${detail})`, 'Bad Gateway');
   }
 
-  // --- failures ----------------------------------------------------------
+  onRequestWindow(n: number): void {
+    this.sendWindow += n;
+    if (this.held) {
+      const held = this.held;
+      this.held = undefined;
+      this.sendBody(held);
+    }
+    this.arm();
+  }
 
-  private onDaemonEnd(err: Error | undefined): void {
-    if (this.over || !this.reader) return;
-    if (this.reader.end()) return; // complete (close-delimited body)
+  /** The channel closed under it: the process died (or broke the protocol) while running it. */
+  onChannelClosed(cause: string | undefined, err: NodeJS.ErrnoException | undefined): void {
+    if (this.over) return;
     // Not retried even when no acknowledgement came: the app may have run
     // the request before its process died, and running it twice is worse.
-    const where = this.reader.headReceived ? 'mid-response' : 'before responding';
+    const where = !this.acked ? 'before acknowledging the pickup' : this.headReceived ? 'mid-response' : 'before responding';
     this.fail(
       502,
-      'crash',
-      `${this.pid === undefined ? 'a daemon process (died before acknowledging the pickup)' : `daemon process ${this.pid}`} of group ${this.info.group.name} closed the connection ${where}${err ? ` (${(err as NodeJS.ErrnoException).code ?? err.message})` : ''}`,
+      (cause ?? 'crash') as Cause,
+      `daemon process ${this.pid ?? this.channel?.pid ?? '?'} of group ${this.info.group.name} closed its channel ${where}${cause ? ` (${cause})` : err ? ` (${err.code ?? err.message})` : ''}`,
       'Bad Gateway',
     );
   }
 
+  // --- the request body ----------------------------------------------------
+
+  private sendBody(chunk: Buffer): void {
+    if (this.over || !this.channel) return;
+    let rest = chunk;
+    while (rest.length > 0 && this.sendWindow > 0) {
+      const n = Math.min(rest.length, MAX_BODY_FRAME, this.sendWindow);
+      this.sendWindow -= n;
+      this.channel.body(this.stream, n === rest.length ? rest : rest.subarray(0, n));
+      rest = rest.subarray(n);
+    }
+    if (rest.length > 0) {
+      // The daemon has not taken what it was sent: hold the client back
+      // until it grants more (REQUEST_WINDOW). That wait is on the daemon.
+      this.held = rest;
+      this.req.pause();
+      this.arm();
+    } else if (this.req.isPaused()) this.req.resume();
+  }
+
+  private endBody(): void {
+    if (this.over || !this.channel) return;
+    if (this.held) {
+      // Sent once the window allows, then the end.
+      const held = this.held;
+      this.held = undefined;
+      this.req.once('resume', () => this.channel?.bodyEnd(this.stream));
+      return this.sendBody(held);
+    }
+    this.channel.bodyEnd(this.stream);
+  }
+
+  private stopBody(): void {
+    this.req.off('data', this.onReqData);
+    this.req.off('end', this.onReqEnd);
+  }
+
+  /** Response bytes the client took: the daemon may send that many more. */
+  private grantBack(): void {
+    if (this.owed === 0 || !this.channel) return;
+    this.channel.window(this.stream, this.owed);
+    this.owed = 0;
+  }
+
+  // --- timeouts and failures ----------------------------------------------
+
+  /** (Re)starts socket-timeout: the front end waits on the daemon now. */
+  private arm(): void {
+    if (this.over || this.socketTimeoutMs <= 0) return;
+    if (this.timer) this.timer.refresh();
+    else this.timer = setTimeout(() => this.onSocketTimeout(), this.socketTimeoutMs);
+  }
+
+  private disarm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
   private onSocketTimeout(): void {
+    this.timer = undefined;
     if (this.over) return;
     // Sending the body and waiting on the client, not on the daemon: the
-    // front end's timeout bounds that (src/frontend/body-timeout.ts). A
-    // daemon that stops taking the body pauses the request, and counts.
-    if (this.bodyStarted && !this.req.complete && !this.req.isPaused()) return;
-    const phase = !this.reader?.acknowledged ? 'waiting for a daemon slot to pick the request up' : !this.reader.headReceived ? 'waiting for the response head' : 'reading the response body';
+    // front end's timeout bounds that (src/frontend/body-timeout.ts).
+    if (this.bodySent && !this.req.complete && !this.held) return this.arm();
+    // Waiting on the client to take the response: response-socket-timeout's.
+    if (this.clientStall) return;
+    const phase = !this.channel
+      ? 'waiting for a daemon slot to pick the request up'
+      : !this.acked
+        ? 'waiting for the daemon to acknowledge the pickup'
+        : !this.headReceived
+          ? this.held
+            ? 'waiting for the daemon to take the request body'
+            : 'waiting for the response head'
+          : 'reading the response body';
     this.fail(504, 'socket-timeout', `no data from group ${this.info.group.name} for socket-timeout ${this.socketTimeoutMs / 1000} s while ${phase} (pid ${this.pid ?? '?'})`, 'Gateway Timeout');
   }
 
@@ -270,16 +414,26 @@ export class Exchange implements ResponseEvents {
     const why = `the client took none of the response for response-socket-timeout ${this.responseSocketTimeoutMs / 1000} s: dropped it and freed the daemon slot (pid ${this.pid ?? '?'})`;
     logError(why, { group: this.info.group.name, request: this.info.requestId, status: this.status, cause: 'response-socket-timeout' });
     this.res.destroy();
+    this.giveUp('response-socket-timeout', why);
     this.complete(this.status, 'response-socket-timeout');
-    this.socket?.destroy();
   }
 
   private onClientClose(): void {
     if (this.over) return;
     // The client went away first: let the daemon know (its request signal aborts).
-    this.pending?.cancel();
-    this.socket?.destroy();
+    this.giveUp('client-gone', 'the client closed the connection');
     this.complete(this.res.headersSent ? this.status : 499, 'client-gone');
+  }
+
+  /**
+   * The front end refuses the request while it is under way (its body crossed
+   * limitRequestBody, turned out malformed, or stalled): the daemon request
+   * is aborted, its slot freed, and the client told why.
+   */
+  refuse(r: Refusal): void {
+    if (this.over) return;
+    // The client's doing, not the daemon's: a notice.
+    this.fail(r.status, r.cause, `${this.req.method} ${this.req.url} refused: ${r.why}`, r.text, logNotice);
   }
 
   private fail(status: number, cause: Cause, why: string, text: string, log = logError): void {
@@ -294,7 +448,7 @@ export class Exchange implements ResponseEvents {
       status: shown,
       cause,
     });
-    this.detach();
+    this.giveUp(cause, why);
     if (started) this.res.destroy();
     else {
       // The rest of a request body that was not sent on is not read either.
@@ -304,50 +458,39 @@ export class Exchange implements ResponseEvents {
     this.complete(shown, cause);
   }
 
-  private detach(): void {
-    this.reader?.abandon();
-    this.socket?.removeAllListeners('data');
-    this.socket?.destroy();
-    this.socket = undefined;
-    this.clientStall?.();
+  /** Lets go of the line or the daemon stream. */
+  private giveUp(cause: string, why: string): void {
+    clearTimeout(this.retry);
+    this.stopBody();
+    if (this.channel) this.channel.abort(this.stream, cause, why);
+    else this.info.line.leave(this);
   }
 
   private complete(status: number, cause: string | undefined): void {
     if (this.over) return;
     this.over = true;
+    this.disarm();
+    clearTimeout(this.retry);
     this.clientStall?.();
+    this.clientStall = undefined;
     this.finish({ status, bytes: this.bytes, pid: this.pid, queueMs: this.queueMs, cause });
   }
+}
 
-  // --- request body ------------------------------------------------------
+function enterLine(ex: Exchange): void {
+  if (!ex.isOver) ex.line.enter(ex);
+}
 
-  private sendBody(): void {
-    if (this.bodyStarted || this.bodyFraming === 'none') return;
-    this.bodyStarted = true;
-    const socket = this.socket!;
-    const req = this.req;
-    const chunked = this.bodyFraming === 'chunked';
-    const onData = (chunk: Buffer) => {
-      // Every byte of a chunk goes out whatever write() returns: false only
-      // asks for a pause. Backpressure delays bytes, never changes them.
-      let ok: boolean;
-      if (chunked) {
-        socket.cork();
-        socket.write(`${chunk.length.toString(16)}\r\n`);
-        socket.write(chunk);
-        ok = socket.write('\r\n');
-        socket.uncork();
-      } else ok = socket.write(chunk);
-      if (!ok) req.pause();
-    };
-    const onDrain = () => req.resume();
-    req.on('data', onData);
-    socket.on('drain', onDrain);
-    req.once('end', () => {
-      socket.off('drain', onDrain);
-      if (chunked && !socket.destroyed) socket.write('0\r\n\r\n');
-    });
-  }
+/** Corks the client socket until the current callback is done. */
+function corkUntilDone(res: ServerResponse): void {
+  const socket = res.socket;
+  if (!socket || socket.writableCorked > 0) return;
+  socket.cork();
+  process.nextTick(uncork, socket);
+}
+
+function uncork(socket: NonNullable<ServerResponse['socket']>): void {
+  socket.uncork();
 }
 
 /**

@@ -1,21 +1,20 @@
-// The request envelope between a front end and a daemon process.
+// The request envelope between a front end and a daemon process, and the
+// response head that comes back: the payloads of a stream's START and
+// RESPONSE_HEAD frames (src/protocol/frames.ts).
 //
-// The front end connects to the group's UNIX listener and writes an ordinary
-// HTTP/1.1 request whose first header is `sluice-envelope`: everything the
-// daemon needs that is not in the client's request (queue start time, request
-// id, groups, client address, remote user). The daemon's own HTTP parser reads
-// it; the front end strips any client-sent header of that name.
-//
-// When a daemon slot picks the connection up it answers, before any response
-// bytes, with one acknowledgement line:
-//   "+<pid> <queue-microseconds>\r\n"   picked up; an HTTP response follows
-//   "!reload <pid>\r\n"                  rejected: the app changed, reconnect
+// The envelope is everything the daemon needs that is not in the client's
+// request (queue start time, request id, groups, client address, remote
+// user), written by the front end alone; then the request head as the front
+// end decided it (method, target, version, headers). Fields are joined by
+// NUL, which no header, path or name can contain (the front end refuses
+// what would: hasNul).
+
+/** A client-sent header of this name is removed by the front end: nothing the client sends is envelope data. */
 export const ENVELOPE_HEADER = 'sluice-envelope';
 export const CAUSE_HEADER = 'sluice-cause';
-const VERSION = 'v1';
 
 export interface Envelope {
-  /** Wall-clock ms (fractional) when the front end handed the request over. */
+  /** Wall-clock ms (fractional) when the front end took the request into the group's waiting line. */
   queueStart: number;
   requestId: string;
   /** Absolute path of the handler module. */
@@ -31,78 +30,103 @@ export interface Envelope {
   remoteUser: string | undefined;
 }
 
-// Most fields (app path, mount point, groups, client address) repeat from
-// request to request: remember their encodings rather than re-encode them
-// for every request in the front end and re-decode them in the daemon.
-const MEMO_LIMIT = 512;
-const encoded = new Map<string, string>();
-const decoded = new Map<string, string>();
+/** How the request body comes: none, a known length, or until REQUEST_END (chunked). */
+export type BodyKind = 'none' | 'length' | 'chunked';
 
-function memo(cache: Map<string, string>, key: string, compute: (k: string) => string): string {
-  let v = cache.get(key);
-  if (v === undefined) {
-    v = compute(key);
-    if (cache.size >= MEMO_LIMIT) cache.clear();
-    cache.set(key, v);
-  }
-  return v;
+export interface RequestHead {
+  method: string;
+  /** The target below the mount point. */
+  url: string;
+  httpVersion: string;
+  /** The client's headers as [name, value, ...], hop-by-hop ones removed. */
+  rawHeaders: string[];
+  body: BodyKind;
+  /** The body's length when `body` is 'length'. */
+  contentLength: number;
 }
 
-function enc(s: string): string {
-  return s === '' ? '-' : memo(encoded, s, encodeURIComponent);
+export interface Start {
+  env: Envelope;
+  head: RequestHead;
+  /** Requests of this group still waiting in the front end's line after this one: its demand. */
+  waiting: number;
+  /** Queue start of the oldest of them (0 when none wait). */
+  oldestWaiting: number;
 }
 
-function dec(s: string | undefined): string {
-  return s === undefined || s === '-' ? '' : memo(decoded, s, decodeURIComponent);
+const NUL = '\0';
+
+export function encodeStart(s: Start): string {
+  const e = s.env;
+  const h = s.head;
+  let out =
+    e.queueStart.toFixed(3) + NUL + e.requestId + NUL + e.app + NUL + e.mountPoint + NUL + e.processGroup + NUL + e.applicationGroup + NUL +
+    e.callableObject + NUL + e.clientAddress + NUL + e.clientPort + NUL + e.scheme + NUL + (e.remoteUser === undefined ? '0' : '1' + e.remoteUser) + NUL +
+    s.waiting + NUL + s.oldestWaiting.toFixed(3) + NUL + h.body + NUL + h.contentLength + NUL + h.method + NUL + h.url + NUL + h.httpVersion;
+  const raw = h.rawHeaders;
+  for (let i = 0; i < raw.length; i++) out += NUL + raw[i];
+  return out;
 }
 
-export function encodeEnvelope(e: Envelope): string {
-  return [
-    VERSION,
-    e.queueStart.toFixed(3),
-    e.requestId,
-    enc(e.app),
-    enc(e.mountPoint),
-    enc(e.processGroup),
-    enc(e.applicationGroup),
-    enc(e.callableObject),
-    enc(e.clientAddress),
-    String(e.clientPort),
-    e.scheme,
-    e.remoteUser === undefined ? '~' : enc(e.remoteUser),
-  ].join(' ');
-}
+const FIXED = 18;
 
-export function decodeEnvelope(value: string): Envelope | undefined {
-  const f = value.split(' ');
-  if (f.length !== 12 || f[0] !== VERSION) return undefined;
-  const queueStart = Number(f[1]);
-  if (!Number.isFinite(queueStart)) return undefined;
-  try {
-    return {
+export function decodeStart(f: string[]): Start | undefined {
+  if (f.length < FIXED || (f.length - FIXED) % 2 !== 0) return undefined;
+  const queueStart = Number(f[0]);
+  const user = f[10]!;
+  const body = f[13] as BodyKind;
+  if (!Number.isFinite(queueStart) || (body !== 'none' && body !== 'length' && body !== 'chunked')) return undefined;
+  return {
+    env: {
       queueStart,
-      requestId: f[2]!,
-      app: dec(f[3]),
-      mountPoint: dec(f[4]),
-      processGroup: dec(f[5]),
-      applicationGroup: dec(f[6]),
-      callableObject: dec(f[7]),
-      clientAddress: dec(f[8]),
-      clientPort: Number(f[9]) || 0,
-      scheme: f[10] === 'https' ? 'https' : 'http',
-      remoteUser: f[11] === '~' ? undefined : dec(f[11]),
-    };
-  } catch {
-    return undefined;
-  }
+      requestId: f[1]!,
+      app: f[2]!,
+      mountPoint: f[3]!,
+      processGroup: f[4]!,
+      applicationGroup: f[5]!,
+      callableObject: f[6]!,
+      clientAddress: f[7]!,
+      clientPort: Number(f[8]) || 0,
+      scheme: f[9] === 'https' ? 'https' : 'http',
+      remoteUser: user[0] === '1' ? user.slice(1) : undefined,
+    },
+    waiting: Number(f[11]) || 0,
+    oldestWaiting: Number(f[12]) || 0,
+    head: {
+      body,
+      contentLength: Number(f[14]) || 0,
+      method: f[15]!,
+      url: f[16]!,
+      httpVersion: f[17]!,
+      rawHeaders: f.slice(FIXED),
+    },
+  };
 }
 
-export function ackLine(pid: number, queueMicros: number): string {
-  return `+${pid} ${Math.max(0, Math.round(queueMicros))}\r\n`;
+/** A field that would break the NUL-joined framing (a user name from Basic credentials, a name a hook chose). */
+export function hasNul(s: string | undefined): boolean {
+  return s !== undefined && s.includes(NUL);
 }
 
-export function reloadRejectLine(pid: number): string {
-  return `!reload ${pid}\r\n`;
+export interface ResponseHead {
+  status: number;
+  statusMessage: string;
+  /** [name, value, ...] without hop-by-hop headers. */
+  headers: string[];
+  /** Value of the sluice-cause header, if any. */
+  cause: string | undefined;
+}
+
+export function encodeResponseHead(h: ResponseHead): string {
+  let out = h.status + NUL + h.statusMessage + NUL + (h.cause ?? '');
+  for (const x of h.headers) out += NUL + x;
+  return out;
+}
+
+export function decodeResponseHead(f: string[]): ResponseHead | undefined {
+  const status = Number(f[0]);
+  if (!Number.isInteger(status) || status < 100 || status > 999 || f.length < 3 || (f.length - 3) % 2 !== 0) return undefined;
+  return { status, statusMessage: f[1]!, cause: f[2] || undefined, headers: f.slice(3) };
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */

@@ -4,11 +4,13 @@
 // recycle (it keeps draining) gets its replacement started at once, so a
 // group with several processes serves without a gap; a process that dies is
 // replaced when it exits (its in-flight requests got 502 from the front end).
-// Connections waiting in the group's listen queue are not lost either way:
-// the supervisor holds the listening socket. A process that stops answering
-// its liveness check (src/supervisor/liveness.ts) is killed and replaced.
-// While no process is ready and they keep dying before they are, the
-// supervisor answers the waiting connections itself (src/supervisor/stand-in.ts).
+// Requests waiting for the group are not lost either way: they wait in the
+// front ends' lines. Each process gets a socket of its own, made here, on
+// which the front ends open their channels to it; they are told about it
+// (and why a process goes) through the events below. A process that stops
+// answering its liveness check (src/supervisor/liveness.ts) is killed and
+// replaced. While no process is ready and they keep dying before they are,
+// the front ends are told the group cannot serve, and answer 503 at once.
 import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -16,8 +18,9 @@ import path from 'node:path';
 import { BOOT_ENV, type DaemonApp, type DaemonBoot } from '../daemon/boot.js';
 import { identityEnv } from './privileges.js';
 import type { DaemonMessage } from '../daemon/status-pipe.js';
+import fs from 'node:fs';
 import { Liveness } from './liveness.js';
-import { StandIn } from './stand-in.js';
+import { native } from '../native/index.js';
 import { logError, logNotice, logWarn } from '../log/error-log.js';
 import type { Cause } from '../protocol/causes.js';
 import type { EffectiveGroup } from '../config/types.js';
@@ -39,12 +42,26 @@ export interface Member {
   /** When its last status line came (from its first heartbeat on); see Liveness. */
   heardAt: number | undefined;
   deadlockTimeout: number;
+  /** Its own socket, on which the front ends open their channels to it. */
+  socket: string;
+}
+
+/** A process the front ends may open a channel to. */
+export interface DaemonAddress {
+  pid: number;
+  socket: string;
 }
 
 export interface GroupEvents {
   /** A process exited; `cause` is the recorded reason. */
   onExit?(m: Member, cause: Cause, code: number | null, signal: NodeJS.Signals | null): void;
   onReady?(m: Member): void;
+  /** The processes that take requests changed (one is ready, retiring or gone). */
+  onDaemons?(daemons: DaemonAddress[]): void;
+  /** A process is going for `cause`: what the requests it is running are answered with if it is cut. */
+  onGoing?(pid: number, cause: Cause): void;
+  /** The group cannot serve (its processes die before they are ready), or can again (undefined). */
+  onUnavailable?(state: { cause: Cause; why: string } | undefined): void;
 }
 
 export class DaemonGroup {
@@ -59,13 +76,16 @@ export class DaemonGroup {
     () => this.members.values(),
     (m, silentMs) => this.unresponsive(m, silentMs),
   );
-  private readonly standIn: StandIn;
+  private unavailable: Cause | undefined;
+  /** Numbers the processes' sockets. */
+  private sequence = 0;
   /** Recycles by cause, since start. */
   readonly recycles = new Map<string, number>();
 
   constructor(
     public group: EffectiveGroup,
-    readonly listenFd: number,
+    /** The supervisor's private socket directory. */
+    private readonly socketDir: string,
     private apps: DaemonApp[],
     private allowedApps: DaemonApp[],
     private readonly base: { errorLog: string; serverTimeout: number; maxHeaderSize: number },
@@ -74,7 +94,6 @@ export class DaemonGroup {
     this.loadFailures = new Array(group.processes).fill(0);
     this.quickDeaths = new Array(group.processes).fill(0);
     this.startupTimeouts = new Array(group.processes).fill(0);
-    this.standIn = new StandIn(listenFd, group.name, () => (this.group.socketTimeout > 0 ? this.group.socketTimeout : base.serverTimeout) * 1000);
   }
 
   get name(): string {
@@ -100,6 +119,15 @@ export class DaemonGroup {
 
   active(): Member[] {
     return [...this.members.values()].filter((m) => m.state !== 'retiring');
+  }
+
+  /** The processes that take requests: ready, not retiring. */
+  daemons(): DaemonAddress[] {
+    return [...this.members.values()].filter((m) => m.state === 'ready').map((m) => ({ pid: m.pid, socket: m.socket }));
+  }
+
+  private announce(): void {
+    this.events.onDaemons?.(this.daemons());
   }
 
   /**
@@ -128,12 +156,19 @@ export class DaemonGroup {
     const env: NodeJS.ProcessEnv = { ...process.env, ...identityEnv(g), ...g.env, [BOOT_ENV]: JSON.stringify(boot) };
     if (g.lang) env.LANG = g.lang;
     if (g.locale) env.LC_ALL = g.locale;
+    // Its own socket (mode 0600, in the private directory): only the front
+    // ends, running as the supervisor's user, can open channels on it.
+    const socket = path.join(this.socketDir, `${g.name}.${++this.sequence}.sock`);
+    fs.rmSync(socket, { force: true });
+    const fd = native().listenUnix(socket, 64, 0o600);
     const child = spawn(process.execPath, [DAEMON_MAIN], {
-      stdio: ['pipe', 'inherit', 'inherit', 'pipe', this.listenFd],
+      stdio: ['pipe', 'inherit', 'inherit', 'pipe', fd],
       env,
     });
+    native().closeFd(fd);
     const pid = child.pid;
     if (pid === undefined) {
+      fs.rmSync(socket, { force: true });
       logError(`could not start a daemon process for group ${g.name}`, { group: g.name });
       setTimeout(() => this.spawn(index), 1000).unref();
       return;
@@ -149,6 +184,7 @@ export class DaemonGroup {
       startupTimer: undefined,
       heardAt: undefined,
       deadlockTimeout: g.deadlockTimeout,
+      socket,
     };
     this.members.set(pid, m);
     child.stdin?.on('error', () => {});
@@ -183,11 +219,12 @@ export class DaemonGroup {
         if (m.state === 'starting') m.state = 'ready';
         m.readyAt = performance.now();
         this.loadFailures[m.index] = msg.ok ? 0 : (this.loadFailures[m.index] ?? 0) + 1;
-        if (this.standIn.answering) {
-          this.standIn.stop();
-          logNotice(`daemon process ${m.pid} is ready: the group serves again (the supervisor answered ${this.standIn.answered} request(s) 503 meanwhile)`, { group: this.name, cause: this.standIn.cause });
+        if (this.unavailable) {
+          logNotice(`daemon process ${m.pid} is ready: the group serves again`, { group: this.name, cause: this.unavailable });
+          this.setUnavailable(undefined);
         }
         this.events.onReady?.(m);
+        this.announce();
         break;
       case 'recycling':
         this.retire(m, msg.cause, m.index < this.group.processes);
@@ -202,8 +239,11 @@ export class DaemonGroup {
   private retire(m: Member, cause: Cause, replace = true): void {
     if (m.state === 'retiring') return;
     clearTimeout(m.startupTimer);
+    const wasReady = m.state === 'ready';
     m.state = 'retiring';
     m.cause = cause;
+    this.events.onGoing?.(m.pid, cause);
+    if (wasReady) this.announce();
     this.recycles.set(cause, (this.recycles.get(cause) ?? 0) + 1);
     if (!replace || m.index >= this.group.processes) return;
     // A process told to shut down from outside may be part of a whole-server
@@ -237,10 +277,13 @@ export class DaemonGroup {
    */
   private cannotServe(cause: Cause, what: string): void {
     if (this.stopping || [...this.members.values()].some((x) => x.state === 'ready')) return;
-    if (!this.standIn.answering) {
-      logError(`${what}: no process of the group can serve; the supervisor answers waiting requests 503 (${cause}) until one is ready`, { group: this.name, cause });
-    }
-    this.standIn.start(cause);
+    if (!this.unavailable) logError(`${what}: no process of the group can serve; its waiting requests are answered 503 (${cause}) until one is ready`, { group: this.name, cause });
+    this.setUnavailable({ cause, why: what });
+  }
+
+  private setUnavailable(state: { cause: Cause; why: string } | undefined): void {
+    this.unavailable = state?.cause;
+    this.events.onUnavailable?.(state);
   }
 
   /**
@@ -257,13 +300,19 @@ export class DaemonGroup {
       { group: this.name, cause: 'unresponsive' },
     );
     if (replacing) this.retire(m, 'unresponsive');
-    else m.cause = 'unresponsive';
+    else {
+      m.cause = 'unresponsive';
+      this.events.onGoing?.(m.pid, 'unresponsive');
+    }
     m.child.kill('SIGKILL');
   }
 
   private onExit(m: Member, code: number | null, signal: NodeJS.Signals | null): void {
     clearTimeout(m.startupTimer);
+    const wasReady = m.state === 'ready';
     this.members.delete(m.pid);
+    fs.rmSync(m.socket, { force: true });
+    if (wasReady) this.announce();
     const cause: Cause = m.cause ?? (this.stopping ? 'shutdown' : 'crash');
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
     this.events.onExit?.(m, cause, code, signal);
@@ -306,7 +355,7 @@ export class DaemonGroup {
     while (this.quickDeaths.length < group.processes) this.quickDeaths.push(0);
     while (this.startupTimeouts.length < group.processes) this.startupTimeouts.push(0);
     // The new processes get their chance to load: requests wait for them.
-    this.standIn.stop();
+    if (this.unavailable) this.setUnavailable(undefined);
     for (const m of old) {
       this.retire(m, 'restart', false);
       m.child.kill('SIGTERM');
@@ -324,7 +373,6 @@ export class DaemonGroup {
   stop(): Promise<void> {
     this.stopping = true;
     this.liveness.stop();
-    this.standIn.stop();
     for (const m of this.members.values()) {
       clearTimeout(m.startupTimer);
       m.child.kill('SIGTERM');

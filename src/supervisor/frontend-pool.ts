@@ -13,6 +13,7 @@ import type { MpmDirectives } from '../mpm/directives.js';
 import { newMaintenanceState, performIdleMaintenance, type ChildView, type MaintenanceState } from '../mpm/maintenance.js';
 import { log, logError, logNotice } from '../log/error-log.js';
 import type { EffectiveConfig } from '../config/types.js';
+import type { GroupsState, SupervisorMessage } from '../frontend/main.js';
 
 export class FrontendPool {
   private procs: FrontendProcess[] = [];
@@ -30,6 +31,7 @@ export class FrontendPool {
   constructor(
     private config: EffectiveConfig,
     private readonly listenFds: number[],
+    private readonly groupsState: () => GroupsState,
   ) {
     ({ directives: this.directives, interval: this.interval } = sizingOf(config));
   }
@@ -43,6 +45,11 @@ export class FrontendPool {
   /** Maintenance runs from now on, once per maintenanceInterval (after the server has started, as Apache's). */
   startMaintenance(): void {
     if (!this.stopping) this.schedule();
+  }
+
+  /** Tells every live process (retiring ones too: they still run requests). */
+  broadcast(m: SupervisorMessage): void {
+    for (const p of this.members()) p.send(m);
   }
 
   /** Every live process, retiring ones included, oldest first. */
@@ -61,12 +68,18 @@ export class FrontendPool {
 
   private spawn(): FrontendProcess {
     const d = this.directives;
-    const p = new FrontendProcess(this.nextId++, this.config, this.listenFds, {
-      slots: d.threadsPerChild,
-      maxConnections: d.maxConnectionsPerChild,
-      // Several reports per interval, so a tick sees counts at most a fraction of it old.
-      reportMs: Math.max(10, Math.min(250, (this.interval * 1000) / 4)),
-    });
+    const p = new FrontendProcess(
+      this.nextId++,
+      this.config,
+      this.listenFds,
+      {
+        slots: d.threadsPerChild,
+        maxConnections: d.maxConnectionsPerChild,
+        // Several reports per interval, so a tick sees counts at most a fraction of it old.
+        reportMs: Math.max(10, Math.min(250, (this.interval * 1000) / 4)),
+      },
+      this.groupsState,
+    );
     this.procs.push(p);
     p.onExit = (exit) => this.onExit(p, exit);
     p.onRetiring = (cause) => {

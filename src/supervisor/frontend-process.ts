@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { FRONTEND_BOOT_ENV, type FrontendBoot } from '../frontend/frontend.js';
-import type { FrontendMessage, RetireCause, SupervisorMessage } from '../frontend/main.js';
+import type { FrontendMessage, GroupsState, RetireCause, SupervisorMessage } from '../frontend/main.js';
 import { logNotice } from '../log/error-log.js';
 import { askMetrics, keepFinalMetrics } from '../metrics/ipc.js';
 import type { MeterSnapshot } from '../metrics/meter.js';
@@ -56,9 +56,12 @@ export class FrontendProcess {
     readonly config: EffectiveConfig,
     listenFds: number[],
     readonly sizing: FrontendSizing,
+    /** The daemon groups' state now: in its boot, and again once it is ready. */
+    private readonly groupsState: () => GroupsState,
   ) {
     const boot: FrontendBoot = {
       config,
+      groups: groupsState(),
       listenFds: listenFds.map((_, i) => 4 + i),
       slots: sizing.slots,
       maxConnections: sizing.maxConnections,
@@ -98,6 +101,7 @@ export class FrontendProcess {
         this.accepted = m.accepted;
         if (m.t === 'ready') {
           if (this.state === 'starting') this.state = 'ready';
+          this.send({ t: 'groups', state: this.groupsState() });
           ready();
         }
         break;
@@ -111,6 +115,10 @@ export class FrontendProcess {
         }
         break;
     }
+  }
+
+  send(m: SupervisorMessage): void {
+    if (this.state !== 'exited' && this.child.connected) this.child.send(m);
   }
 
   /** This process's capacity figures (src/metrics), asked over the IPC channel. */

@@ -1,7 +1,8 @@
-// The sockets the supervisor owns: TCP listeners for the front ends and one
-// UNIX listener per daemon group, in a private directory (mode 0700) under
-// socketPrefix. The supervisor creates them but never accepts on them; its
-// children inherit them.
+// The sockets the supervisor owns: TCP listeners for the front ends, and the
+// private directory (mode 0700) under socketPrefix that holds each daemon
+// process's socket (src/supervisor/daemon-group.ts) and the control socket.
+// The supervisor creates them but never accepts on them; its children
+// inherit them.
 import fs from 'node:fs';
 import path from 'node:path';
 import dns from 'node:dns/promises';
@@ -72,15 +73,6 @@ export function makeSocketDir(config: EffectiveConfig): string {
     throw new ConfigError('socketPrefix', `${config.socketPrefix} is too long: socket paths under it would exceed the ${MAX_SUN_PATH}-byte UNIX limit`);
   }
   return dir;
-}
-
-export function groupSocketPath(dir: string, group: string): string {
-  return path.join(dir, `${group}.sock`);
-}
-
-export function openGroupListener(socketPath: string, backlog: number): number {
-  fs.rmSync(socketPath, { force: true });
-  return native().listenUnix(socketPath, backlog, 0o600);
 }
 
 export function removeSocketDir(dir: string): void {

@@ -11,7 +11,7 @@
 // and the control socket (sluice evict / restart / stop / status).
 import { DaemonGroup } from './daemon-group.js';
 import { FrontendPool } from './frontend-pool.js';
-import { openTcpListeners, makeSocketDir, groupSocketPath, openGroupListener, removeSocketDir, type TcpListener } from './listeners.js';
+import { openTcpListeners, makeSocketDir, removeSocketDir, type TcpListener } from './listeners.js';
 import { checkPrivileges } from './privileges.js';
 import { serveControl, type ControlReply, type ControlRequest } from './control-socket.js';
 import { MetricsCollector } from '../metrics/collect.js';
@@ -22,6 +22,8 @@ import { ConfigError } from '../config/errors.js';
 import { GLOBAL } from '../config/options.js';
 import type { DaemonApp } from '../daemon/boot.js';
 import type { EffectiveConfig } from '../config/types.js';
+import type { Cause } from '../protocol/causes.js';
+import type { GroupsState } from '../frontend/main.js';
 
 export type ConfigSource = () => Promise<EffectiveConfig>;
 
@@ -33,6 +35,8 @@ export class Supervisor {
   private socketDir = '';
   private stopping = false;
   private restarting: Promise<string> | undefined;
+  /** Groups that cannot serve now, and why (their processes die before they are ready). */
+  private readonly unavailable = new Map<string, { cause: Cause; why: string }>();
   /** A restart asked for while one runs: it runs after it, once however often it was asked for. */
   private queuedRestart: Promise<string> | undefined;
   private readonly metrics = new MetricsCollector();
@@ -57,7 +61,7 @@ export class Supervisor {
     }
     const allApps = appsOf(config, undefined);
     for (const name of Object.keys(config.groups)) this.addGroup(name, config, allApps);
-    this.frontend = new FrontendPool(config, this.tcp.map((l) => l.fd));
+    this.frontend = new FrontendPool(config, this.tcp.map((l) => l.fd), () => this.groupsState());
     await Promise.all([this.frontend.start(), ...[...this.groups.values()].map((g) => g.whenStarted())]);
     await serveControl(this.socketDir, (req) => this.control(req));
     this.installSignals();
@@ -66,16 +70,34 @@ export class Supervisor {
 
   private addGroup(name: string, config: EffectiveConfig, allApps: DaemonApp[]): DaemonGroup {
     const g = config.groups[name]!;
-    g.socketPath = groupSocketPath(this.socketDir, name);
-    const fd = openGroupListener(g.socketPath, g.listenBacklog);
-    const group = new DaemonGroup(g, fd, appsOf(config, name), allApps, {
-      errorLog: config.errorLog,
-      serverTimeout: config.timeout,
-      maxHeaderSize: config.maxHeaderSize,
-    });
+    const group = new DaemonGroup(
+      g,
+      this.socketDir,
+      appsOf(config, name),
+      allApps,
+      { errorLog: config.errorLog, serverTimeout: config.timeout, maxHeaderSize: config.maxHeaderSize },
+      {
+        // The front ends open channels to the processes that take requests,
+        // and hear why one goes and whether the group can serve at all.
+        onDaemons: (daemons) => this.frontend?.broadcast({ t: 'daemons', group: name, daemons }),
+        onGoing: (pid, cause) => this.frontend?.broadcast({ t: 'going', group: name, pid, cause }),
+        onUnavailable: (state) => {
+          if (state) this.unavailable.set(name, state);
+          else this.unavailable.delete(name);
+          this.frontend?.broadcast({ t: 'group-state', group: name, unavailable: state ?? null });
+        },
+      },
+    );
     this.groups.set(name, group);
     group.start();
     return group;
+  }
+
+  /** What a front-end process is told when it starts: the processes of every group, and the groups that cannot serve. */
+  private groupsState(): GroupsState {
+    const daemons: GroupsState['daemons'] = {};
+    for (const [name, g] of this.groups) daemons[name] = g.daemons();
+    return { daemons, unavailable: Object.fromEntries(this.unavailable) };
   }
 
   layout(): string[] {
@@ -84,7 +106,7 @@ export class Supervisor {
     lines.push(`supervisor pid ${process.pid}, front end pid${fe.length > 1 ? 's' : ''} ${fe.join(', ') || '?'}`);
     for (const g of this.groups.values()) {
       const pids = g.active().map((m) => m.pid);
-      lines.push(`group ${g.name}: ${g.group.processes} process${g.group.processes > 1 ? 'es' : ''} x ${g.group.threads} threads (pids ${pids.join(', ')}), socket ${g.group.socketPath}`);
+      lines.push(`group ${g.name}: ${g.group.processes} process${g.group.processes > 1 ? 'es' : ''} x ${g.group.threads} threads (pids ${pids.join(', ')}), sockets in ${this.socketDir}`);
     }
     for (const h of this.config.hosts) {
       for (const m of h.mounts) {
@@ -205,12 +227,12 @@ export class Supervisor {
     const allApps = appsOf(next, undefined);
     for (const [name, group] of this.groups) {
       if (next.groups[name]) {
-        next.groups[name]!.socketPath = group.group.socketPath;
         group.replaceAll(next.groups[name]!, appsOf(next, name), allApps);
       } else {
         logNotice('group removed from the configuration: stopping it', { group: name });
         this.groups.delete(name);
-        void group.stop().then(() => native().closeFd(group.listenFd));
+        this.unavailable.delete(name);
+        void group.stop();
       }
     }
     for (const name of Object.keys(next.groups)) if (!this.groups.has(name)) this.addGroup(name, next, allApps);

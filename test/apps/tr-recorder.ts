@@ -5,6 +5,7 @@
 //   /upload           reads the body, answers its size
 //   /download?bytes=N streams N bytes with backpressure
 //   /chunked?bytes=N  the same without a content-length (chunked)
+//   /drip?ms=N        answers at once, then a byte every 100 ms for N ms
 import http from 'node:http';
 
 const seen: string[] = [];
@@ -47,6 +48,18 @@ export default function recorder(req: http.IncomingMessage, res: http.ServerResp
         res.end();
       };
       return pump();
+    }
+    case '/drip': {
+      const until = Date.now() + Number(url.searchParams.get('ms') ?? 1000);
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const timer = setInterval(() => {
+        if (Date.now() >= until) {
+          clearInterval(timer);
+          res.end('.');
+        } else res.write('.');
+      }, 100);
+      res.on('close', () => clearInterval(timer));
+      return;
     }
     default:
       res.statusCode = 404;

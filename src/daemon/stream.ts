@@ -1,0 +1,344 @@
+// One request in a daemon process: the stream of a channel it came on
+// (src/daemon/channels.ts) turned into the `IncomingMessage` and
+// `ServerResponse` an app expects, without an HTTP parser or serialiser in
+// between. The request head and envelope arrive decoded; body bytes are
+// pushed into the request as their frames arrive, and granted back to the
+// front end (REQUEST_WINDOW) as the app reads them. The response is a real
+// `ServerResponse` writing to a `StreamSocket`: its head is taken as Node
+// stores it (status, headers, Content-Length it worked out) and sent as
+// RESPONSE_HEAD; its body leaves in RESPONSE_BODY frames within the window
+// the front end grants, so a slow client holds the app back through
+// ordinary write backpressure; its end is RESPONSE_END.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { Duplex } from 'node:stream';
+import { MAX_BODY_FRAME, RESPONSE_BODY, RESPONSE_HEAD, RESPONSE_END, RESET, REQUEST_WINDOW, WINDOW, uint32 } from '../protocol/frames.js';
+import { CAUSE_HEADER, encodeResponseHead, type Envelope, type RequestHead } from '../protocol/envelope.js';
+import type { FrameWriter } from '../protocol/frame-writer.js';
+
+const storeHeader = (http.ServerResponse.prototype as unknown as { _storeHeader?: (line: string, headers: unknown) => void })._storeHeader;
+if (typeof storeHeader !== 'function') throw new Error(`sluice: this Node.js (${process.version}) has no ServerResponse._storeHeader; daemon mode cannot run on it`);
+
+// Response headers that are the front end's business (it frames the response for its client).
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'trailer', 'te']);
+
+/** What the stream tells its daemon. */
+export interface StreamEvents {
+  /** The response is over (sent whole, or cut): the slot is free. Returns whether the slot goes back to this channel. */
+  ended(stream: DaemonStream, complete: boolean): boolean;
+}
+
+/**
+ * The socket the app's request and response see: it has the client's
+ * address and scheme (from the envelope), and what is written to it goes
+ * out in frames.
+ */
+export class StreamSocket extends Duplex {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly remoteFamily: string;
+  readonly encrypted: boolean;
+  /** Characters of the stored response head still to skip in what ServerResponse writes. */
+  headChars = -1;
+
+  constructor(
+    private readonly stream: DaemonStream,
+    env: Envelope,
+  ) {
+    super({ allowHalfOpen: true, decodeStrings: false, highWaterMark: MAX_BODY_FRAME });
+    this.remoteAddress = env.clientAddress;
+    this.remotePort = env.clientPort;
+    this.remoteFamily = env.clientAddress.includes(':') ? 'IPv6' : 'IPv4';
+    this.encrypted = env.scheme === 'https';
+  }
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer | string, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.stream.writeBody(this.bodyOf(chunk, encoding), cb);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer | string; encoding: BufferEncoding }>, cb: (err?: Error | null) => void): void {
+    const parts: Buffer[] = [];
+    for (const c of chunks) {
+      const b = this.bodyOf(c.chunk, c.encoding);
+      if (b.length > 0) parts.push(b);
+    }
+    this.stream.writeBody(parts.length === 1 ? parts[0]! : Buffer.concat(parts), cb);
+  }
+
+  override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
+    this.stream.socketDestroyed();
+    cb(err);
+  }
+
+  /**
+   * The body bytes of a write: what ServerResponse writes before its head
+   * is stored is an interim response (100 Continue, 103), which the front
+   * end deals with itself; the head itself went as RESPONSE_HEAD.
+   */
+  private bodyOf(chunk: Buffer | string, encoding: BufferEncoding): Buffer {
+    if (this.headChars < 0) return EMPTY;
+    if (typeof chunk === 'string') {
+      if (this.headChars > 0) {
+        const n = Math.min(this.headChars, chunk.length);
+        this.headChars -= n;
+        chunk = chunk.slice(n);
+      }
+      return chunk.length === 0 ? EMPTY : Buffer.from(chunk, encoding === ('buffer' as BufferEncoding) ? 'utf8' : encoding);
+    }
+    if (this.headChars > 0) {
+      const n = Math.min(this.headChars, chunk.length);
+      this.headChars -= n;
+      chunk = chunk.subarray(n);
+    }
+    return chunk;
+  }
+
+  // What apps and frameworks call on a socket, with nothing behind them here.
+  setTimeout(): this {
+    return this;
+  }
+  setNoDelay(): this {
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+  address(): object {
+    return {};
+  }
+  destroySoon(): void {
+    this.destroy();
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function emitClose(res: ServerResponse): void {
+  const r = res as unknown as { destroyed: boolean; _closed: boolean };
+  if (r._closed) return;
+  r.destroyed = true;
+  r._closed = true;
+  res.emit('close');
+}
+
+let needDrain: symbol | null | undefined;
+/** The private flag a ServerResponse sets when its write returned false (looked up once, by name). */
+function kNeedDrain(res: ServerResponse): symbol | undefined {
+  if (needDrain === undefined) needDrain = Object.getOwnPropertySymbols(res).find((s) => s.description === 'kNeedDrain') ?? null;
+  return needDrain ?? undefined;
+}
+
+export class DaemonStream {
+  readonly socket: StreamSocket;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** Request body bytes received, and granted back to the front end. */
+  private received = 0;
+  private granted = 0;
+  /** Response bytes the front end takes before it grants more. */
+  private window = WINDOW;
+  private readonly blocked: Array<{ data: Buffer; cb: (err?: Error | null) => void }> = [];
+  private headSent = false;
+  private grantScheduled = false;
+  private readonly grantLater = () => {
+    this.grantScheduled = false;
+    this.grantConsumed();
+  };
+  /** The stream has ended (its slot freed), and whether the front end gave it up. */
+  private done = false;
+  private aborted = false;
+  /** performance.now() since when the stream waits on the front end (its body, or its window), else 0. */
+  waitingSince = 0;
+  /** Why the daemon cuts the response if it destroys its socket (src/daemon/daemon.ts). */
+  cutCause = 'crash';
+  cutWhy = '';
+
+  constructor(
+    readonly id: number,
+    private readonly writer: FrameWriter,
+    readonly env: Envelope,
+    head: RequestHead,
+    private readonly events: StreamEvents,
+  ) {
+    const socket = (this.socket = new StreamSocket(this, env));
+    const req = (this.req = new http.IncomingMessage(socket as unknown as import('node:net').Socket));
+    req.method = head.method;
+    req.url = head.url;
+    req.httpVersion = head.httpVersion;
+    req.httpVersionMajor = 1;
+    req.httpVersionMinor = head.httpVersion === '1.0' ? 0 : 1;
+    (req as unknown as { _addHeaderLines(h: string[], n: number): void })._addHeaderLines(head.rawHeaders, head.rawHeaders.length);
+    if (head.body === 'none') this.endBody();
+    else req._read = () => this.grantConsumed();
+    const res = (this.res = new http.ServerResponse(req));
+    // The front end writes Date and decides keep-alive for its client.
+    res.sendDate = false;
+    const stream = this;
+    (res as unknown as { _storeHeader(line: string, headers: unknown): void })._storeHeader = function (this: ServerResponse, line: string, headers: unknown) {
+      storeHeader!.call(this, line, headers);
+      stream.sendHead(this);
+    };
+    res.assignSocket(socket as unknown as import('node:net').Socket);
+    // What Node's server does for its connections: a socket that drained
+    // lets the response that was waiting for it say so.
+    socket.on('drain', () => {
+      const r = res as unknown as Record<symbol, boolean>;
+      const need = kNeedDrain(res);
+      if (need === undefined || r[need]) {
+        if (need !== undefined) r[need] = false;
+        res.emit('drain');
+      }
+    });
+    res.once('finish', () => this.end(true));
+    res.once('close', () => this.end(false));
+  }
+
+  // --- from the front end ---------------------------------------------
+
+  requestBody(data: Buffer): void {
+    if (this.done || this.req.complete) return;
+    this.received += data.length;
+    this.waitingSince = 0;
+    this.req.push(data);
+    // An app reading in flowing mode takes the bytes as they are pushed,
+    // without asking for more (_read): see what it took once it has run.
+    if (!this.grantScheduled) {
+      this.grantScheduled = true;
+      setImmediate(this.grantLater);
+    }
+  }
+
+  endBody(): void {
+    if (this.req.complete) return;
+    this.req.complete = true;
+    this.req.push(null);
+  }
+
+  /** The front end takes `n` more response bytes. */
+  responseWindow(n: number): void {
+    this.window += n;
+    this.waitingSince = 0;
+    while (this.blocked.length > 0 && this.window > 0) {
+      const b = this.blocked.shift()!;
+      this.sendBody(b.data, b.cb);
+    }
+  }
+
+  /** The front end gave the request up (its client went, or it answered it itself). */
+  abort(err: Error): void {
+    if (this.done) return;
+    this.aborted = true;
+    this.blocked.length = 0;
+    if (!this.req.complete) this.req.destroy(err);
+    this.socket.destroy();
+  }
+
+  // --- to the front end -----------------------------------------------
+
+  /** The app's reads made room: grant the bytes it took back to the front end. */
+  private grantConsumed(): void {
+    const taken = this.received - this.req.readableLength;
+    if (taken > this.granted && !this.done) {
+      this.writer.send(REQUEST_WINDOW, this.id, uint32(taken - this.granted));
+      this.granted = taken;
+    }
+    if (!this.req.complete && this.req.readableLength === 0 && this.waitingSince === 0) this.waitingSince = performance.now();
+  }
+
+  private sendHead(res: ServerResponse): void {
+    const raw = (res as unknown as { _header: string })._header;
+    // The body goes as it is written; the end of the stream ends it.
+    (res as unknown as { chunkedEncoding: boolean }).chunkedEncoding = false;
+    this.socket.headChars = raw.length;
+    const lines = raw.split('\r\n');
+    const status = res.statusCode;
+    const space = lines[0]!.indexOf(' ', 9);
+    const statusMessage = space < 0 ? '' : lines[0]!.slice(space + 1);
+    const headers: string[] = [];
+    let cause: string | undefined;
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      const colon = line.indexOf(':');
+      if (colon <= 0) continue;
+      const name = line.slice(0, colon);
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower)) continue;
+      const value = line.slice(colon + 1).trim();
+      if (lower === CAUSE_HEADER) cause = value;
+      headers.push(name, value);
+    }
+    this.headSent = true;
+    this.writer.send(RESPONSE_HEAD, this.id, encodeResponseHead({ status, statusMessage, headers, cause }));
+  }
+
+  writeBody(data: Buffer, cb: (err?: Error | null) => void): void {
+    if (this.done || data.length === 0) return cb();
+    if (this.window <= 0) {
+      if (this.waitingSince === 0) this.waitingSince = performance.now();
+      this.blocked.push({ data, cb });
+      return;
+    }
+    this.sendBody(data, cb);
+  }
+
+  private sendBody(data: Buffer, cb: (err?: Error | null) => void): void {
+    let rest = data;
+    while (rest.length > 0 && this.window > 0) {
+      const n = Math.min(rest.length, MAX_BODY_FRAME, this.window);
+      this.window -= n;
+      this.writer.send(RESPONSE_BODY, this.id, n === rest.length ? rest : rest.subarray(0, n));
+      rest = rest.subarray(n);
+    }
+    if (rest.length > 0) {
+      if (this.waitingSince === 0) this.waitingSince = performance.now();
+      this.blocked.unshift({ data: rest, cb });
+    } else cb();
+  }
+
+  /**
+   * The response finished (`complete`) or its socket closed first (the app
+   * or the daemon cut it, or the front end aborted it): the slot is free.
+   * Every stream ends with RESPONSE_END or RESET, aborted ones too: it says
+   * whether the slot is granted back to this channel.
+   */
+  private end(complete: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    this.blocked.length = 0;
+    const renew = this.events.ended(this, complete) ? '1' : '0';
+    if (complete) this.writer.send(RESPONSE_END, this.id, renew);
+    else this.writer.send(RESET, this.id, `${this.cutCause}\0${this.cutWhy}\0${renew}`);
+    if (!complete) return; // its socket is destroyed, which closes the response
+    // What Node's server does once a response is over, without destroying
+    // anything (that costs an error object per request): a request body
+    // nobody read is let go, the response leaves its socket and closes.
+    if (!this.req.complete) this.req.destroy();
+    else if (!this.req.readableEnded) this.req.resume();
+    this.res.detachSocket(this.socket as unknown as import('node:net').Socket);
+    process.nextTick(emitClose, this.res);
+  }
+
+  socketDestroyed(): void {
+    if (!this.res.writableFinished) this.end(false);
+  }
+
+  /** Whether the response head is out. */
+  get responseStarted(): boolean {
+    return this.headSent;
+  }
+
+  /** What the stream waits on the front end for, if anything. */
+  waitingOnFrontEnd(): 'request body' | 'response' | undefined {
+    if (this.done || this.waitingSince === 0) return undefined;
+    if (this.blocked.length > 0) return 'response';
+    if (!this.req.complete && this.req.readableLength === 0) return 'request body';
+    return undefined;
+  }
+}

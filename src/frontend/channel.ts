@@ -1,0 +1,232 @@
+// The front end's channel to one daemon process: a persistent connection to
+// the process's own socket, carrying this front end's requests for it as
+// streams (src/protocol/frames.ts). It holds the grants the process gave
+// (free slots promised to this front end) and routes each stream's frames to
+// its Exchange (src/frontend/proxy.ts).
+import net from 'node:net';
+import {
+  FrameReader,
+  fields,
+  START,
+  REQUEST_BODY,
+  REQUEST_END,
+  ABORT,
+  RESPONSE_WINDOW,
+  DEMAND,
+  RELEASE,
+  HELLO,
+  GRANT,
+  REVOKE,
+  STATE,
+  ACK,
+  REJECT,
+  RESPONSE_HEAD,
+  RESPONSE_BODY,
+  RESPONSE_END,
+  RESET,
+  REQUEST_WINDOW,
+  uint32,
+} from '../protocol/frames.js';
+import { FrameWriter } from '../protocol/frame-writer.js';
+import { decodeResponseHead, encodeStart, type Start } from '../protocol/envelope.js';
+import type { Exchange } from './proxy.js';
+
+export interface ChannelOwner {
+  /** The channel can take requests (its HELLO came), or has grants again. */
+  ready(c: FrontendChannel): void;
+  /** It is gone; its streams have been told. */
+  closed(c: FrontendChannel, err: NodeJS.ErrnoException | undefined): void;
+  /** The process broke the protocol. */
+  problem(c: FrontendChannel, message: string): void;
+}
+
+export class FrontendChannel {
+  /** From its HELLO. */
+  pid = 0;
+  slots = 0;
+  helloed = false;
+  /** Requests this front end may start on it now. */
+  grants = 0;
+  /** It drains (prefer other processes), or takes no new requests. */
+  draining = false;
+  stopping = false;
+  closed = false;
+  /** Whether it was last told that requests wait here (src/frontend/group-line.ts noteDemand). */
+  demanding = false;
+  /** Why its process is going, as the supervisor said: the cause its cut requests are answered with. */
+  goingCause: string | undefined;
+  private readonly socket: net.Socket;
+  private readonly writer: FrameWriter;
+  private readonly reader: FrameReader;
+  private readonly streams = new Map<number, Exchange>();
+  private nextStream = 0;
+
+  constructor(
+    readonly path: string,
+    /** The pid the supervisor announced (the HELLO confirms it). */
+    readonly expectedPid: number,
+    private readonly owner: ChannelOwner,
+  ) {
+    this.socket = net.createConnection({ path });
+    this.socket.setNoDelay?.(true);
+    this.writer = new FrameWriter(this.socket, (ids) => this.undelivered(ids));
+    this.reader = new FrameReader(
+      (type, stream, payload) => this.frame(type, stream, payload),
+      (message) => this.broken(message),
+    );
+    this.socket.on('data', (chunk: Buffer) => this.reader.feed(chunk));
+    let error: NodeJS.ErrnoException | undefined;
+    this.socket.on('error', (err: NodeJS.ErrnoException) => (error = err));
+    this.socket.on('close', () => this.close(error));
+  }
+
+  /** Requests running on it. */
+  get running(): number {
+    return this.streams.size;
+  }
+
+  start(ex: Exchange, start: Start): number {
+    const id = ++this.nextStream;
+    this.streams.set(id, ex);
+    this.grants--;
+    this.writer.send(START, id, encodeStart(start), true);
+    return id;
+  }
+
+  /**
+   * Requests whose START could not be written at all (the process had
+   * died before): it never saw them, so they go back to the line for
+   * another process. (One that was written may have run: that is a 502.)
+   */
+  private undelivered(ids: number[]): void {
+    for (const id of ids) {
+      const ex = this.streams.get(id);
+      if (!ex) continue;
+      this.streams.delete(id);
+      ex.onUndelivered();
+    }
+  }
+
+  body(id: number, data: Buffer): void {
+    this.writer.send(REQUEST_BODY, id, data);
+  }
+
+  bodyEnd(id: number): void {
+    this.writer.send(REQUEST_END, id);
+  }
+
+  /** The front end gives a stream up; its last frame (RESPONSE_END or RESET) still comes, with its grant. */
+  abort(id: number, cause: string, why: string): void {
+    if (this.streams.has(id)) this.writer.send(ABORT, id, `${cause}\0${why}`);
+  }
+
+  window(id: number, n: number): void {
+    if (n > 0 && this.streams.has(id)) this.writer.send(RESPONSE_WINDOW, id, uint32(n));
+  }
+
+  demand(waiting: number, oldest: number): void {
+    if (!this.closed) this.writer.send(DEMAND, 0, `${waiting}\0${oldest.toFixed(3)}`);
+  }
+
+  private frame(type: number, id: number, payload: Buffer): void {
+    if (id === 0) return this.control(type, payload);
+    const ex = this.streams.get(id);
+    switch (type) {
+      case ACK: {
+        const [pid = '0', queue = '0'] = fields(payload);
+        return ex?.onAck(Number(pid), Number(queue));
+      }
+      case REJECT:
+        this.streams.delete(id);
+        ex?.onReject(payload.toString('latin1'), this.pid);
+        this.closeIfDone();
+        return this.owner.ready(this);
+      case RESPONSE_HEAD: {
+        const head = decodeResponseHead(fields(payload));
+        if (!head) return this.broken(`a response head that does not decode (stream ${id})`);
+        return ex?.onHead(head);
+      }
+      case RESPONSE_BODY:
+        return ex?.onBody(payload);
+      case REQUEST_WINDOW:
+        return ex?.onRequestWindow(payload.readUInt32LE(0));
+      case RESPONSE_END:
+        this.streams.delete(id);
+        if (payload[0] === 0x31 /* 1 */ && !this.stopping) this.grants++;
+        ex?.onEnd();
+        this.closeIfDone();
+        return this.owner.ready(this);
+      case RESET: {
+        this.streams.delete(id);
+        const [cause = 'crash', why = '', renew = '0'] = fields(payload);
+        if (renew === '1' && !this.stopping) this.grants++;
+        ex?.onReset(cause, why);
+        this.closeIfDone();
+        return this.owner.ready(this);
+      }
+      default:
+        return this.broken(`unknown frame type ${type} (stream ${id})`);
+    }
+  }
+
+  private control(type: number, payload: Buffer): void {
+    switch (type) {
+      case HELLO: {
+        const [pid = '0', slots = '0'] = fields(payload);
+        this.pid = Number(pid);
+        this.slots = Number(slots);
+        this.helloed = true;
+        return this.owner.ready(this);
+      }
+      case GRANT:
+        if (this.stopping) return;
+        this.grants += payload.readUInt32LE(0);
+        return this.owner.ready(this);
+      case REVOKE: {
+        const n = Math.min(payload.readUInt32LE(0), this.grants);
+        this.grants -= n;
+        // Answered even with 0: the process waits for it before it asks again.
+        this.writer.send(RELEASE, 0, uint32(n));
+        return;
+      }
+      case STATE: {
+        const state = payload.toString('latin1');
+        if (state === 'draining') this.draining = true;
+        else if (state === 'stopping') {
+          this.stopping = true;
+          this.grants = 0;
+          this.closeIfDone();
+        }
+        return this.owner.ready(this);
+      }
+      default:
+        return this.broken(`unknown frame type ${type}`);
+    }
+  }
+
+  /** A process that takes no new requests is let go once its last stream is over: it exits when its channels are closed. */
+  private closeIfDone(): void {
+    if (this.stopping && this.streams.size === 0 && !this.closed) this.socket.end();
+  }
+
+  private broken(message: string): void {
+    this.owner.problem(this, message);
+    this.reader.stop();
+    this.socket.destroy();
+  }
+
+  private close(err: NodeJS.ErrnoException | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.grants = 0;
+    const streams = [...this.streams.values()];
+    this.streams.clear();
+    for (const ex of streams) ex.onChannelClosed(this.goingCause, err);
+    this.owner.closed(this, err);
+  }
+
+  /** Closes it (the front end stops, or its process is gone). */
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
