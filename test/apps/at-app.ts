@@ -7,6 +7,7 @@
 //   /late-throw       sends its head and part of a body, then throws (rejects)
 //   /uncaught         throws from a timer of the request (never answers)
 //   /unhandled        rejects a promise nobody awaits (never answers)
+//   /sse?n=N&ms=MS    a server-sent-events stream: N events, MS apart
 //   /pid              the serving pid
 //   anything else     "ok <url>"
 import http from 'node:http';
@@ -76,6 +77,21 @@ export default function atApp(req: http.IncomingMessage, res: http.ServerRespons
     case '/unhandled':
       setTimeout(() => void Promise.reject(new Error('at-app: unhandled on purpose')), 20);
       return;
+    case '/sse': {
+      const n = Number(url.searchParams.get('n') ?? 5);
+      const ms = Number(url.searchParams.get('ms') ?? 200);
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+      let i = 0;
+      const tick = setInterval(() => {
+        res.write(`data: ${i}\n\n`);
+        if (++i === n) {
+          clearInterval(tick);
+          res.end();
+        }
+      }, ms);
+      res.on('close', () => clearInterval(tick));
+      return;
+    }
     case '/pid':
       res.end(String(process.pid));
       return;
