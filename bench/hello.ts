@@ -1,10 +1,15 @@
 // Hello-world throughput and latency, in one run: bare node:http (one
-// process), sluice embedded, sluice daemon mode with processes=1 and 2, each
-// as a ratio to bare node measured in the same run.
+// process), the peers an operator would pick instead (node:cluster with 2
+// workers; nginx -> node over a UNIX socket with upstream keep-alive, when
+// nginx is installed), sluice embedded, and sluice daemon mode with
+// processes=1 and 2, each as a ratio to bare node measured in the same run,
+// with the CPU each process spends per request; then the latency at one
+// connection of bare node, nginx and sluice daemon mode.
 //
 //   npm run bench                      (build, then this file with defaults)
 //   node --import tsx bench/hello.ts [--rounds 3] [--duration 5] [--warmup 1]
-//        [--connections 32] [--loadgen auto|wrk|node] [--only bare,embedded,daemon-p1,daemon-p2]
+//        [--connections 32] [--loadgen auto|wrk|node]
+//        [--only bare,cluster,nginx,embedded,daemon-p1,daemon-p2] [--no-latency]
 //
 // Each round runs every configuration once, in turn, so that noise from other
 // work on the machine spreads over all of them; the table shows the median
@@ -21,6 +26,7 @@ import { measure, pickLoadgen, type LoadgenKind, type Measurement } from './lib/
 import { startProcess, type Started } from './lib/server.js';
 import { machineLines, median } from './lib/report.js';
 import { cpuTicks, TICKS_PER_SECOND } from './lib/proc.js';
+import { hasNginx } from './nginx-proxy.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -36,6 +42,7 @@ const { values } = parseArgs({
     loadgen: { type: 'string', default: 'auto' },
     only: { type: 'string' },
     threads: { type: 'string', default: '5' },
+    'no-latency': { type: 'boolean', default: false },
   },
 });
 
@@ -48,6 +55,8 @@ interface Config {
 const threads = values.threads!;
 const sluiceArgs = (extra: string[], logFile: string) => [SLUICE, 'start', APP, '--port', '0', '--host', '127.0.0.1', '--access-log', logFile, ...extra];
 const SERVING = /serving (http:\/\/\S+)/;
+const LISTENING_PIDS = /listening (\d+) pids/;
+const local = (m: RegExpMatchArray) => `http://127.0.0.1:${m[1]}/`;
 
 const CONFIGS: Config[] = [
   {
@@ -55,6 +64,20 @@ const CONFIGS: Config[] = [
     label: 'bare node:http, 1 process',
     start: () => startProcess(process.execPath, ['--import', 'tsx', path.join(HERE, 'bare-server.ts')], /listening (\d+)/, (m) => `http://127.0.0.1:${m[1]}/`),
   },
+  {
+    name: 'cluster',
+    label: 'node:cluster, 2 workers',
+    start: () => startProcess(process.execPath, ['--import', 'tsx', path.join(HERE, 'cluster-server.ts'), '2'], LISTENING_PIDS, local),
+  },
+  ...(hasNginx()
+    ? [
+        {
+          name: 'nginx',
+          label: 'nginx (1 worker) -> node over a UNIX socket, upstream keep-alive',
+          start: () => startProcess(process.execPath, ['--import', 'tsx', path.join(HERE, 'nginx-proxy.ts')], LISTENING_PIDS, local),
+        },
+      ]
+    : []),
   {
     name: 'embedded',
     label: 'sluice embedded',
@@ -81,8 +104,10 @@ interface Run extends Measurement {
 
 const pidList = (text: string | undefined) => (text ? text.split(/,\s*/).map(Number).filter((n) => n > 0) : []);
 
-/** The processes that take HTTP requests (bare server or front ends), and the daemon processes. */
+/** The processes that take HTTP requests (bare server, peers, front ends), and the daemon processes. */
 function serverPids(s: Started): { front: number[]; daemons: number[] } {
+  const listed = s.banner.match(/listening \d+ pids ([\d,]+)/)?.[1];
+  if (listed) return { front: pidList(listed.replaceAll(',', ', ')), daemons: [] };
   if (!s.banner.includes('sluice:')) return { front: [s.pid], daemons: [] };
   return { front: pidList(s.banner.match(/front end pids? ([\d, ]+)/)?.[1]), daemons: pidList(s.banner.match(/\(pids? ([\d, ]+)\)/)?.[1]) };
 }
@@ -155,7 +180,40 @@ async function main(): Promise<void> {
     '',
     ...lines,
   ];
+  if (!values['no-latency']) out.push('', ...(await latencyTable(configs, loadgen, rounds, opts)));
   process.stdout.write('\n' + out.join('\n') + '\n');
+}
+
+/** p50 and p99 at one connection (one request at a time): what the hop adds to each request. */
+async function latencyTable(all: Config[], loadgen: LoadgenKind, rounds: number, opts: { durationS: number; warmupS: number }): Promise<string[]> {
+  const configs = all.filter((c) => ['bare', 'nginx', 'embedded', 'daemon-p2'].includes(c.name));
+  const runs = new Map<string, Measurement[]>(configs.map((c) => [c.name, []]));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
+  try {
+    for (let r = 1; r <= rounds; r++) {
+      for (const c of configs) {
+        const server = await c.start(path.join(tmp, `${c.name}-${r}.log`));
+        try {
+          const m = await measure(loadgen, server.url, { ...opts, connections: 1 });
+          runs.get(c.name)!.push(m);
+          process.stderr.write(`round ${r} ${c.name.padEnd(10)} 1 connection: p50 ${(m.p50Ms * 1000).toFixed(0)} µs  p99 ${(m.p99Ms * 1000).toFixed(0)} µs\n`);
+        } finally {
+          await server.stop();
+        }
+      }
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  const p50 = (name: string) => median(runs.get(name)?.map((m) => m.p50Ms * 1000) ?? []);
+  const base = p50('bare');
+  const lines = ['At one connection (one request at a time), medians of the rounds:', '', '| configuration | p50 µs | added p50 over bare node µs | p99 µs |', '| --- | ---: | ---: | ---: |'];
+  for (const c of configs) {
+    const ms = runs.get(c.name)!;
+    const v = p50(c.name);
+    lines.push(`| ${c.label} | ${v.toFixed(0)} | ${c.name === 'bare' ? '–' : (v - base).toFixed(0)} | ${median(ms.map((m) => m.p99Ms * 1000)).toFixed(0)} |`);
+  }
+  return lines;
 }
 
 await main();
