@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { ConfigError, suggest } from '../config/errors.js';
 import { GROUP_OPTIONS, DAEMON_ONLY, EMBEDDED_REASON, GLOBAL } from '../config/options.js';
-import { parseBytes, parseOptionValue, parseSeconds } from '../config/validate.js';
+import { nameFrom, parseBytes, parseOptionValue, parseSeconds } from '../config/validate.js';
 import type { UserConfig } from '../config/types.js';
 import { FRONT_END_KEYS, FRONT_END_FLAGS, parseDirective, parseMaintenanceInterval } from '../config/front-end.js';
 
@@ -12,7 +12,7 @@ export interface Parsed {
   flags: Map<string, string[]>;
 }
 
-const BOOLEAN_FLAGS = new Set(['embedded', 'restrict-embedded', 'json', 'help', 'version', 'no-script-reloading']);
+const BOOLEAN_FLAGS = new Set(['embedded', 'restrict-embedded', 'json', 'no-script-reloading', 'serve-load-errors']);
 
 export function parseArgs(argv: string[], allowed: readonly string[]): Parsed {
   const positional: string[] = [];
@@ -28,10 +28,6 @@ export function parseArgs(argv: string[], allowed: readonly string[]): Parsed {
       const v = argv[++i];
       if (v === undefined) throw new ConfigError('-c', 'needs a config file path');
       flags.set('config', [...(flags.get('config') ?? []), v]);
-      continue;
-    }
-    if (a === '-h') {
-      flags.set('help', ['true']);
       continue;
     }
     if (!a.startsWith('--')) {
@@ -64,7 +60,7 @@ export function one(p: Parsed, name: string): string | undefined {
 }
 
 export const SERVER_FLAGS = [
-  'port', 'host', 'timeout', 'keep-alive-timeout', 'socket-prefix', 'access-log', 'error-log', 'restrict-embedded', 'max-header-size', 'limit-request-body',
+  'name', 'port', 'host', 'timeout', 'keep-alive-timeout', 'socket-prefix', 'access-log', 'error-log', 'log-format', 'serve-load-errors', 'restrict-embedded', 'max-header-size', 'limit-request-body',
   ...FRONT_END_FLAGS,
   'maintenance-interval',
   'status-path',
@@ -79,13 +75,12 @@ export const START_FLAGS = [
   'callable-object',
   'style',
   'no-script-reloading',
-  'help',
   ...GROUP_OPTIONS.map((o) => o.flag),
 ];
 
+/** The group (and, unless --name says otherwise, the server) name of `sluice start APP`: the app's file name. */
 function groupNameFor(app: string): string {
-  const base = path.basename(app, path.extname(app)).replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[.-]+/, '');
-  return base.slice(0, 64) || 'app';
+  return nameFrom(path.basename(app, path.extname(app)), 'app');
 }
 
 /** `sluice start APP [flags]` as a UserConfig (validated with the tuned defaults). */
@@ -109,6 +104,7 @@ export function startConfig(p: Parsed): UserConfig {
   }
   const name = groupNameFor(app);
   const cfg: UserConfig = {
+    name,
     mounts: [
       {
         path: one(p, 'mount') ?? '/',
@@ -135,6 +131,7 @@ function staticMount(v: string): { path: string; static: string } {
 
 /** Server-level flags shared by start (and accepted by serve as overrides). */
 export function applyServerFlags(p: Parsed, cfg: UserConfig): void {
+  if (one(p, 'name') !== undefined) cfg.name = one(p, 'name');
   const port = one(p, 'port');
   if (port !== undefined) {
     const n = Number(port);
@@ -165,6 +162,8 @@ export function applyServerFlags(p: Parsed, cfg: UserConfig): void {
   const access = one(p, 'access-log');
   if (access !== undefined) cfg.accessLog = access === 'off' || access === 'false' ? false : access;
   if (one(p, 'error-log') !== undefined) cfg.errorLog = one(p, 'error-log');
+  if (one(p, 'log-format') !== undefined) cfg.logFormat = one(p, 'log-format') as UserConfig['logFormat'];
+  if (one(p, 'serve-load-errors') === 'true') cfg.serveLoadErrors = true;
   if (one(p, 'restrict-embedded') === 'true') cfg.restrictEmbedded = true;
   // The status page and /metrics for loopback clients (a config file can set another allow rule).
   if (one(p, 'status-path') !== undefined) cfg.status = { path: one(p, 'status-path') };

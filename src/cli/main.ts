@@ -4,59 +4,17 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/errors.js';
-import { GROUP_OPTIONS } from '../config/options.js';
-import { validateConfig, defaultSocketPrefix } from '../config/validate.js';
-import { findConfigFile, loadConfigFile, readConfigFile } from '../config/load.js';
+import { validateConfig } from '../config/validate.js';
+import { findConfigFile, readConfigFile } from '../config/load.js';
 import { parseArgs, one, startConfig, applyServerFlags, START_FLAGS, SERVER_FLAGS, type Parsed } from './args.js';
 import { configPitfalls, describeConfig } from './describe.js';
 import { checkHookScripts } from '../frontend/hooks/scripts.js';
-import { formatStatus } from './status.js';
-import type { StatusReport } from '../metrics/report.js';
 import { runSimulate } from './simulate.js';
+import { runControl, runList, type ControlCommand } from './control.js';
+import { TargetError } from './target.js';
+import { COMMANDS, USAGE, commandHelp, wantsHelp } from './help.js';
 import { Supervisor } from '../supervisor/supervisor.js';
-import { findInstances, sendControl, type ControlRequest } from '../supervisor/control-socket.js';
 import type { EffectiveConfig } from '../config/types.js';
-
-const USAGE = `usage:
-  sluice start APP [--port N] [--host H] [--processes N] [--threads N] [--embedded]
-                   [--mount PATH] [--static PATH=DIR ...] [--<daemon option> VALUE ...]
-      run one app with tuned defaults (daemon mode unless --embedded)
-  sluice serve [-c FILE]     run a config file (sluice.config.ts, .js, .mjs or .json)
-  sluice check [-c FILE] [--json]
-                             validate a config and print the effective configuration
-  sluice check APP [start options]
-                             the same for what \`sluice start\` would run
-  sluice simulate [--profile idle|ramp|spike|daily|FILE.csv] [-c FILE] [--start-servers N ...] [--svg FILE]
-                             front-end process management over simulated time (\`sluice simulate --help\`)
-  sluice evict GROUP         drain and replace a group's processes (SIGUSR1 to each)
-  sluice restart             graceful restart: re-read the config, replace every process
-  sluice stop                stop the server (as SIGTERM does)
-  sluice status [--json]     capacity report of the running server: per group and
-                             for the front end, slot utilisation, peaks, queue time,
-                             5xx by cause, restarts by trigger and a sizing hint
-      (these find the running server under the socket prefix: -c FILE,
-       --socket-prefix DIR, and --pid N when several run)
-Front-end processes (Apache worker MPM's directives): --start-servers --min-spare-threads --max-spare-threads
-  --threads-per-child --max-request-workers --server-limit --max-connections-per-child N for start/serve, or
-  frontEnd: { startServers, ... } in a config file; \`sluice check\` shows them resolved, with any correction.
-Status page and Prometheus metrics (off by default; loopback clients): --status-path /server-status
-  --metrics-path /metrics for start/serve, or status / metrics: { path, allow } in a config file (docs/status.md).
-Request limits: --max-header-size BYTES (431, or 414 for the request line) --limit-request-body BYTES (413;
-  0, the default, is no limit) for start/serve, or maxHeaderSize / limitRequestBody in a config file.
-Daemon options: \`sluice start --help\` lists them; docs/timeouts.md explains each.`;
-
-/** The daemon options table, from the same spec the parser and validator use. */
-function daemonOptionsHelp(): string {
-  const unit: Record<string, string> = { seconds: 'SECONDS', count: 'N', bytes: 'BYTES', boolean: 'true|false', string: 'TEXT', path: 'DIR', environment: "'NAME=VALUE ...'" };
-  const shown = (v: unknown) => (v === undefined ? 'unset' : typeof v === 'object' && v !== null ? (Object.keys(v).length ? JSON.stringify(v) : 'none') : String(v));
-  const lines = ['', 'Daemon options (fractions of a second allowed; default under sluice start / under a config file):'];
-  for (const o of GROUP_OPTIONS) {
-    const start = o.startDefault ?? o.default;
-    lines.push(`  --${o.flag} ${unit[o.kind]}`.padEnd(38) + `${o.doc} [${shown(start)} / ${shown(o.default)}]`);
-  }
-  lines.push('In a config file the same options are camelCase keys of a group, e.g. groups.app.queueTimeout.');
-  return lines.join('\n') + '\n';
-}
 
 function version(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -73,7 +31,7 @@ function startKeyPath(key: string, embedded: boolean): string {
   if (key === 'status.path' || key === 'metrics.path') return `--${key.replace('.', '-')}`;
   const m = /^mounts\[0\]\.(applicationGroup|callableObject|style)$/.exec(key);
   if (m) return `--${m[1]!.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
-  if (key === 'port' || key === 'host' || key === 'socketPrefix') return `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
+  if (['name', 'port', 'host', 'socketPrefix', 'accessLog', 'errorLog', 'logFormat', 'serveLoadErrors'].includes(key)) return `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
   return key;
 }
 
@@ -131,37 +89,6 @@ async function busyPorts(config: EffectiveConfig): Promise<string[]> {
   return out;
 }
 
-/** Commands for a running server, over its control socket. */
-async function control(command: string, p: Parsed): Promise<number> {
-  let prefix = one(p, 'socket-prefix');
-  if (prefix === undefined) {
-    const cfg = one(p, 'config');
-    prefix = cfg !== undefined ? (await loadConfigFile(findConfigFile(cfg))).socketPrefix : defaultSocketPrefix();
-  } else prefix = path.resolve(prefix);
-  let req: ControlRequest;
-  if (command === 'evict') {
-    if (p.positional.length !== 1) throw new ConfigError('GROUP', 'give the group to evict: sluice evict GROUP');
-    req = { cmd: 'evict', group: p.positional[0]! };
-  } else {
-    if (p.positional.length > 0) throw new ConfigError(p.positional[0]!, `unexpected argument for sluice ${command}`);
-    req = { cmd: command as 'restart' | 'stop' | 'status' };
-  }
-  const instances = findInstances(prefix);
-  const wanted = one(p, 'pid');
-  const chosen = wanted !== undefined ? instances.filter((i) => String(i.pid) === wanted) : instances;
-  if (chosen.length === 0) throw new ConfigError('--socket-prefix', `no running sluice found under ${prefix}${wanted ? ` with supervisor pid ${wanted}` : ''}`);
-  if (chosen.length > 1) throw new ConfigError('--pid', `several sluice servers run under ${prefix} (supervisor pids ${chosen.map((i) => i.pid).join(', ')}): choose one`);
-  const reply = await sendControl(chosen[0]!.socket, req, 60000);
-  if (!reply.ok) {
-    process.stderr.write(`sluice: ${reply.error}\n`);
-    return 1;
-  }
-  if (command === 'status' && one(p, 'json') !== 'true' && reply.data !== undefined) process.stdout.write(formatStatus(reply.data as StatusReport));
-  else if (reply.data !== undefined) process.stdout.write(JSON.stringify(reply.data, null, one(p, 'json') === 'true' ? 0 : 2) + '\n');
-  if (reply.message) process.stdout.write(`sluice: ${reply.message}\n`);
-  return 0;
-}
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -173,30 +100,28 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`sluice ${version()}\n`);
     return 0;
   }
+  if (!COMMANDS.includes(command)) throw new ConfigError(command, `unknown command (${COMMANDS.join(', ')})`);
+  if (wantsHelp(rest)) {
+    process.stdout.write(commandHelp(command));
+    return 0;
+  }
   let p: Parsed;
   switch (command) {
     case 'start':
       p = parseArgs(rest, START_FLAGS);
       break;
     case 'serve':
-      p = parseArgs(rest, ['config', 'help', ...SERVER_FLAGS]);
+      p = parseArgs(rest, ['config', ...SERVER_FLAGS]);
       break;
     case 'check':
       p = parseArgs(rest, ['config', 'json', ...START_FLAGS]);
       break;
     case 'simulate':
       return runSimulate(rest);
-    case 'evict':
-    case 'restart':
-    case 'stop':
-    case 'status':
-      return control(command, parseArgs(rest, ['config', 'socket-prefix', 'pid', 'json', 'help']));
+    case 'list':
+      return runList(rest);
     default:
-      throw new ConfigError(command, 'unknown command (start, serve, check, simulate, evict, restart, stop, status)');
-  }
-  if (one(p, 'help') === 'true') {
-    process.stdout.write(USAGE + '\n' + (command === 'serve' ? '' : daemonOptionsHelp()));
-    return 0;
+      return runControl(command as ControlCommand, rest);
   }
   const config = await effectiveConfig(command, p);
   await checkHookScripts(config);
@@ -231,6 +156,10 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (err) => {
+    if (err instanceof TargetError) {
+      for (const line of err.lines) process.stderr.write(line.startsWith('  ') ? `${line}\n` : `sluice: ${line}\n`);
+      process.exit(err.code);
+    }
     if (err instanceof ConfigError) {
       // Always one line, whatever a reason quotes.
       process.stderr.write(`sluice: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);

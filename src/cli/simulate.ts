@@ -32,7 +32,7 @@ export const SIMULATE_USAGE = `usage: sluice simulate [-c FILE] [--<front-end di
 /** One sample per simulated second is kept (for the chart and --json): a week at most. */
 const MAX_DURATION = 7 * 86400;
 
-const FLAGS = ['config', 'profile', 'peak', 'base', 'duration', 'start-delay', 'drain', 'svg', 'json', 'help', ...FRONT_END_FLAGS];
+const FLAGS = ['config', 'profile', 'peak', 'base', 'duration', 'start-delay', 'drain', 'svg', 'json', ...FRONT_END_FLAGS];
 
 function count(v: string | undefined, at: string): number | undefined {
   if (v === undefined) return undefined;
@@ -135,10 +135,6 @@ function writeOut(text: string): Promise<void> {
 
 export async function runSimulate(argv: string[]): Promise<number> {
   const p = parseArgs(argv, FLAGS);
-  if (one(p, 'help') === 'true') {
-    process.stdout.write(SIMULATE_USAGE + '\n');
-    return 0;
-  }
   if (p.positional.length > 0) throw new ConfigError(p.positional[0]!, 'unexpected argument (the load profile is --profile NAME|FILE.csv)');
   const { directives, notes } = await directivesFrom(p);
   const profile = profileFrom(p, directives);

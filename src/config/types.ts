@@ -6,6 +6,8 @@ import type { StatusEndpoint } from './status-endpoints.js';
 import type { MountHooks } from './hooks.js';
 
 export type AppStyle = 'auto' | 'fetch' | 'node';
+/** Log lines as text (Common Log Format for the access log) or as JSON objects, one per line. */
+export type LogFormat = 'text' | 'json';
 
 export interface MountConfig {
   /** URL path prefix the app is mounted at ("/" for the whole host). */
@@ -58,6 +60,8 @@ export interface HostConfig {
 }
 
 export interface UserConfig {
+  /** What control commands call this server (sluice stop NAME); default: the config file's directory name. */
+  name?: string;
   listen?: ListenConfig[];
   port?: number;
   host?: string;
@@ -73,10 +77,14 @@ export interface UserConfig {
   socketPrefix?: string;
   /** Refuse any app configured to run embedded (WSGIRestrictEmbedded On). */
   restrictEmbedded?: boolean;
+  /** Start (and serve 500s) even when an app cannot be loaded, as mod_wsgi does; by default the server exits 1. */
+  serveLoadErrors?: boolean;
   /** "stdout", "stderr", a file path, or false. */
   accessLog?: string | false;
   /** "stderr", "stdout" or a file path. */
   errorLog?: string;
+  /** "text" (default) or "json" (JSON lines), for both logs. */
+  logFormat?: LogFormat;
   /** Largest request head the front end accepts, in bytes (431 beyond). */
   maxHeaderSize?: number;
   /** Largest request body the front end accepts, in bytes (413 beyond; Apache's LimitRequestBody). 0: no limit. */
@@ -148,6 +156,8 @@ export interface EffectiveGroup extends GroupOptions {
 }
 
 export interface EffectiveConfig {
+  /** What control commands call this server. */
+  name: string;
   configFile: string | undefined;
   /** true when built by `sluice start` (tuned defaults). */
   tuned: boolean;
@@ -159,8 +169,10 @@ export interface EffectiveConfig {
   shutdownTimeout: number;
   socketPrefix: string;
   restrictEmbedded: boolean;
+  serveLoadErrors: boolean;
   accessLog: string | false;
   errorLog: string;
+  logFormat: LogFormat;
   maxHeaderSize: number;
   /** Bytes; 0: no limit (413 beyond, enforced in src/frontend/request-limits.ts). */
   limitRequestBody: number;

@@ -11,16 +11,29 @@ import { HOOK_MOUNT_KEYS, parseHookTimeout, parseMountHooks } from './hooks.js';
 import { GROUP_OPTIONS, OPTION_BY_KEY, GLOBAL, EMBEDDED_REASON, defaultGroupOptions, type GroupOptions, type OptionSpec, type OptionValue } from './options.js';
 import { parseEnvironment, resolveIdentity } from './identity.js';
 import { existingModuleFile } from './module-file.js';
-import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, EffectiveMount, EffectiveStaticMount, UserConfig } from './types.js';
+import type { AppStyle, LogFormat, EffectiveConfig, EffectiveGroup, EffectiveHost, EffectiveMount, EffectiveStaticMount, UserConfig } from './types.js';
 
 const TOP_KEYS = [
-  'listen', 'port', 'host', 'timeout', 'keepAliveTimeout', 'hookTimeout', 'shutdownTimeout', 'socketPrefix',
-  'restrictEmbedded', 'accessLog', 'errorLog', 'maxHeaderSize', 'limitRequestBody', 'frontEnd', 'status', 'metrics', 'groups', 'mounts', 'hosts',
+  'name', 'listen', 'port', 'host', 'timeout', 'keepAliveTimeout', 'hookTimeout', 'shutdownTimeout', 'socketPrefix',
+  'restrictEmbedded', 'serveLoadErrors', 'accessLog', 'errorLog', 'logFormat', 'maxHeaderSize', 'limitRequestBody', 'frontEnd', 'status', 'metrics', 'groups', 'mounts', 'hosts',
 ] as const;
 const MOUNT_KEYS = ['path', 'app', 'static', 'processGroup', 'applicationGroup', 'callableObject', 'style', ...HOOK_MOUNT_KEYS] as const;
 const HOST_KEYS = ['serverName', 'serverAlias', 'mounts', 'groups', 'listen'] as const;
 export const APP_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
 const GROUP_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+/** Server names are what control commands are given: the same characters as group names. */
+const SERVER_NAME = GROUP_NAME;
+
+/** A server name made from a file or directory name: what is not allowed becomes "-". */
+export function nameFrom(base: string, fallback = 'sluice'): string {
+  return base.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[.-]+/, '').slice(0, 64) || fallback;
+}
+
+function parseServerName(v: unknown, at: string): string {
+  const name = parseString(v, at);
+  if (!SERVER_NAME.test(name)) throw new ConfigError(at, `server names are letters, digits, "_", "-" and "." (at most 64), starting with a letter, digit or "_" (got ${show(name)})`);
+  return name;
+}
 
 export interface ValidateOptions {
   /** Directory relative paths are resolved against. */
@@ -167,6 +180,12 @@ function resolveStaticDirectory(v: unknown, at: string, baseDir: string): string
   return fs.realpathSync(abs);
 }
 
+function parseLogFormat(v: unknown, at: string): LogFormat {
+  if (v === undefined) return 'text';
+  if (v === 'text' || v === 'json') return v;
+  throw new ConfigError(at, `must be "text" or "json" (got ${show(v)})`);
+}
+
 function parseStyle(v: unknown, at: string): AppStyle {
   if (v === undefined) return 'auto';
   if (v === 'auto' || v === 'fetch' || v === 'node') return v;
@@ -185,6 +204,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
   checkKeys(input, TOP_KEYS, '');
   const raw = input as Record<string, unknown>;
 
+  const name = raw.name === undefined ? nameFrom(path.basename(o.configFile ? path.dirname(o.configFile) : o.baseDir)) : parseServerName(raw.name, 'name');
   const listen = parseListen(raw, o.baseDir);
   const timeout = raw.timeout === undefined ? 60 : parseSeconds(raw.timeout, 'timeout');
   if (timeout === 0) throw new ConfigError('timeout', 'must be greater than 0');
@@ -194,6 +214,8 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
   const socketPrefix = raw.socketPrefix === undefined ? defaultSocketPrefix() : path.resolve(o.baseDir, parseString(raw.socketPrefix, 'socketPrefix'));
   const accessLog = raw.accessLog === undefined ? 'stdout' : raw.accessLog === false ? false : parseString(raw.accessLog, 'accessLog');
   const errorLog = raw.errorLog === undefined ? 'stderr' : parseString(raw.errorLog, 'errorLog');
+  const logFormat = parseLogFormat(raw.logFormat, 'logFormat');
+  const serveLoadErrors = raw.serveLoadErrors === undefined ? false : parseBoolean(raw.serveLoadErrors, 'serveLoadErrors');
   const maxHeaderSize = raw.maxHeaderSize === undefined ? 16384 : parseCount(raw.maxHeaderSize, 'maxHeaderSize', 1024);
   const limitRequestBody = raw.limitRequestBody === undefined ? 0 : parseBytes(raw.limitRequestBody, 'limitRequestBody');
   const frontEnd = parseFrontEnd(raw.frontEnd, 'frontEnd');
@@ -332,6 +354,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
       : parseSeconds(raw.shutdownTimeout, 'shutdownTimeout');
 
   return {
+    name,
     configFile: o.configFile,
     tuned,
     listen,
@@ -341,8 +364,10 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     shutdownTimeout,
     socketPrefix,
     restrictEmbedded,
+    serveLoadErrors,
     accessLog,
     errorLog,
+    logFormat,
     maxHeaderSize,
     limitRequestBody,
     frontEnd: frontEnd.directives,

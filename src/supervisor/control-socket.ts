@@ -1,12 +1,18 @@
 // The supervisor's control socket (<socket dir>/control.sock, mode 0600):
 // one JSON request per line, one JSON reply per line. Used by `sluice evict`,
-// `sluice restart`, `sluice stop` and `sluice status`.
+// `sluice restart`, `sluice stop`, `sluice status` and `sluice reopen-logs`,
+// which find it through the server's record (src/supervisor/registry.ts).
 import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { logWarn } from '../log/error-log.js';
 
-export type ControlRequest = { cmd: 'evict'; group: string } | { cmd: 'restart' } | { cmd: 'stop' } | { cmd: 'status'; chart?: boolean };
+export type ControlRequest =
+  | { cmd: 'evict'; group: string }
+  | { cmd: 'restart' }
+  | { cmd: 'stop' }
+  | { cmd: 'status'; chart?: boolean }
+  | { cmd: 'reopen-logs' };
 export type ControlReply = { ok: true; message?: string; data?: unknown } | { ok: false; error: string };
 
 export const CONTROL_SOCKET = 'control.sock';
@@ -53,29 +59,6 @@ export function serveControl(dir: string, handle: (req: ControlRequest) => Promi
       resolve(server);
     });
   });
-}
-
-/** The running instances under a socket prefix: supervisor pid -> control socket. */
-export function findInstances(socketPrefix: string): Array<{ pid: number; socket: string }> {
-  let entries: string[];
-  try {
-    entries = fs.readdirSync(socketPrefix);
-  } catch {
-    return [];
-  }
-  const out: Array<{ pid: number; socket: string }> = [];
-  for (const e of entries) {
-    const pid = Number(e);
-    const socket = path.join(socketPrefix, e, CONTROL_SOCKET);
-    if (!Number.isInteger(pid) || !fs.existsSync(socket)) continue;
-    try {
-      process.kill(pid, 0);
-      out.push({ pid, socket });
-    } catch {
-      // a stale directory of a supervisor that is gone
-    }
-  }
-  return out;
 }
 
 export function sendControl(socket: string, req: ControlRequest, timeoutMs = 10000): Promise<ControlReply> {

@@ -13,9 +13,11 @@ import { DaemonGroup } from './daemon-group.js';
 import { FrontendPool } from './frontend-pool.js';
 import { openTcpListeners, makeSocketDir, removeSocketDir, type TcpListener } from './listeners.js';
 import { checkPrivileges } from './privileges.js';
-import { serveControl, type ControlReply, type ControlRequest } from './control-socket.js';
+import { serveControl, CONTROL_SOCKET, type ControlReply, type ControlRequest } from './control-socket.js';
+import { registerServer, unregisterServer } from './registry.js';
 import { MetricsCollector } from '../metrics/collect.js';
 import type { StatusReport } from '../metrics/report.js';
+import path from 'node:path';
 import { native } from '../native/index.js';
 import { openErrorLog, logError, logNotice, logWarn } from '../log/error-log.js';
 import { ConfigError } from '../config/errors.js';
@@ -33,6 +35,8 @@ export class Supervisor {
   frontend: FrontendPool | undefined;
   private tcp: TcpListener[] = [];
   private socketDir = '';
+  /** This server's record among the running servers (src/supervisor/registry.ts). */
+  private record: string | undefined;
   private stopping = false;
   private restarting: Promise<string> | undefined;
   /** Groups that cannot serve now, and why (their processes die before they are ready). */
@@ -64,8 +68,27 @@ export class Supervisor {
     this.frontend = new FrontendPool(config, this.tcp.map((l) => l.fd), () => this.groupsState());
     await Promise.all([this.frontend.start(), ...[...this.groups.values()].map((g) => g.whenStarted())]);
     await serveControl(this.socketDir, (req) => this.control(req));
+    this.register();
     this.installSignals();
     this.frontend.startMaintenance();
+  }
+
+  /** Makes this server findable by the control commands. */
+  private register(): void {
+    const c = this.config;
+    const firstApp = c.hosts.flatMap((h) => h.mounts)[0]?.app;
+    const r = registerServer({
+      pid: process.pid,
+      name: c.name,
+      ...(c.configFile ? { configFile: c.configFile } : { app: firstApp }),
+      projectDir: c.configFile ? path.dirname(c.configFile) : process.cwd(),
+      socketDir: this.socketDir,
+      control: path.join(this.socketDir, CONTROL_SOCKET),
+      urls: this.urls(),
+      startedAt: new Date().toISOString(),
+    });
+    if ('error' in r) logWarn(r.error);
+    else this.record = r.file;
   }
 
   private addGroup(name: string, config: EffectiveConfig, allApps: DaemonApp[]): DaemonGroup {
@@ -114,11 +137,16 @@ export class Supervisor {
         lines.push(`mount ${h.serverName === '_default_' ? '' : h.serverName}${m.path || '/'} -> ${m.app} (${where}, application group ${m.applicationGroup})`);
       }
     }
-    for (const [i, l] of this.tcp.entries()) {
-      const shown = l.host === '0.0.0.0' || l.host === '::' ? 'localhost' : l.host.includes(':') ? `[${l.host}]` : l.host;
-      lines.push(`serving ${this.config.listen[i]?.tls ? 'https' : 'http'}://${shown}:${l.port}/`);
-    }
+    lines.push(`server ${this.config.name}: sluice status|restart|stop ${this.config.name}`);
+    for (const u of this.urls()) lines.push(`serving ${u}`);
     return lines;
+  }
+
+  private urls(): string[] {
+    return this.tcp.map((l, i) => {
+      const shown = l.host === '0.0.0.0' || l.host === '::' ? 'localhost' : l.host.includes(':') ? `[${l.host}]` : l.host;
+      return `${this.config.listen[i]?.tls ? 'https' : 'http'}://${shown}:${l.port}/`;
+    });
   }
 
   private async control(req: ControlRequest): Promise<ControlReply> {
@@ -134,7 +162,7 @@ export class Supervisor {
         return { ok: true, message: await this.restart('sluice restart') };
       case 'stop':
         setImmediate(() => void this.stop('sluice stop'));
-        return { ok: true, message: 'stopping' };
+        return { ok: true, message: 'stopping', data: { seconds: this.config.shutdownTimeout } };
       case 'status':
         return { ok: true, data: await this.status(req.chart === true) };
       default:
@@ -263,6 +291,7 @@ export class Supervisor {
   }
 
   private cleanup(): void {
+    if (this.record) unregisterServer(this.record);
     if (this.socketDir) removeSocketDir(this.socketDir);
   }
 }
