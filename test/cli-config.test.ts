@@ -363,6 +363,7 @@ test('sluice start: the tuned defaults, and every daemon option accepted as a fl
     'cpu-time-limit': ['300', 300],
     'memory-limit': ['512M', 512 * 1024 * 1024],
     'script-reloading': ['false', false],
+    'restart-batch': ['2', 2],
     user: ['nobody', 'nobody'],
     group: ['nogroup', 'nogroup'],
     home: ['/tmp', '/tmp'],

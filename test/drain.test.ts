@@ -119,7 +119,7 @@ test('sluice evict GROUP drains every process of the group; in-flight requests f
   await sleep(150);
   const out = await runSluice(['evict', 'lc-app', '--socket-prefix', prefix]);
   assert.equal(out.code, 0, out.stderr);
-  assert.match(out.stdout, /sent SIGUSR1 to 2 process\(es\) of group lc-app/);
+  assert.match(out.stdout, /replaced 2 process\(es\) of group lc-app; the old ones drain per eviction-timeout/);
   for (const r of await Promise.all(inflight)) {
     assert.equal(r.status, 200);
     assert.ok(old.includes(pidIn(r)));

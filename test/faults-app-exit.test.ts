@@ -1,6 +1,7 @@
 // A group none of whose processes can become ready: an app that ends its
-// process at import (process.exit), or never finishes loading. The server
-// still comes up, and once a fresh attempt has failed too, waiting requests
+// process at import (process.exit), or never finishes loading. With
+// --serve-load-errors the server still comes up (without it, it exits 1:
+// test/broken-apps.test.ts), and once a fresh attempt has failed too, waiting requests
 // get a prompt 503 naming the cause (the supervisor tells the front ends the
 // group cannot serve) instead of waiting
 // for socket-timeout; once a process is ready again (the app file fixed) the
@@ -35,7 +36,7 @@ async function accessOf(s: Sluice, url: string): Promise<AccessLine> {
 
 test('an app that exits at import: the server comes up, requests get a prompt 503 app-load-error, and a fixed app file is served', async (t) => {
   const app = appCopy(EXIT_AT_IMPORT, 'ft-exit.mjs');
-  const s = await start(app, ['--processes', '2', '--threads', '2', '--socket-timeout', '10']);
+  const s = await start(app, ['--processes', '2', '--threads', '2', '--socket-timeout', '10', '--serve-load-errors']);
   t.after(() => s.stop());
 
   // Sent as soon as the server serves: the first attempts have died, the
@@ -73,7 +74,7 @@ test('an app that exits at import: the server comes up, requests get a prompt 50
 });
 
 test('an app that never finishes loading: after startup-timeout, requests get a prompt 503 startup-timeout', async (t) => {
-  const s = await start(HANG_AT_IMPORT, ['--processes', '1', '--startup-timeout', '0.5', '--socket-timeout', '10']);
+  const s = await start(HANG_AT_IMPORT, ['--processes', '1', '--startup-timeout', '0.5', '--socket-timeout', '10', '--serve-load-errors']);
   t.after(() => s.stop());
   await s.waitFor(/startup-timeout daemon process \d+ did not load its app within startup-timeout 0\.5 s \(2 start-ups in a row\): no process of the group can serve/);
   const r = await request(`${s.url}/x`);

@@ -54,7 +54,8 @@ test('startup-timeout: a process whose app load takes too long is killed and a f
 });
 
 test('startup-timeout that keeps firing backs off instead of restarting in a tight loop', async (t) => {
-  const s = await start(['--processes', '1', '--threads', '1', '--startup-timeout', '0.4'], { LC_LOAD_MS: '20000' });
+  // --serve-load-errors: the server comes up although its app never loads.
+  const s = await start(['--processes', '1', '--threads', '1', '--startup-timeout', '0.4', '--serve-load-errors'], { LC_LOAD_MS: '20000' });
   t.after(() => s.stop());
   const m = await logged(s, /startup-timeout daemon process (\d+) did not load its app within startup-timeout 0.4 s: replacing it with a fresh process in 0.5 s \(3 start-ups in a row timed out\)/, 10000);
   const third = loggedAt(s, new RegExp(`daemon process ${m[1]} did not load`));

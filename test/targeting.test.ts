@@ -11,16 +11,19 @@ import path from 'node:path';
 import { startSluice, runSluice, request, alive, tempDir, APPS, type Sluice, type Exit } from './helpers/sluice.js';
 
 const LC = path.join(APPS, 'lc-app.ts');
+/** The app's file name, and so the name of a server `sluice start` runs it in: its own, as other tests run lc-app.ts at the same time. */
+const APP_NAME = `tg${process.pid}`;
+const APP_FILE = `${APP_NAME}.ts`;
 
 /** A project directory holding a copy of the app (an ES module: it awaits at top level). */
 function project(prefix: string): string {
   const dir = tempDir(prefix);
-  fs.copyFileSync(LC, path.join(dir, 'lc-app.ts'));
+  fs.copyFileSync(LC, path.join(dir, APP_FILE));
   fs.writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
   return dir;
 }
 
-/** A project directory where `sluice start lc-app.ts` runs. */
+/** A project directory where `sluice start` runs the app. */
 function startProject(): string {
   return project('sluice-tg-start-');
 }
@@ -28,7 +31,7 @@ function startProject(): string {
 /** A project directory with a sluice.config.json for `sluice serve`. */
 function serveProject(name: string): string {
   const dir = project('sluice-tg-serve-');
-  const config = { name, host: '127.0.0.1', port: 0, groups: { web: { processes: 1, threads: 2 } }, mounts: [{ path: '/', app: './lc-app.ts' }] };
+  const config = { name, host: '127.0.0.1', port: 0, groups: { web: { processes: 1, threads: 2 } }, mounts: [{ path: '/', app: `./${APP_FILE}` }] };
   fs.writeFileSync(path.join(dir, 'sluice.config.json'), JSON.stringify(config));
   return dir;
 }
@@ -50,9 +53,10 @@ function assertNoMatch(r: Exit, what: string): void {
 
 test('two projects side by side: each command reaches its own server; no match exits 1, several exit 2, none is picked silently', { timeout: 120_000 }, async (t) => {
   const dirA = startProject();
-  const dirB = serveProject('bee');
+  const bee = `bee${process.pid}`;
+  const dirB = serveProject(bee);
   // Neither names a socket prefix: the default location keeps them apart.
-  const a = await startSluice(['start', 'lc-app.ts', '--processes', '1', '--threads', '2'], { cwd: dirA });
+  const a = await startSluice(['start', APP_FILE, '--processes', '1', '--threads', '2'], { cwd: dirA });
   t.after(() => a.stop());
   const b = await startSluice(['serve'], { cwd: dirB });
   t.after(() => b.stop());
@@ -66,21 +70,21 @@ test('two projects side by side: each command reaches its own server; no match e
   assert.equal(await statusPid([], dirB), pidB);
   // Named from anywhere: by name, config file, pid.
   const elsewhere = tempDir('sluice-tg-none-');
-  assert.equal(await statusPid(['--name', 'bee'], elsewhere), pidB);
-  assert.equal(await statusPid(['bee'], elsewhere), pidB);
-  assert.equal(await statusPid(['lc-app'], elsewhere), pidA, 'sluice start names the server after its app');
+  assert.equal(await statusPid(['--name', bee], elsewhere), pidB);
+  assert.equal(await statusPid([bee], elsewhere), pidB);
+  assert.equal(await statusPid([APP_NAME], elsewhere), pidA, 'sluice start names the server after its app');
   assert.equal(await statusPid(['-c', path.join(dirB, 'sluice.config.json')], elsewhere), pidB);
   assert.equal(await statusPid(['--pid', String(pidA)], elsewhere), pidA);
-  assert.equal(await statusPid(['--name', 'bee', '--pid', String(pidB)], elsewhere), pidB);
+  assert.equal(await statusPid(['--name', bee, '--pid', String(pidB)], elsewhere), pidB);
   const list = await runSluice(['list', '--json'], { cwd: elsewhere });
   const listed = (JSON.parse(list.stdout) as Array<{ pid: number; name: string }>).filter((r) => r.pid === pidA || r.pid === pidB);
-  assert.deepEqual(listed.map((r) => r.name).sort(), ['bee', 'lc-app']);
+  assert.deepEqual(listed.map((r) => r.name).sort(), [bee, APP_NAME].sort());
 
   // No server for this directory, or for the name: exit 1, nothing done to either server.
   const marks = [a.stderr.length, b.stderr.length];
   for (const cmd of [['status'], ['restart'], ['stop'], ['evict', 'web'], ['reopen-logs']]) assertNoMatch(await runSluice(cmd, { cwd: elsewhere }), `${cmd[0]} in an empty directory`);
   assertNoMatch(await runSluice(['stop', '--name', 'nobody'], { cwd: dirA }), 'stop of an unknown name');
-  assertNoMatch(await runSluice(['stop', '--name', 'bee', '--pid', String(pidA)], { cwd: elsewhere }), 'a name and a pid of two different servers');
+  assertNoMatch(await runSluice(['stop', '--name', bee, '--pid', String(pidA)], { cwd: elsewhere }), 'a name and a pid of two different servers');
 
   // Each command reaches the right server.
   const evicted = await runSluice(['evict', 'web'], { cwd: dirB });
@@ -95,7 +99,7 @@ test('two projects side by side: each command reaches its own server; no match e
   assert.equal((await request(`${b.url}/pid`)).status, 200);
 
   // A second server started in the same directory: the directory no longer names one.
-  const c = await startSluice(['start', 'lc-app.ts', '--processes', '1', '--threads', '1'], { cwd: dirA });
+  const c = await startSluice(['start', APP_FILE, '--processes', '1', '--threads', '1'], { cwd: dirA });
   t.after(() => c.stop());
   const pidC = await supervisorPid(c);
   const markA = a.stderr.length;
@@ -112,7 +116,7 @@ test('two projects side by side: each command reaches its own server; no match e
   // Stop them one by one, by pid and then by directory; the other project's server is untouched.
   const stopC = await runSluice(['stop', '--pid', String(pidC)], { cwd: dirA });
   assert.equal(stopC.code, 0, stopC.stderr);
-  assert.match(stopC.stdout, new RegExp(`^sluice: stopped server lc-app \\(pid ${pidC}\\)$`, 'm'));
+  assert.match(stopC.stdout, new RegExp(`^sluice: stopped server ${APP_NAME} \\(pid ${pidC}\\)$`, 'm'));
   assert.equal(alive(pidC), false, 'sluice stop returns once the server has exited');
   const stopA = await runSluice(['stop'], { cwd: dirA });
   assert.equal(stopA.code, 0, stopA.stderr);
@@ -121,7 +125,7 @@ test('two projects side by side: each command reaches its own server; no match e
   assert.ok(fs.existsSync(dirOfB), "the other server's socket directory is not touched");
   assert.equal((await request(`${b.url}/pid`)).status, 200);
   assertNoMatch(await runSluice(['status'], { cwd: dirA }), 'status once the directory has no server');
-  const stopB = await runSluice(['stop', 'bee'], { cwd: elsewhere });
+  const stopB = await runSluice(['stop', bee], { cwd: elsewhere });
   assert.equal(stopB.code, 0, stopB.stderr);
   assert.equal((await b.exited).code, 0);
 });

@@ -13,7 +13,8 @@ import { runSimulate } from './simulate.js';
 import { runControl, runList, type ControlCommand } from './control.js';
 import { TargetError } from './target.js';
 import { COMMANDS, USAGE, commandHelp, wantsHelp } from './help.js';
-import { Supervisor } from '../supervisor/supervisor.js';
+import { Supervisor, StartFailure } from '../supervisor/supervisor.js';
+import { catchSignals } from '../supervisor/signals.js';
 import type { EffectiveConfig } from '../config/types.js';
 
 function version(): string {
@@ -105,6 +106,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(commandHelp(command));
     return 0;
   }
+  // From here on a signal never leaves a half-started server behind.
+  if (command === 'start' || command === 'serve') catchSignals();
   let p: Parsed;
   switch (command) {
     case 'start':
@@ -156,6 +159,10 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (err) => {
+    if (err instanceof StartFailure) {
+      for (const p of err.problems) process.stderr.write(`sluice: cannot serve: ${p.replace(/\s*\n\s*/g, ' ')}\n`);
+      process.exit(1);
+    }
     if (err instanceof TargetError) {
       for (const line of err.lines) process.stderr.write(line.startsWith('  ') ? `${line}\n` : `sluice: ${line}\n`);
       process.exit(err.code);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { ConfigError } from './errors.js';
 import { validateConfig } from './validate.js';
 import { importModule } from '../app/import-module.js';
+import { firstLines } from '../app/error-lines.js';
 import type { EffectiveConfig } from './types.js';
 
 export const CONFIG_NAMES = ['sluice.config.ts', 'sluice.config.mts', 'sluice.config.js', 'sluice.config.mjs', 'sluice.config.json'];
@@ -43,8 +44,7 @@ export async function readConfigFile(file: string): Promise<unknown> {
       const cjs = raw as { __esModule?: unknown; default?: unknown } | undefined;
       if (typeof cjs === 'object' && cjs !== null && cjs.__esModule === true && 'default' in cjs) raw = cjs.default;
     } catch (err) {
-      const why = String((err as Error)?.message ?? err).split('\n').map((l) => l.trim()).filter((l) => l && !/^at /.test(l)).slice(0, 3).join(' ');
-      throw new ConfigError('(config)', `cannot load ${file}: ${why}`);
+      throw new ConfigError('(config)', `cannot load ${file}: ${firstLines(String((err as Error)?.message ?? err))}`);
     }
     if (raw === undefined) throw new ConfigError('(config)', `${file} has no default export (export default defineConfig({...}))`);
   }

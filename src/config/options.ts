@@ -54,6 +54,7 @@ export interface GroupOptions {
   cpuTimeLimit: number;
   memoryLimit: number;
   scriptReloading: boolean;
+  restartBatch: number;
 }
 
 export const GROUP_OPTIONS: readonly OptionSpec[] = [
@@ -86,6 +87,7 @@ export const GROUP_OPTIONS: readonly OptionSpec[] = [
   { key: 'cpuTimeLimit', flag: 'cpu-time-limit', kind: 'seconds', default: 0, doc: 'recycle a process after this much CPU time' },
   { key: 'memoryLimit', flag: 'memory-limit', kind: 'bytes', default: 0, doc: 'recycle a process whose resident memory exceeds this (e.g. 512M)' },
   { key: 'scriptReloading', flag: 'script-reloading', kind: 'boolean', default: true, doc: 'reload a process when the app file changes' },
+  { key: 'restartBatch', flag: 'restart-batch', kind: 'count', default: 1, min: 1, doc: 'processes sluice restart / evict replace at a time, each new one ready before an old one stops taking work' },
 ];
 
 export const OPTION_BY_KEY = new Map(GROUP_OPTIONS.map((o) => [o.key as string, o]));

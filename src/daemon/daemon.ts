@@ -31,7 +31,8 @@ export class Daemon {
   readonly watchdog: Watchdog | undefined;
   private readonly socketTimeout: DaemonSocketTimeout;
   private readonly handlers = new HandlerCache();
-  private readonly loadErrors = new Map<string, string>();
+  /** Apps that failed to load (app, application group, callable joined by NUL) and why: the ready message tells the supervisor. */
+  readonly loadErrors = new Map<string, string>();
   readonly scriptReloading: ScriptReloading;
   /** App file -> style, for every app of the configuration: a dispatch hook may choose any application group or callable of them. */
   private readonly allowed: Map<string, DaemonApp['style']>;

@@ -6,6 +6,7 @@ import { Daemon } from './daemon.js';
 import { sendStatus } from './status-pipe.js';
 import { openErrorLog, logError, logNotice } from '../log/error-log.js';
 import { dropPrivileges } from '../supervisor/privileges.js';
+import { firstLines } from '../app/error-lines.js';
 
 const boot = JSON.parse(process.env[BOOT_ENV] ?? 'null') as DaemonBoot | null;
 if (!boot) {
@@ -29,10 +30,13 @@ const daemon = new Daemon(boot);
 const group = boot.group.name;
 
 // Signals: SIGTERM shuts down (shutdown-timeout), SIGUSR1 evicts (eviction /
-// graceful drain). SIGINT is the supervisor's to act on (a terminal sends it
-// to the whole process group).
+// graceful drain). SIGINT and SIGHUP are the supervisor's to act on (a
+// terminal sends them to the whole process group), and SIGUSR2 too (the
+// supervisor relays a log reopen).
 process.on('SIGTERM', () => daemon.lifecycle.shutdown('shutdown', 'SIGTERM'));
 process.on('SIGINT', () => {});
+process.on('SIGHUP', () => {});
+process.on('SIGUSR2', () => {});
 process.on('SIGUSR1', () => daemon.lifecycle.evict());
 process.stdin.on('end', () => daemon.lifecycle.shutdown('shutdown', 'the supervisor went away'));
 process.stdin.on('error', () => {});
@@ -50,12 +54,14 @@ const ok = await daemon.loadApps();
 const loadMs = performance.now() - t0;
 await daemon.scriptReloading.ready(ok);
 if (!ok) {
-  // Serve the load error (500, app-load-error) and retry in a fresh process,
-  // backing off while it keeps failing; an edit of the app file reloads sooner.
+  // Retry in a fresh process, backing off while it keeps failing; an edit of
+  // the app file reloads sooner. Meanwhile this process takes requests only
+  // if the server serves load errors (500, app-load-error).
   const wait = Math.min(30, 2 ** boot.loadFailures);
-  logNotice(`app load failed; answering 500 and retrying in a fresh process in ${wait} s`, { group, cause: 'app-load-error' });
+  logNotice(`app load failed; retrying in a fresh process in ${wait} s`, { group, cause: 'app-load-error' });
   setTimeout(() => daemon.lifecycle.shutdown('app-load-error', 'retrying the app load'), wait * 1000).unref();
 }
 if (boot.lazy) logNotice('started after an inactivity recycle: the app loads at the first request', { group, cause: 'inactivity' });
-sendStatus({ t: 'ready', pid: process.pid, loadMs, ok });
+const errors = [...daemon.loadErrors].map(([key, why]) => `${key.split('\0')[0]}: ${firstLines(why)}`);
+sendStatus({ t: 'ready', pid: process.pid, loadMs, ok, ...(ok ? {} : { errors }) });
 daemon.start();

@@ -9,7 +9,8 @@ export const LISTEN_FD = 4;
 
 export type DaemonMessage =
   | { t: 'loading'; pid: number }
-  | { t: 'ready'; pid: number; loadMs: number; ok: boolean }
+  /** `errors`: each app that failed to load, and why (when not ok). */
+  | { t: 'ready'; pid: number; loadMs: number; ok: boolean; errors?: string[] }
   | { t: 'recycling'; pid: number; cause: Cause; detail: string }
   | { t: 'exit'; pid: number; cause: Cause }
   /** The watchdog worker thread's heartbeat: the process is scheduled (not stopped or frozen). */

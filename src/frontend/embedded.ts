@@ -8,6 +8,7 @@ import { contextStorage } from '../app/context.js';
 import { GLOBAL } from '../config/options.js';
 import { wallNow } from '../protocol/envelope.js';
 import { logError, logNotice } from '../log/error-log.js';
+import { firstLines } from '../app/error-lines.js';
 import type { EffectiveConfig, EffectiveMount } from '../config/types.js';
 
 export interface EmbeddedResult {
@@ -20,6 +21,11 @@ export class EmbeddedApps {
   private readonly errors = new Map<EffectiveMount, string>();
   /** Requests running, by their context: an uncaught exception is answered through it. */
   private readonly running = new Map<LiveContext, { res: ServerResponse; what: string; setCause(c: string): void }>();
+
+  /** The apps that failed to load at start, and why, one line each. */
+  loadErrors(): string[] {
+    return [...this.errors].map(([m, why]) => `${m.app} (mount ${m.path || '/'}, embedded): ${firstLines(why)}`);
+  }
 
   async load(config: EffectiveConfig): Promise<void> {
     for (const h of config.hosts) {

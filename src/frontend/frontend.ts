@@ -93,7 +93,8 @@ interface RequestEnd {
 export class Frontend {
   private readonly router: Router;
   private readonly tls: TlsListeners;
-  private readonly embedded = new EmbeddedApps();
+  /** Embedded apps; their load errors go to the supervisor with the ready message. */
+  readonly embedded = new EmbeddedApps();
   /** Each daemon group's waiting line and channels in this process. */
   private readonly lines = new Map<string, GroupLine>();
   private readonly hooks: Hooks;

@@ -7,7 +7,8 @@ import { answerMetrics, sendFinalMetrics } from '../metrics/ipc.js';
 import { openErrorLog, logNotice } from '../log/error-log.js';
 
 export type FrontendMessage =
-  | { t: 'ready'; pid: number; busy: number; idle: number; accepted: number }
+  /** Accepting; `loadErrors`: the embedded apps that failed to load. */
+  | { t: 'ready'; pid: number; busy: number; idle: number; accepted: number; loadErrors: string[] }
   /** Slot counts, sent when they change (at most once per report interval). */
   | { t: 'slots'; pid: number; busy: number; idle: number; accepted: number }
   /** No longer accepting (maxConnectionsPerChild reached, or an uncaught exception); exits once its connections are done. */
@@ -38,7 +39,11 @@ delete process.env[FRONTEND_BOOT_ENV];
 process.title = 'sluice: front end';
 openErrorLog(boot.config.errorLog, 'frontend');
 
+// SIGINT and SIGHUP are the supervisor's to act on (a terminal sends them to
+// the whole process group); SIGUSR2 too (the supervisor relays a reopen).
 process.on('SIGINT', () => {});
+process.on('SIGHUP', () => {});
+process.on('SIGUSR2', () => {});
 
 const send = (m: FrontendMessage) => {
   if (process.connected) process.send!(m);
@@ -99,7 +104,10 @@ process.on('message', (m: SupervisorMessage) => {
 });
 // The supervisor went away: stop as if told to.
 process.on('disconnect', () => void stop(boot.config.shutdownTimeout));
-process.on('SIGTERM', () => void stop(boot.config.shutdownTimeout));
+// Told to stop before it accepts anything: nothing to finish.
+let started = false;
+process.on('SIGTERM', () => (started ? void stop(boot.config.shutdownTimeout) : process.exit(0)));
 
 await frontend.start();
-send({ t: 'ready', pid: process.pid, ...frontend.slotCounts() });
+started = true;
+send({ t: 'ready', pid: process.pid, ...frontend.slotCounts(), loadErrors: frontend.embedded.loadErrors() });

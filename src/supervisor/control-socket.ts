@@ -7,12 +7,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { logWarn } from '../log/error-log.js';
 
-export type ControlRequest =
+export type ControlRequest = (
   | { cmd: 'evict'; group: string }
   | { cmd: 'restart' }
   | { cmd: 'stop' }
   | { cmd: 'status'; chart?: boolean }
-  | { cmd: 'reopen-logs' };
+  | { cmd: 'reopen-logs' }
+) & {
+  /** Date.now() after which the sender no longer waits for the answer: a request read later (the server was frozen) is not acted on. */
+  until?: number;
+};
 export type ControlReply = { ok: true; message?: string; data?: unknown } | { ok: false; error: string };
 
 export const CONTROL_SOCKET = 'control.sock';
@@ -35,7 +39,9 @@ export function serveControl(dir: string, handle: (req: ControlRequest) => Promi
       buf = '';
       let reply: ControlReply;
       try {
-        reply = await handle(JSON.parse(line) as ControlRequest);
+        const req = JSON.parse(line) as ControlRequest;
+        if (req.until !== undefined && Date.now() > req.until) return void conn.destroy(); // its sender has given up
+        reply = await handle(req);
       } catch (err) {
         reply = { ok: false, error: (err as Error).message };
       }
@@ -67,10 +73,10 @@ export function sendControl(socket: string, req: ControlRequest, timeoutMs = 100
     let buf = '';
     const timer = setTimeout(() => {
       conn.destroy();
-      reject(new Error(`no answer from ${socket}`));
+      reject(new Error(`no answer within ${timeoutMs / 1000} s`));
     }, timeoutMs);
     conn.setEncoding('utf8');
-    conn.on('connect', () => conn.write(JSON.stringify(req) + '\n'));
+    conn.on('connect', () => conn.write(JSON.stringify({ ...req, until: Date.now() + timeoutMs }) + '\n'));
     conn.on('data', (d: string) => (buf += d));
     conn.on('end', () => {
       clearTimeout(timer);

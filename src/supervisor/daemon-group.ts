@@ -11,6 +11,16 @@
 // answering its liveness check (src/supervisor/liveness.ts) is killed and
 // replaced. While no process is ready and they keep dying before they are,
 // the front ends are told the group cannot serve, and answer 503 at once.
+//
+// A process takes requests once it has said it is ready with every app of
+// the group loaded; one whose app failed to load takes none (unless the
+// server serves load errors, answering them 500, as mod_wsgi does). A
+// graceful restart or an eviction replaces the processes restart-batch at a
+// time: a new process (a candidate) is started beside the old one of its
+// position, and only once it is ready is the old one told to go, so the
+// group never has fewer ready processes than it had. A candidate that fails
+// to load or to become ready ends the replacement: the old processes keep
+// serving.
 import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +39,27 @@ const DAEMON_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..'
 
 export type MemberState = 'starting' | 'ready' | 'retiring';
 
+/** Whether a process (or a group) became ready, and if not why. */
+export type Readiness = { ok: true } | { ok: false; why: string };
+
+/** How a replacement went: `replaced` of `total` positions have a new process. */
+export interface Replacement {
+  ok: boolean;
+  why?: string;
+  replaced: number;
+  total: number;
+}
+
+/** What a replacement tells its old processes: SIGTERM (a graceful restart, through shutdown-timeout) or SIGUSR1 (an eviction, the drain). */
+export type ReplaceKind = 'restart' | 'eviction';
+
+/** The options and apps new processes are started with. */
+export interface GroupSpec {
+  group: EffectiveGroup;
+  apps: DaemonApp[];
+  allowedApps: DaemonApp[];
+}
+
 export interface Member {
   pid: number;
   index: number;
@@ -44,6 +75,16 @@ export interface Member {
   deadlockTimeout: number;
   /** Its own socket, on which the front ends open their channels to it. */
   socket: string;
+  /** The app files it can run: those of the configuration it was started with. */
+  allowed: ReadonlySet<string>;
+  /** Why its apps did not load, as it said when it was ready. */
+  loadError: string | undefined;
+  /** Started by a replacement, not ready yet: it takes no requests until it is, and is not replaced if it fails. */
+  candidate: boolean;
+  /** The new process that replaces this one (a replacement is under way). */
+  successor: Member | undefined;
+  /** Told when it becomes ready or fails to (a replacement waits for it). */
+  settle: ((r: Readiness) => void) | undefined;
 }
 
 /** A process the front ends may open a channel to. */
@@ -56,12 +97,20 @@ export interface GroupEvents {
   /** A process exited; `cause` is the recorded reason. */
   onExit?(m: Member, cause: Cause, code: number | null, signal: NodeJS.Signals | null): void;
   onReady?(m: Member): void;
-  /** The processes that take requests changed (one is ready, retiring or gone). */
-  onDaemons?(daemons: DaemonAddress[]): void;
+  /** The processes that take requests changed (one is ready, retiring or gone): daemons() says which. */
+  onDaemons?(): void;
   /** A process is going for `cause`: what the requests it is running are answered with if it is cut. */
   onGoing?(pid: number, cause: Cause): void;
   /** The group cannot serve (its processes die before they are ready), or can again (undefined). */
   onUnavailable?(state: { cause: Cause; why: string } | undefined): void;
+}
+
+/** The environment of a daemon process of `g`: its user's, the group's env, then lang / locale, over the supervisor's. */
+export function daemonEnvironment(g: EffectiveGroup): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...identityEnv(g), ...g.env };
+  if (g.lang) env.LANG = g.lang;
+  if (g.locale) env.LC_ALL = g.locale;
+  return env;
 }
 
 export class DaemonGroup {
@@ -81,6 +130,12 @@ export class DaemonGroup {
   private sequence = 0;
   /** Recycles by cause, since start. */
   readonly recycles = new Map<string, number>();
+  /** Why the group cannot serve, while it cannot. */
+  private unavailableWhy: string | undefined;
+  /** Checks waiting for the group to change (see until()). */
+  private readonly waiters = new Set<() => void>();
+  /** The replacement under way: the next one waits for it. */
+  private replacing: Promise<unknown> = Promise.resolve();
 
   constructor(
     public group: EffectiveGroup,
@@ -88,7 +143,7 @@ export class DaemonGroup {
     private readonly socketDir: string,
     private apps: DaemonApp[],
     private allowedApps: DaemonApp[],
-    private readonly base: { errorLog: string; serverTimeout: number; maxHeaderSize: number },
+    private readonly base: { errorLog: string; serverTimeout: number; maxHeaderSize: number; serveLoadErrors: boolean },
     private readonly events: GroupEvents = {},
   ) {
     this.loadFailures = new Array(group.processes).fill(0);
@@ -106,28 +161,66 @@ export class DaemonGroup {
   }
 
   /**
-   * Resolves once every process that is starting now has said it is ready
-   * (or was retired, or died). Replacements started meanwhile are not waited
-   * for: with short recycle intervals one is nearly always starting.
+   * Once every position has a process that takes requests: ready. Not ready
+   * once a process said its app failed to load (that does not change by
+   * retrying; with serveLoadErrors such a process serves all the same,
+   * answering 500) or the group cannot serve (its processes keep dying or
+   * timing out while they load). Neither while the processes are loading.
    */
-  async whenStarted(): Promise<void> {
-    const pending = [...this.members.values()].filter((m) => m.state === 'starting');
-    while (pending.some((m) => m.state === 'starting' && this.members.has(m.pid))) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  started(): Promise<Readiness> {
+    return this.until<Readiness>(() => {
+      if (this.stopping) return { ok: false, why: 'the server is stopping' };
+      const members = [...this.members.values()];
+      const broken = members.find((m) => m.loadError !== undefined);
+      if (broken) return { ok: false, why: `daemon process ${broken.pid} could not load its app: ${broken.loadError}` };
+      if (members.filter((m) => this.takesRequests(m)).length >= this.group.processes) return { ok: true };
+      if (this.unavailableWhy) return { ok: false, why: this.unavailableWhy };
+      return undefined;
+    });
   }
 
+  /** Resolves with what `check` returns once it returns something; checked whenever a process of the group changes. */
+  private until<T>(check: () => T | undefined): Promise<T> {
+    return new Promise((resolve) => {
+      const probe = () => {
+        const v = check();
+        if (v === undefined) return;
+        this.waiters.delete(probe);
+        resolve(v);
+      };
+      this.waiters.add(probe);
+      probe();
+    });
+  }
+
+  private changed(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** A ready process takes requests, unless its app failed to load (then only when the server serves load errors). */
+  private takesRequests(m: Member): boolean {
+    return m.state === 'ready' && !m.candidate && (m.loadError === undefined || this.base.serveLoadErrors);
+  }
+
+  /** The processes of the group that are not on their way out (candidates of a replacement not counted). */
   active(): Member[] {
-    return [...this.members.values()].filter((m) => m.state !== 'retiring');
+    return [...this.members.values()].filter((m) => m.state !== 'retiring' && !m.candidate);
   }
 
-  /** The processes that take requests: ready, not retiring. */
-  daemons(): DaemonAddress[] {
-    return [...this.members.values()].filter((m) => m.state === 'ready').map((m) => ({ pid: m.pid, socket: m.socket }));
+  /**
+   * The processes that take requests and can run each of `apps` (the app
+   * files a front end's configuration mounts): a process runs only the apps
+   * of the configuration it was started with, so while a restart changes
+   * them, old and new front ends each use the processes of their own.
+   */
+  daemons(apps: ReadonlySet<string>): DaemonAddress[] {
+    return [...this.members.values()]
+      .filter((m) => this.takesRequests(m) && [...apps].every((a) => m.allowed.has(a)))
+      .map((m) => ({ pid: m.pid, socket: m.socket }));
   }
 
   private announce(): void {
-    this.events.onDaemons?.(this.daemons());
+    this.events.onDaemons?.();
   }
 
   /**
@@ -136,8 +229,8 @@ export class DaemonGroup {
    * start (an idle group gives its memory back and the next request pays the
    * load); after a reload it is told so (its script reloading coalesces).
    */
-  private spawn(index: number, replacing?: Cause): void {
-    if (this.stopping) return;
+  private spawn(index: number, replacing?: Cause, candidate = false): Member | undefined {
+    if (this.stopping) return undefined;
     const g = this.group;
     const lazy = replacing === 'inactivity';
     const boot: DaemonBoot = {
@@ -152,10 +245,7 @@ export class DaemonGroup {
       loadFailures: this.loadFailures[index] ?? 0,
       startedForReload: replacing === 'reload',
     };
-    // The group's env, then lang / locale, over the supervisor's environment.
-    const env: NodeJS.ProcessEnv = { ...process.env, ...identityEnv(g), ...g.env, [BOOT_ENV]: JSON.stringify(boot) };
-    if (g.lang) env.LANG = g.lang;
-    if (g.locale) env.LC_ALL = g.locale;
+    const env = { ...daemonEnvironment(g), [BOOT_ENV]: JSON.stringify(boot) };
     // Its own socket (mode 0600, in the private directory): only the front
     // ends, running as the supervisor's user, can open channels on it.
     const socket = path.join(this.socketDir, `${g.name}.${++this.sequence}.sock`);
@@ -170,8 +260,8 @@ export class DaemonGroup {
     if (pid === undefined) {
       fs.rmSync(socket, { force: true });
       logError(`could not start a daemon process for group ${g.name}`, { group: g.name });
-      setTimeout(() => this.spawn(index), 1000).unref();
-      return;
+      if (!candidate) setTimeout(() => this.spawn(index), 1000).unref();
+      return undefined;
     }
     const m: Member = {
       pid,
@@ -185,6 +275,11 @@ export class DaemonGroup {
       heardAt: undefined,
       deadlockTimeout: g.deadlockTimeout,
       socket,
+      allowed: new Set(this.allowedApps.map((a) => a.app)),
+      loadError: undefined,
+      candidate,
+      successor: undefined,
+      settle: undefined,
     };
     this.members.set(pid, m);
     child.stdin?.on('error', () => {});
@@ -201,6 +296,7 @@ export class DaemonGroup {
       });
     }
     child.once('exit', (code, signal) => this.onExit(m, code, signal));
+    return m;
   }
 
   private onMessage(m: Member, msg: DaemonMessage): void {
@@ -216,9 +312,23 @@ export class DaemonGroup {
       case 'ready':
         clearTimeout(m.startupTimer);
         this.startupTimeouts[m.index] = 0;
-        if (m.state === 'starting') m.state = 'ready';
         m.readyAt = performance.now();
         this.loadFailures[m.index] = msg.ok ? 0 : (this.loadFailures[m.index] ?? 0) + 1;
+        if (!msg.ok) m.loadError = msg.errors?.join('; ') || 'the app could not be loaded (see the error log)';
+        if (m.state === 'starting') m.state = 'ready';
+        if (m.candidate) {
+          // A replacement's new process: it takes requests only if it loaded.
+          if (m.loadError !== undefined) {
+            this.settle(m, { ok: false, why: `daemon process ${m.pid} could not load its app: ${m.loadError}` });
+            break;
+          }
+          m.candidate = false;
+          this.settle(m, { ok: true });
+        }
+        if (!this.takesRequests(m)) {
+          this.cannotServe('app-load-error', `daemon process ${m.pid} could not load its app: ${m.loadError}`);
+          break;
+        }
         if (this.unavailable) {
           logNotice(`daemon process ${m.pid} is ready: the group serves again`, { group: this.name, cause: this.unavailable });
           this.setUnavailable(undefined);
@@ -233,27 +343,46 @@ export class DaemonGroup {
         m.cause ??= msg.cause;
         break;
     }
+    this.changed();
+  }
+
+  private settle(m: Member, r: Readiness): void {
+    const settle = m.settle;
+    m.settle = undefined;
+    settle?.(r);
   }
 
   /** The process is on its way out: start its replacement now (unless told not to). */
   private retire(m: Member, cause: Cause, replace = true): void {
     if (m.state === 'retiring') return;
     clearTimeout(m.startupTimer);
-    const wasReady = m.state === 'ready';
+    const wasServing = this.takesRequests(m);
     m.state = 'retiring';
     m.cause = cause;
     this.events.onGoing?.(m.pid, cause);
-    if (wasReady) this.announce();
+    if (wasServing) this.announce();
     this.recycles.set(cause, (this.recycles.get(cause) ?? 0) + 1);
-    if (!replace || m.index >= this.group.processes) return;
+    this.changed();
+    // A process being replaced already has its successor.
+    if (!replace || m.index >= this.group.processes || this.hasSuccessor(m)) return;
     // A process told to shut down from outside may be part of a whole-server
     // stop that the supervisor has not seen yet: give that a moment.
     if (cause === 'shutdown') setTimeout(() => this.spawn(m.index), 100).unref();
     else this.spawn(m.index, cause);
   }
 
+  private hasSuccessor(m: Member): boolean {
+    return m.successor !== undefined && this.members.has(m.successor.pid) && m.successor.state !== 'retiring';
+  }
+
   private startupTimedOut(m: Member): void {
     if (m.state !== 'starting') return;
+    if (m.candidate) {
+      m.cause = 'startup-timeout';
+      logError(`daemon process ${m.pid} did not load its app within startup-timeout ${this.group.startupTimeout} s`, { group: this.name, cause: 'startup-timeout' });
+      this.settle(m, { ok: false, why: `daemon process ${m.pid} did not load its app within startup-timeout ${this.group.startupTimeout} s` });
+      return;
+    }
     const n = (this.startupTimeouts[m.index] = (this.startupTimeouts[m.index] ?? 0) + 1);
     const delay = n <= 2 ? 0 : Math.min(30, 0.25 * 2 ** (n - 2));
     logError(
@@ -276,14 +405,16 @@ export class DaemonGroup {
    * starting or restarting, or retrying once, still makes them wait.
    */
   private cannotServe(cause: Cause, what: string): void {
-    if (this.stopping || [...this.members.values()].some((x) => x.state === 'ready')) return;
+    if (this.stopping || [...this.members.values()].some((x) => this.takesRequests(x))) return;
     if (!this.unavailable) logError(`${what}: no process of the group can serve; its waiting requests are answered 503 (${cause}) until one is ready`, { group: this.name, cause });
     this.setUnavailable({ cause, why: what });
   }
 
   private setUnavailable(state: { cause: Cause; why: string } | undefined): void {
     this.unavailable = state?.cause;
+    this.unavailableWhy = state?.why;
     this.events.onUnavailable?.(state);
+    this.changed();
   }
 
   /**
@@ -309,14 +440,18 @@ export class DaemonGroup {
 
   private onExit(m: Member, code: number | null, signal: NodeJS.Signals | null): void {
     clearTimeout(m.startupTimer);
-    const wasReady = m.state === 'ready';
+    const wasServing = this.takesRequests(m);
     this.members.delete(m.pid);
     fs.rmSync(m.socket, { force: true });
-    if (wasReady) this.announce();
+    if (wasServing) this.announce();
     const cause: Cause = m.cause ?? (this.stopping ? 'shutdown' : 'crash');
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
     this.events.onExit?.(m, cause, code, signal);
-    if (m.state !== 'retiring' && !this.stopping && m.index < this.group.processes) {
+    if (m.candidate) {
+      // The replacement that started it decides what follows.
+      if (m.state !== 'retiring') logError(`daemon process ${m.pid} died while loading the app (${how})`, { group: this.name, cause: 'app-load-error' });
+      this.settle(m, { ok: false, why: `daemon process ${m.pid} died while loading the app (${how})` });
+    } else if (m.state !== 'retiring' && !this.stopping && m.index < this.group.processes && !this.hasSuccessor(m)) {
       // Died without announcing a recycle: a crash (or an outside kill).
       this.recycles.set('crash', (this.recycles.get('crash') ?? 0) + 1);
       const lived = performance.now() - m.startedAt;
@@ -331,37 +466,132 @@ export class DaemonGroup {
       logNotice(`daemon process ${m.pid} exited (${cause}, ${how})`, { group: this.name, cause });
     }
     if (this.members.size === 0) for (const w of this.exitWaiters.splice(0)) w();
+    this.changed();
   }
 
-  /** SIGUSR1 to every active process: drain per eviction-timeout / graceful-timeout. */
-  evict(): number {
-    const active = this.active();
-    for (const m of active) m.child.kill('SIGUSR1');
-    return active.length;
+  get spec(): GroupSpec {
+    return { group: this.group, apps: this.apps, allowedApps: this.allowedApps };
+  }
+
+  /** New processes are started with these options and apps from now on. */
+  private adopt(spec: GroupSpec): void {
+    this.group = spec.group;
+    this.apps = spec.apps;
+    this.allowedApps = spec.allowedApps;
+    const n = spec.group.processes;
+    for (const a of [this.loadFailures, this.quickDeaths, this.startupTimeouts]) while (a.length < n) a.push(0);
+    this.liveness.start(spec.group.deadlockTimeout);
   }
 
   /**
-   * A graceful restart of the server: take the (possibly changed) options and
-   * replace every process. As Apache does with mod_wsgi daemons, the old
-   * processes get SIGTERM and go through shutdown-timeout; their
-   * replacements start at once and pick up the queue.
+   * Replaces every process of the group (with `next` options and apps, for
+   * a graceful restart), restart-batch positions at a time: for each, a new
+   * process is started and only once it is ready is the old one told to go
+   * (SIGTERM for a restart, SIGUSR1 for an eviction). A new process that
+   * does not become ready stops the replacement: it is stopped, the old
+   * processes of the positions not yet replaced keep serving.
+   *
+   * `gate` is asked once the first batch has settled (with why it failed,
+   * if it did): a graceful restart replaces nothing unless every group and
+   * the front end could start their first new processes. When it answers
+   * false, the first batch goes, and the group keeps its old options.
+   * Replacements of a group run one after the other.
    */
-  replaceAll(group: EffectiveGroup, apps: DaemonApp[], allowedApps: DaemonApp[]): void {
+  replace(kind: ReplaceKind, next?: GroupSpec, gate?: (failure: string | undefined) => Promise<boolean>): Promise<Replacement> {
+    const run = this.replacing.then(() => this.replaceNow(kind, next, gate));
+    this.replacing = run.catch(() => {});
+    return run;
+  }
+
+  private async replaceNow(kind: ReplaceKind, next: GroupSpec | undefined, gate: ((failure: string | undefined) => Promise<boolean>) | undefined): Promise<Replacement> {
+    const before = this.spec;
+    if (next) this.adopt(next);
+    const g = this.group;
+    const total = g.processes;
     const old = this.active();
-    this.group = group;
-    this.apps = apps;
-    this.allowedApps = allowedApps;
-    while (this.loadFailures.length < group.processes) this.loadFailures.push(0);
-    while (this.quickDeaths.length < group.processes) this.quickDeaths.push(0);
-    while (this.startupTimeouts.length < group.processes) this.startupTimeouts.push(0);
-    // The new processes get their chance to load: requests wait for them.
-    if (this.unavailable) this.setUnavailable(undefined);
-    for (const m of old) {
-      this.retire(m, 'restart', false);
-      m.child.kill('SIGTERM');
+    // Old and new processes that run different app files cannot stand in
+    // for each other (each front end uses the ones of its configuration):
+    // then every new process is started before an old one goes.
+    const same = (a: DaemonApp[], b: DaemonApp[]) => a.length === b.length && a.every((x) => b.some((y) => y.app === x.app));
+    const batch = same(before.allowedApps, this.allowedApps) ? Math.max(1, g.restartBatch) : total;
+    let replaced = 0;
+    for (let first = 0; first < total; first += batch) {
+      if (this.stopping) return { ok: false, why: 'the server is stopping', replaced, total };
+      const step = [];
+      for (let index = first; index < Math.min(total, first + batch); index++) {
+        const olds = old.filter((m) => m.index === index && this.members.has(m.pid) && m.state !== 'retiring');
+        const fresh = this.spawn(index, kind === 'eviction' ? 'eviction' : 'restart', true);
+        for (const o of olds) o.successor = fresh;
+        step.push({ index, olds, fresh });
+      }
+      const results = await Promise.all(step.map((s) => (s.fresh ? this.readiness(s.fresh) : ({ ok: false, why: 'a new process could not be started' } as Readiness))));
+      const failed = results.find((r): r is { ok: false; why: string } => !r.ok);
+      const go = first === 0 && gate ? await gate(failed?.why) : !failed;
+      if (!go || failed || this.stopping) {
+        step.forEach((s, i) => {
+          for (const o of s.olds) o.successor = undefined;
+          if (s.fresh) this.dismiss(s.fresh, results[i]!.ok ? 'restart' : 'app-load-error');
+        });
+        if (first === 0 && next) this.adopt(before);
+        const why = this.stopping ? 'the server is stopping' : failed?.why ?? 'the restart failed elsewhere';
+        if (!this.stopping) {
+          logError(`${kind === 'eviction' ? 'eviction' : 'graceful restart'} stopped after ${replaced} of ${total} processes: ${why}; the old processes keep serving`, { group: this.name, cause: kind });
+          this.fillPositions();
+        }
+        return { ok: false, why, replaced, total };
+      }
+      for (const s of step) {
+        for (const o of s.olds) this.dismiss(o, kind);
+        replaced++;
+      }
     }
-    for (let i = 0; i < group.processes; i++) this.spawn(i);
-    this.liveness.start(group.deadlockTimeout);
+    // The group may have shrunk: old processes beyond its size go too.
+    for (const m of old) if (m.index >= total && this.members.has(m.pid) && m.state !== 'retiring') this.dismiss(m, kind);
+    return { ok: true, replaced, total };
+  }
+
+  /** Until a candidate is ready (or has failed), within startup-timeout, else 60 s. */
+  private readiness(m: Member): Promise<Readiness> {
+    const seconds = this.group.startupTimeout > 0 ? this.group.startupTimeout + 15 : 60;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        m.settle = undefined;
+        resolve({ ok: false, why: `daemon process ${m.pid} was not ready within ${seconds} s` });
+      }, seconds * 1000);
+      timer.unref();
+      m.settle = (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+      if (!this.members.has(m.pid)) m.settle({ ok: false, why: `daemon process ${m.pid} exited while loading` });
+    });
+  }
+
+  /** Tells a process to go: an eviction drains it (SIGUSR1), anything else shuts it down (SIGTERM, then SIGKILL past shutdown-timeout). */
+  private dismiss(m: Member, how: ReplaceKind | Cause): void {
+    if (!this.members.has(m.pid) || m.state === 'retiring') return;
+    if (how === 'eviction' && !m.candidate) {
+      m.child.kill('SIGUSR1');
+      return;
+    }
+    if (m.candidate) {
+      // It never took a request: nobody is told, nothing is counted.
+      clearTimeout(m.startupTimer);
+      m.state = 'retiring';
+      m.cause ??= how === 'eviction' ? 'restart' : how;
+    } else this.retire(m, how, false);
+    m.child.kill('SIGTERM');
+    const hard = setTimeout(() => {
+      if (this.members.has(m.pid)) m.child.kill('SIGKILL');
+    }, (m.candidate ? 1 : this.group.shutdownTimeout + 1) * 1000);
+    hard.unref();
+  }
+
+  /** After a replacement stopped half-way: a position whose old process went meanwhile gets a process again. */
+  private fillPositions(): void {
+    for (let i = 0; i < this.group.processes; i++) {
+      if (![...this.members.values()].some((m) => m.index === i && m.state !== 'retiring')) this.spawn(i);
+    }
   }
 
   /** The server is stopping: a process that exits is not replaced. */

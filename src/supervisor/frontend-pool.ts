@@ -31,15 +31,16 @@ export class FrontendPool {
   constructor(
     private config: EffectiveConfig,
     private readonly listenFds: number[],
-    private readonly groupsState: () => GroupsState,
+    private readonly groupsState: (config: EffectiveConfig) => GroupsState,
   ) {
     ({ directives: this.directives, interval: this.interval } = sizingOf(config));
   }
 
-  /** Starts startServers processes and resolves once they accept. */
-  async start(): Promise<void> {
+  /** Starts startServers processes; once they accept, what keeps any of them from serving as configured (embedded apps that failed to load...), if anything. */
+  async start(): Promise<string[]> {
     const started = Array.from({ length: this.directives.startServers }, () => this.spawn());
     await Promise.all(started.map((p) => p.ready));
+    return started.flatMap((p) => p.problems);
   }
 
   /** Maintenance runs from now on, once per maintenanceInterval (after the server has started, as Apache's). */
@@ -47,9 +48,9 @@ export class FrontendPool {
     if (!this.stopping) this.schedule();
   }
 
-  /** Tells every live process (retiring ones too: they still run requests). */
-  broadcast(m: SupervisorMessage): void {
-    for (const p of this.members()) p.send(m);
+  /** Tells every live process (retiring ones too: they still run requests) what `message` makes for its configuration. */
+  tell(message: (config: EffectiveConfig) => SupervisorMessage): void {
+    for (const p of this.members()) p.send(message(p.config));
   }
 
   /** Every live process, retiring ones included, oldest first. */
@@ -144,23 +145,33 @@ export class FrontendPool {
   }
 
   /**
-   * Graceful restart: start a new set of processes on `next`, then retire the
-   * old ones (they finish their requests within shutdownTimeout).
+   * Graceful restart: starts a new set of processes on `next`. Once they
+   * accept, `gate` is asked (with what keeps them from serving, if anything):
+   * on true the old ones retire (they finish their requests within
+   * shutdownTimeout); on false the new ones stop and the pool stays as it was.
+   * Resolves with the answer, once the old (or the new) processes are gone.
    */
-  async replaceAll(next: EffectiveConfig): Promise<void> {
+  async replace(next: EffectiveConfig, gate: (failure: string | undefined) => Promise<boolean>): Promise<boolean> {
+    if (this.stopping) return gate('the server is stopping');
     // No maintenance while both generations run: it would count the old
     // processes' slots as spare and retire new ones.
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     const old = this.members();
+    const before = { config: this.config, directives: this.directives, interval: this.interval, maintenance: this.maintenance };
     this.config = next;
     ({ directives: this.directives, interval: this.interval } = sizingOf(next));
     this.maintenance = newMaintenanceState();
     const fresh = Array.from({ length: this.directives.startServers }, () => this.spawn());
     await Promise.all(fresh.map((p) => p.ready));
-    const stopped = Promise.all(old.map((p) => p.stop(next.shutdownTimeout)));
+    const problems = fresh.flatMap((p) => p.problems);
+    const go = (await gate(problems.length > 0 ? problems.join('; ') : undefined)) && !this.stopping;
+    const leaving = go ? old : fresh;
+    if (!go) ({ config: this.config, directives: this.directives, interval: this.interval, maintenance: this.maintenance } = before);
+    const stopped = Promise.all(leaving.map((p) => p.stop(next.shutdownTimeout)));
     if (!this.stopping) this.schedule();
     await stopped;
+    return go;
   }
 
   /** Every process stops accepting and finishes its requests within `seconds`. */

@@ -43,6 +43,8 @@ export class FrontendProcess {
   readonly startedAt = performance.now();
   /** Resolves when the process is ready to accept, or has exited. */
   readonly ready: Promise<void>;
+  /** What keeps it from serving as configured, once `ready` resolved: it exited before it was ready, or embedded apps failed to load. */
+  problems: string[] = [];
   readonly exited: Promise<FrontendExit>;
   /** The process exited, whatever the reason. */
   onExit: ((exit: FrontendExit) => void) | undefined;
@@ -56,12 +58,12 @@ export class FrontendProcess {
     readonly config: EffectiveConfig,
     listenFds: number[],
     readonly sizing: FrontendSizing,
-    /** The daemon groups' state now: in its boot, and again once it is ready. */
-    private readonly groupsState: () => GroupsState,
+    /** The daemon groups' state now, for a front end of `config`: in its boot, and again once it is ready. */
+    private readonly groupsState: (config: EffectiveConfig) => GroupsState,
   ) {
     const boot: FrontendBoot = {
       config,
-      groups: groupsState(),
+      groups: groupsState(config),
       listenFds: listenFds.map((_, i) => 4 + i),
       slots: sizing.slots,
       maxConnections: sizing.maxConnections,
@@ -76,6 +78,7 @@ export class FrontendProcess {
     keepFinalMetrics(child);
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
+        if (this.state === 'starting') this.problems.push(`front-end process ${this.pid} exited before it was ready (${signal ? `signal ${signal}` : `exit code ${code}`})`);
         const exit = { code, signal, retiring: this.state === 'retiring' };
         this.state = 'exited';
         this.busy = this.idle = 0;
@@ -100,8 +103,9 @@ export class FrontendProcess {
         this.idle = this.state === 'retiring' ? 0 : m.idle;
         this.accepted = m.accepted;
         if (m.t === 'ready') {
+          this.problems.push(...m.loadErrors);
           if (this.state === 'starting') this.state = 'ready';
-          this.send({ t: 'groups', state: this.groupsState() });
+          this.send({ t: 'groups', state: this.groupsState(this.config) });
           ready();
         }
         break;
@@ -136,9 +140,11 @@ export class FrontendProcess {
    */
   retire(seconds: number): void {
     if (this.state === 'exited') return;
+    // One still starting may not listen to its IPC channel yet; SIGTERM ends it at once.
+    const starting = this.state === 'starting';
     this.state = 'retiring';
     this.idle = 0;
-    if (this.child.connected) this.child.send({ t: 'stop', seconds } satisfies SupervisorMessage);
+    if (this.child.connected && !starting) this.child.send({ t: 'stop', seconds } satisfies SupervisorMessage);
     else this.child.kill('SIGTERM');
     if (!this.hardKill) this.armHardKill(seconds);
   }

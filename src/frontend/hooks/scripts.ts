@@ -2,6 +2,7 @@
 // in the front end at start, and in the CLI so that a module without them is
 // a configuration error (exit 2) before anything starts.
 import { importModule } from '../../app/import-module.js';
+import { firstLines } from '../../app/error-lines.js';
 import { ConfigError } from '../../config/errors.js';
 import { HOOK_EXPORTS, type HookScriptKey } from '../../config/hooks.js';
 import type { EffectiveConfig } from '../../config/types.js';
@@ -39,9 +40,6 @@ export async function loadHookScript(file: string, key: HookScriptKey, query = '
   return found;
 }
 
-function firstLines(message: string): string {
-  return message.split('\n').map((l) => l.trim()).filter((l) => l && !/^at /.test(l)).slice(0, 3).join(' ');
-}
 
 /** Loads every hook module of the configuration afresh: a missing export is a ConfigError naming the mount's key. */
 export async function checkHookScripts(config: EffectiveConfig): Promise<void> {
