@@ -1,5 +1,7 @@
-// Broken apps are caught before they serve: `sluice start` and `serve` of an
-// app that cannot be loaded exit 1 with the error, unless
+// Broken apps are caught before they serve: `sluice check` loads each app in
+// a throwaway process (time-bounded) and names every mount whose app cannot
+// be imported, lacks its export or is not a handler (exit 2); `sluice start`
+// and `serve` of such an app exit 1 with the error, unless
 // --serve-load-errors (mod_wsgi's way: answer 500); and a graceful restart
 // or an eviction whose new processes fail to load or to become ready keeps
 // the old processes serving and exits 1.
@@ -28,6 +30,46 @@ function appDir(files: Record<string, string>): string {
 }
 
 const oneLine = (r: { stderr: string }) => r.stderr.trim().split('\n');
+
+test('sluice check loads every app in a throwaway process: each broken mount is named with its file and why, exit 2', async () => {
+  const files = Object.fromEntries(Object.entries(BROKEN).map(([k, v]) => [`${k}.ts`, v.source]));
+  // The good app records the pid that imported it.
+  const dir = appDir({ ...files, 'good.ts': `import fs from 'node:fs';\nfs.writeFileSync(new URL('./imported-by', import.meta.url), String(process.pid));\n${GOOD('v1')}` });
+  const names = Object.keys(BROKEN);
+  const config = {
+    groups: Object.fromEntries([...names, 'good'].map((n) => [n, { processes: 1, threads: 1, startupTimeout: n === 'hangs' ? 0.5 : 30 }])),
+    mounts: [
+      ...names.map((n) => ({ path: `/${n}`, app: `./${n}.ts`, processGroup: n })),
+      { path: '/', app: './good.ts', processGroup: 'good' },
+      { path: '/embedded', app: './shape.ts', processGroup: '%{GLOBAL}' },
+    ],
+  };
+  fs.writeFileSync(path.join(dir, 'sluice.config.json'), JSON.stringify(config));
+  const t0 = performance.now();
+  const r = await runSluice(['check'], { cwd: dir });
+  const took = performance.now() - t0;
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stdout, '', 'no configuration is printed for a configuration that cannot serve');
+  const lines = oneLine(r);
+  assert.equal(lines.length, names.length + 1, r.stderr);
+  for (const n of names) {
+    const line = lines.find((l) => l.startsWith(`sluice: mount /${n} (group ${n}): ${path.join(dir, `${n}.ts`)}: `));
+    assert.ok(line, `mount /${n} is named:\n${r.stderr}`);
+    assert.match(line, BROKEN[n]!.why);
+  }
+  assert.ok(lines.some((l) => l.startsWith(`sluice: mount /embedded (embedded): ${path.join(dir, 'shape.ts')}: `)), 'an embedded mount is checked too');
+  assert.ok(took < 8000, `the app that never loads is bounded by its group's startup-timeout (${took.toFixed(0)} ms)`);
+  const importer = Number(fs.readFileSync(path.join(dir, 'imported-by'), 'utf8'));
+  assert.ok(importer > 0 && !alive(importer), 'the good app was imported by a process that is gone');
+
+  // `sluice check APP` the same way; a good app passes.
+  const app = await runSluice(['check', path.join(dir, 'syntax.ts')]);
+  assert.equal(app.code, 2);
+  assert.match(app.stderr, /^sluice: mount \/ \(group syntax\): .*syntax\.ts: .*ERROR: Unexpected end of file\n$/);
+  const good = await runSluice(['check', path.join(dir, 'good.ts')]);
+  assert.equal(good.code, 0, good.stderr);
+  assert.match(good.stdout, /^config: \(sluice start\)/);
+});
 
 test('sluice start and serve of an app that cannot load exit 1 with the error, leaving nothing behind; --serve-load-errors answers 500 instead', async (t) => {
   const dir = appDir({ 'syntax.ts': BROKEN.syntax!.source, 'good.ts': GOOD('v1') });

@@ -10,6 +10,8 @@ import { parseArgs, one, startConfig, applyServerFlags, START_FLAGS, SERVER_FLAG
 import { configPitfalls, describeConfig } from './describe.js';
 import { checkHookScripts } from '../frontend/hooks/scripts.js';
 import { runSimulate } from './simulate.js';
+import { loadCheck } from './load-check.js';
+import { GLOBAL } from '../config/options.js';
 import { runControl, runList, type ControlCommand } from './control.js';
 import { TargetError } from './target.js';
 import { COMMANDS, USAGE, commandHelp, wantsHelp } from './help.js';
@@ -129,6 +131,15 @@ async function main(argv: string[]): Promise<number> {
   const config = await effectiveConfig(command, p);
   await checkHookScripts(config);
   if (command === 'check') {
+    const problems = await loadCheck(config);
+    if (problems.length > 0) {
+      for (const p of problems) {
+        const where = `${p.host === '_default_' ? '' : p.host}${p.mount.path || '/'}`;
+        const group = p.mount.processGroup === GLOBAL ? 'embedded' : `group ${p.mount.processGroup}`;
+        process.stderr.write(`sluice: mount ${where} (${group}): ${p.mount.app}: ${p.error.replace(/\s*\n\s*/g, ' ')}\n`);
+      }
+      return 2;
+    }
     process.stdout.write(
       one(p, 'json') === 'true' ? JSON.stringify({ ...config, warnings: configPitfalls(config) }, null, 2) + '\n' : describeConfig(config),
     );
