@@ -238,12 +238,3 @@ test('--access-log and --error-log send the logs to files; --access-log off sile
   await sleep(300);
   assert.equal(quiet.accessLog().length, 0);
 });
-
-test('listening on every address, the printed URL is one a browser on this machine can open', async (t) => {
-  const s = await startSluice(['start', WHERE, '--processes', '1', '--threads', '1', '--host', '0.0.0.0', '--socket-prefix', tempDir()]);
-  t.after(() => s.stop());
-  assert.match(s.url, /^http:\/\/localhost:\d+$/);
-  assert.match(s.stdout, /^sluice: group where: 1 process x 1 threads \(pids \d+\)/m);
-  const r = await request(`http://127.0.0.1:${s.port}/hi`);
-  assert.equal(JSON.parse(r.body).path, '/hi');
-});

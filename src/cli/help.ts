@@ -40,7 +40,7 @@ Daemon options: \`sluice start --help\` lists them; docs/timeouts.md explains ea
 const SERVER_OPTIONS = `Server options (start and serve; with serve they override the file):
   --name NAME               what control commands call this server (default: the app's
                             name for start, the config file's directory name for serve)
-  --port N --host H         where to listen (default 8000 on localhost)
+  --port N --host H         where to listen (default port 8000 on 0.0.0.0: every IPv4 address)
   --timeout S --keep-alive-timeout S
                             the front end's Timeout and KeepAliveTimeout
   --socket-prefix DIR       where the server makes its private socket directory

@@ -13,7 +13,8 @@ import type { EffectiveConfig } from '../config/types.js';
 
 export interface TcpListener {
   fd: number;
-  host: string;
+  /** The address bound: the configured host, resolved. */
+  address: string;
   port: number;
   keyPath: string;
 }
@@ -44,7 +45,7 @@ export async function openTcpListeners(config: EffectiveConfig): Promise<TcpList
         if (code === 'EADDRNOTAVAIL') throw new ConfigError(single ? 'host' : `listen[${i}].host`, `${l.host} is not an address of this machine (EADDRNOTAVAIL)`);
         throw new ConfigError(keyPath, `cannot listen on ${l.host}:${l.port}: ${(err as Error).message}`);
       }
-      out.push({ fd, host: l.host, port: native().localPort(fd), keyPath });
+      out.push({ fd, address, port: native().localPort(fd), keyPath });
     }
   } catch (err) {
     for (const l of out) native().closeFd(l.fd);

@@ -49,6 +49,9 @@ export class StartFailure extends Error {
   }
 }
 
+/** What a wildcard address listens on, said in the banner. */
+const WILDCARD: Record<string, string> = { '0.0.0.0': ' (every IPv4 address of this machine)', '::': ' (every address of this machine)' };
+
 type Phase = 'starting' | 'serving' | 'stopping';
 
 export class Supervisor implements SignalTarget {
@@ -200,13 +203,14 @@ export class Supervisor implements SignalTarget {
       }
     }
     lines.push(`server ${this.config.name}: sluice status|restart|stop ${this.config.name}`);
-    for (const u of this.urls()) lines.push(`serving ${u}`);
+    this.urls().forEach((u, i) => lines.push(`serving ${u}${WILDCARD[this.tcp[i]!.address] ?? ''}`));
     return lines;
   }
 
+  /** The address and port each listener is bound to, as URLs. */
   private urls(): string[] {
     return this.tcp.map((l, i) => {
-      const shown = l.host === '0.0.0.0' || l.host === '::' ? 'localhost' : l.host.includes(':') ? `[${l.host}]` : l.host;
+      const shown = l.address.includes(':') ? `[${l.address}]` : l.address;
       return `${this.config.listen[i]?.tls ? 'https' : 'http'}://${shown}:${l.port}/`;
     });
   }
