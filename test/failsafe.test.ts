@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import fs from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { startSluice, request, sleep, alive, APPS, tempDir, type Sluice, type AccessLine } from './helpers/sluice.js';
@@ -232,9 +233,14 @@ test('the drain check stops waiting for siblings once they have run past request
   await logged(s, /only stale requests remain; shutting down/);
 });
 
-for (const [route, how] of [
-  ['/spin?ms=8000', 'a JavaScript loop'],
-  ['/block?ms=8000', 'a synchronous native wait'],
+/** The 1-based line of lc-app.ts that holds `text`: a position in the TypeScript source, not in the code tsx compiled it to. */
+function sourceLine(text: string): number {
+  return fs.readFileSync(LC, 'utf8').split('\n').findIndex((l) => l.includes(text)) + 1;
+}
+
+for (const [route, how, blocker] of [
+  ['/spin?ms=8000', 'a JavaScript loop', 'while (Date.now() < end);'],
+  ['/block?ms=8000', 'a synchronous native wait', 'Atomics.wait('],
 ] as const) {
   test(`deadlock-timeout (${how}): the blocked loop is reported with its JS stack and in-flight requests; 502 deadlock; a new process serves`, async (t) => {
     const s = await start(LC, ['--processes', '1', '--threads', '2', '--deadlock-timeout', '0.5', '--shutdown-timeout', '0.5', '--request-timeout', '0']);
@@ -253,7 +259,10 @@ for (const [route, how] of [
 
     const report = (await s.waitFor(/\[error\] \[daemon:lc-app pid (\d+)\] deadlock deadlock-timeout: the event loop has made no progress[\s\S]*?In-flight requests:(\n {4}.*)+/, 3000))[0];
     assert.match(report, new RegExp(`pid ${pid}\\]`));
-    assert.match(report, /Main thread stack:\n {4}at lcApp \(\S*lc-app\.ts:\d+:\d+\)/, 'the stack names the function that blocks the loop');
+    const top = /Main thread stack:\n {4}at lcApp \((\S*lc-app\.ts):(\d+):\d+\)/.exec(report);
+    assert.ok(top, `the stack names the function that blocks the loop:\n${report}`);
+    assert.equal(top[1], LC, 'a file path');
+    assert.equal(Number(top[2]), sourceLine(blocker), 'the line of the TypeScript source that blocks');
     assert.match(report, new RegExp(`GET ${route.replace('?', '\\?')} \\(running [\\d.]+ s\\)`));
     assert.match(report, /GET \/work\?ms=4000 \(running [\d.]+ s\)/);
     const line = await accessOf(s, route);

@@ -1,5 +1,6 @@
 // What the supervisor tells a daemon process at spawn (SLUICE_DAEMON_BOOT).
-import type { AppStyle, EffectiveGroup } from '../config/types.js';
+import type { AppStyle, EffectiveGroup, LogFormat } from '../config/types.js';
+import type { StandardFds } from '../log/sink.js';
 
 export interface DaemonApp {
   app: string;
@@ -17,6 +18,9 @@ export interface DaemonBoot {
   /** Every app of the configuration: a dispatch may send any of them here. */
   allowedApps: DaemonApp[];
   errorLog: string;
+  logFormat: LogFormat;
+  /** Where its "stdout" and "stderr" log targets write (its own 1 and 2 are its apps' output). */
+  logFds: StandardFds;
   /** The front end's timeout: socket-timeout falls back to it. */
   serverTimeout: number;
   maxHeaderSize: number;

@@ -91,7 +91,7 @@ export class Daemon {
     this.requestTimeout.start();
     this.triggers.start();
     this.socketTimeout.start();
-    this.watchdog?.start(this.boot.errorLog);
+    this.watchdog?.start({ errorLog: this.boot.errorLog, logFormat: this.boot.logFormat, logFds: this.boot.logFds });
     this.channels.listen(LISTEN_FD);
   }
 

@@ -1,10 +1,15 @@
 // Entry point of a daemon process (spawned by the supervisor).
 //   fd 3: status pipe to the supervisor; fd 4: the group's listening socket;
-//   stdin: a pipe from the supervisor, whose end means the supervisor is gone.
+//   fd 5, 6: the supervisor's stdout and stderr, for the logs that go there;
+//   fd 1, 2: the apps' output, which the supervisor writes to the error log;
+//   stdin: a pipe from the supervisor: "reopen-logs" lines, and its end
+//   means the supervisor is gone.
 import { BOOT_ENV, processTitle, type DaemonBoot } from './boot.js';
 import { Daemon } from './daemon.js';
 import { sendStatus } from './status-pipe.js';
 import { openErrorLog, logError, logNotice } from '../log/error-log.js';
+import { useStandardFds, reopenLogFiles } from '../log/sink.js';
+import readline from 'node:readline';
 import { dropPrivileges } from '../supervisor/privileges.js';
 import { firstLines } from '../app/error-lines.js';
 
@@ -15,7 +20,8 @@ if (!boot) {
 }
 delete process.env[BOOT_ENV];
 process.title = processTitle(boot.group);
-openErrorLog(boot.errorLog, 'daemon');
+useStandardFds(boot.logFds);
+openErrorLog(boot.errorLog, 'daemon', boot.logFormat);
 // The group's user/group (the error log is open already, as root), then its
 // working directory, as that user: both before any app code runs.
 try {
@@ -31,8 +37,8 @@ const group = boot.group.name;
 
 // Signals: SIGTERM shuts down (shutdown-timeout), SIGUSR1 evicts (eviction /
 // graceful drain). SIGINT and SIGHUP are the supervisor's to act on (a
-// terminal sends them to the whole process group), and SIGUSR2 too (the
-// supervisor relays a log reopen).
+// terminal sends them to the whole process group), and SIGUSR2 too (a log
+// reopen: the supervisor tells its processes on their stdin).
 process.on('SIGTERM', () => daemon.lifecycle.shutdown('shutdown', 'SIGTERM'));
 process.on('SIGINT', () => {});
 process.on('SIGHUP', () => {});
@@ -40,7 +46,9 @@ process.on('SIGUSR2', () => {});
 process.on('SIGUSR1', () => daemon.lifecycle.evict());
 process.stdin.on('end', () => daemon.lifecycle.shutdown('shutdown', 'the supervisor went away'));
 process.stdin.on('error', () => {});
-process.stdin.resume();
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line === 'reopen-logs') sendStatus({ t: 'reopened', pid: process.pid, problems: reopenLogFiles() });
+});
 
 // The request that raised it gets 500 at once; the process, whose state is
 // unknown from now on, recycles through graceful-timeout.

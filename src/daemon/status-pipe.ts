@@ -6,6 +6,8 @@ import type { Cause } from '../protocol/causes.js';
 
 export const STATUS_FD = 3;
 export const LISTEN_FD = 4;
+/** The supervisor's stdout (and stderr next to it): where the "stdout" and "stderr" log targets write. */
+export const STD_LOG_FD = 5;
 
 export type DaemonMessage =
   | { t: 'loading'; pid: number }
@@ -13,6 +15,8 @@ export type DaemonMessage =
   | { t: 'ready'; pid: number; loadMs: number; ok: boolean; errors?: string[] }
   | { t: 'recycling'; pid: number; cause: Cause; detail: string }
   | { t: 'exit'; pid: number; cause: Cause }
+  /** Its log files were reopened (`problems`: the ones that could not be). */
+  | { t: 'reopened'; pid: number; problems: string[] }
   /** The watchdog worker thread's heartbeat: the process is scheduled (not stopped or frozen). */
   | { t: 'alive' };
 

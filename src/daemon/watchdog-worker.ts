@@ -13,11 +13,13 @@
 import { workerData, parentPort } from 'node:worker_threads';
 import inspector from 'node:inspector';
 import { openErrorLog, logError } from '../log/error-log.js';
+import { useStandardFds } from '../log/sink.js';
+import { SourcePositions } from './source-positions.js';
 import { sendStatus, heartbeatMs } from './status-pipe.js';
 import { HEADER_BYTES, RECORD_BYTES, TEXT_OFFSET, type WatchdogData } from './watchdog.js';
 
 const data = workerData as WatchdogData;
-openErrorLog(data.errorLog, 'daemon');
+const positions = new SourcePositions();
 const beat = new Int32Array(data.shared, 0, 4);
 const ints = new Int32Array(data.shared);
 const starts = new Float64Array(data.shared);
@@ -65,14 +67,15 @@ function mainThreadStack(timeoutMs: number): Promise<string[] | undefined> {
         /* ignore */
       }
     }, timeoutMs);
-    const scripts = new Map<string, string>();
+    const scripts = new Map<string, { url: string; sourceMapURL?: string }>();
     try {
       session.connectToMainThread();
-      session.on('Debugger.scriptParsed', (m: { params: { scriptId: string; url: string } }) => scripts.set(m.params.scriptId, m.params.url));
+      session.on('Debugger.scriptParsed', (m: { params: { scriptId: string; url: string; sourceMapURL?: string } }) => scripts.set(m.params.scriptId, m.params));
       session.on('Debugger.paused', (m: { params: { callFrames: Array<{ functionName: string; url: string; location: { scriptId: string; lineNumber: number; columnNumber: number } }> } }) => {
         const frames = m.params.callFrames.map((f) => {
-          const url = f.url || scripts.get(f.location.scriptId) || '<unknown>';
-          return `${f.functionName || '<anonymous>'} (${url}:${f.location.lineNumber + 1}:${f.location.columnNumber + 1})`;
+          const script = scripts.get(f.location.scriptId);
+          const where = positions.where(f.url || script?.url || '<unknown>', script?.sourceMapURL, f.location.lineNumber, f.location.columnNumber);
+          return `${f.functionName || '<anonymous>'} (${where})`;
         });
         session.post('Debugger.resume', () => session.post('Debugger.disable', () => session.disconnect()));
         finish(frames);
@@ -92,6 +95,8 @@ async function onDeadlock(blockedMs: number): Promise<void> {
   const list = requests.length
     ? requests.map((r) => `\n    ${r.text} (running ${((now - r.startedAt) / 1000).toFixed(3)} s)`).join('')
     : '\n    (none)';
+  useStandardFds(data.log.logFds);
+  openErrorLog(data.log.errorLog, 'daemon', data.log.logFormat);
   logError(
     `deadlock-timeout: the event loop has made no progress for ${(blockedMs / 1000).toFixed(3)} s (deadlock-timeout ${data.deadlockTimeoutMs / 1000} s); replacing the process. Main thread stack:${stack}\n  In-flight requests:${list}`,
     { group: data.group, cause: 'deadlock' },

@@ -5,10 +5,18 @@ import { Worker } from 'node:worker_threads';
 import type { Daemon } from './daemon.js';
 import type { Slot } from './slots.js';
 import { logNotice } from '../log/error-log.js';
+import type { LogFormat } from '../config/types.js';
+import type { StandardFds } from '../log/sink.js';
 
 export const HEADER_BYTES = 16;
 export const RECORD_BYTES = 512;
 export const TEXT_OFFSET = 32;
+
+export interface WatchdogLog {
+  errorLog: string;
+  logFormat: LogFormat;
+  logFds: StandardFds;
+}
 
 export interface WatchdogData {
   shared: SharedArrayBuffer;
@@ -17,7 +25,8 @@ export interface WatchdogData {
   shutdownTimeoutMs: number;
   tickMs: number;
   group: string;
-  errorLog: string;
+  /** The daemon's error log, opened by the thread when it has something to say (so it is the file there is then, after any reopen). */
+  log: WatchdogLog;
 }
 
 export class Watchdog {
@@ -41,7 +50,7 @@ export class Watchdog {
     this.tickMs = Math.max(10, Math.min(250, (d.group.deadlockTimeout * 1000) / 5));
   }
 
-  start(errorLog: string): void {
+  start(log: WatchdogLog): void {
     const g = this.d.group;
     const data: WatchdogData = {
       shared: this.shared,
@@ -50,7 +59,7 @@ export class Watchdog {
       shutdownTimeoutMs: g.shutdownTimeout * 1000,
       tickMs: this.tickMs,
       group: g.name,
-      errorLog,
+      log,
     };
     this.worker = new Worker(new URL('./watchdog-worker.js', import.meta.url), { workerData: data, stdout: false, stderr: false });
     this.worker.unref();

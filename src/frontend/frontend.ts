@@ -28,6 +28,7 @@ import { GLOBAL } from '../config/options.js';
 import { SlotAcceptor } from '../native/slot-acceptor.js';
 import { native } from '../native/index.js';
 import type { EffectiveConfig, EffectiveMount } from '../config/types.js';
+import type { StandardFds } from '../log/sink.js';
 
 export interface FrontendBoot {
   config: EffectiveConfig;
@@ -41,6 +42,8 @@ export interface FrontendBoot {
   maxConnections: number;
   /** Slot counts are reported to the supervisor at most once per this many ms. */
   reportMs: number;
+  /** Where its "stdout" and "stderr" log targets write (its own 1 and 2 are its embedded apps' output). */
+  logFds: StandardFds;
 }
 
 export interface SlotCounts {
@@ -125,7 +128,7 @@ export class Frontend {
     this.groups(boot.groups);
     this.tls = new TlsListeners(boot.config.listen);
     this.hooks = new Hooks(boot.config);
-    this.accessLog = new AccessLog(boot.config.accessLog);
+    this.accessLog = new AccessLog(boot.config.accessLog, boot.config.logFormat);
     this.meter = new Meter(boot.config, boot.slots);
     this.statusEndpoints = StatusEndpoints.of(boot.config);
     const c = boot.config;

@@ -1,10 +1,13 @@
 // Entry point of a front-end process (spawned by the supervisor).
-//   fd 3: IPC with the supervisor; fd 4...: the listening sockets.
+//   fd 3: IPC with the supervisor; fd 4...: the listening sockets, then the
+//   supervisor's stdout and stderr (for the logs that go there); fd 1, 2:
+//   the embedded apps' output, which the supervisor writes to the error log.
 import { Frontend, FRONTEND_BOOT_ENV, type FrontendBoot } from './frontend.js';
 import type { DaemonAddress } from './group-line.js';
 import { SlotReporter } from './slot-report.js';
 import { answerMetrics, sendFinalMetrics } from '../metrics/ipc.js';
 import { openErrorLog, logNotice } from '../log/error-log.js';
+import { useStandardFds, reopenLogFiles } from '../log/sink.js';
 
 export type FrontendMessage =
   /** Accepting; `loadErrors`: the embedded apps that failed to load. */
@@ -13,7 +16,9 @@ export type FrontendMessage =
   | { t: 'slots'; pid: number; busy: number; idle: number; accepted: number }
   /** No longer accepting (maxConnectionsPerChild reached, or an uncaught exception); exits once its connections are done. */
   | { t: 'retiring'; pid: number; accepted: number; cause: RetireCause }
-  | { t: 'stopped'; pid: number };
+  | { t: 'stopped'; pid: number }
+  /** Its log files were reopened (`problems`: the ones that could not be). */
+  | { t: 'reopened'; pid: number; problems: string[] };
 /** The daemon processes of every group the front ends open channels to, and the groups that cannot serve (and why). */
 export interface GroupsState {
   daemons: Record<string, DaemonAddress[]>;
@@ -27,7 +32,8 @@ export type SupervisorMessage =
   | { t: 'daemons'; group: string; daemons: DaemonAddress[] }
   /** A daemon process is going, for `cause`. */
   | { t: 'going'; group: string; pid: number; cause: string }
-  | { t: 'group-state'; group: string; unavailable: { cause: string; why: string } | null };
+  | { t: 'group-state'; group: string; unavailable: { cause: string; why: string } | null }
+  | { t: 'reopen-logs' };
 export type RetireCause = 'maximum-connections' | 'uncaught-exception';
 
 const boot = JSON.parse(process.env[FRONTEND_BOOT_ENV] ?? 'null') as FrontendBoot | null;
@@ -37,10 +43,12 @@ if (!boot || !process.send) {
 }
 delete process.env[FRONTEND_BOOT_ENV];
 process.title = 'sluice: front end';
-openErrorLog(boot.config.errorLog, 'frontend');
+useStandardFds(boot.logFds);
+openErrorLog(boot.config.errorLog, 'frontend', boot.config.logFormat);
 
 // SIGINT and SIGHUP are the supervisor's to act on (a terminal sends them to
-// the whole process group); SIGUSR2 too (the supervisor relays a reopen).
+// the whole process group); SIGUSR2 too (a log reopen: the supervisor tells
+// its processes over IPC).
 process.on('SIGINT', () => {});
 process.on('SIGHUP', () => {});
 process.on('SIGUSR2', () => {});
@@ -100,6 +108,8 @@ process.on('message', (m: SupervisorMessage) => {
       return frontend.going(m.group, m.pid, m.cause);
     case 'group-state':
       return frontend.groupState(m.group, m.unavailable ?? undefined);
+    case 'reopen-logs':
+      return send({ t: 'reopened', pid: process.pid, problems: reopenLogFiles() });
   }
 });
 // The supervisor went away: stop as if told to.

@@ -1,7 +1,10 @@
 // The access log: Common Log Format, then the pipeline's figures:
 //   127.0.0.1 - - [22/Nov/2026:22:43:01 +0000] "GET /x HTTP/1.1" 200 12 total=1.234ms queue=0.101ms group=app pid=4242 id=k3x.1f cause=- frontend=4200
 // (pid: the process that ran the request; frontend: the front-end process that took the connection)
+// or as JSON lines (logFormat json), one object per line:
+//   {"time":"2026-11-22T22:43:01.123Z","client":"127.0.0.1","user":null,"method":"GET","url":"/x","http":"1.1","status":200,"bytes":12,"totalMs":1.234,"queueMs":0.101,"group":"app","pid":4242,"id":"k3x.1f","cause":null,"frontend":4200}
 import { LogSink } from './sink.js';
+import type { LogFormat } from '../config/types.js';
 
 export interface AccessRecord {
   clientAddress: string;
@@ -38,12 +41,16 @@ function clfDate(now: number): string {
 export class AccessLog {
   private readonly sink: LogSink | undefined;
 
-  constructor(target: string | false) {
+  constructor(
+    target: string | false,
+    private readonly format: LogFormat = 'text',
+  ) {
     this.sink = target === false ? undefined : new LogSink(target, true);
   }
 
   write(r: AccessRecord): void {
     if (!this.sink) return;
+    if (this.format === 'json') return this.sink.write(jsonLine(r));
     this.sink.write(
       `${r.clientAddress} - ${r.remoteUser ? encodeURIComponent(r.remoteUser) : '-'} [${clfDate(Date.now())}] ` +
         `"${r.method} ${r.url} HTTP/${r.httpVersion}" ${r.status} ${r.bytes > 0 ? r.bytes : '-'} ` +
@@ -52,4 +59,26 @@ export class AccessLog {
         (r.frontendPid === undefined ? '' : ` frontend=${r.frontendPid}`),
     );
   }
+}
+
+const ms = (x: number | undefined) => (x === undefined ? null : Math.round(x * 1000) / 1000);
+
+function jsonLine(r: AccessRecord): string {
+  return JSON.stringify({
+    time: new Date().toISOString(),
+    client: r.clientAddress,
+    user: r.remoteUser ?? null,
+    method: r.method,
+    url: r.url,
+    http: r.httpVersion,
+    status: r.status,
+    bytes: r.bytes,
+    totalMs: ms(r.totalMs),
+    queueMs: ms(r.queueMs),
+    group: r.group,
+    pid: r.pid ?? null,
+    id: r.requestId,
+    cause: r.cause ?? null,
+    frontend: r.frontendPid ?? null,
+  });
 }

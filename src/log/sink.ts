@@ -1,6 +1,27 @@
 // Where log lines go: stdout, stderr or a file opened for append (one
 // write per line batch, so lines from several processes never interleave).
+// A file is reopened by name for logrotate (reopenLogFiles): lines written
+// before go to the file that was moved, lines after to the new one.
 import fs from 'node:fs';
+
+/** The descriptors "stdout" and "stderr" mean: a child process's own 1 and 2 are its app's output, captured by the supervisor. */
+export interface StandardFds {
+  stdout: number;
+  stderr: number;
+}
+
+let standard: StandardFds = { stdout: 1, stderr: 2 };
+const files = new Set<LogSink>();
+
+/** Where this process's "stdout" and "stderr" log targets write. */
+export function useStandardFds(fds: StandardFds): void {
+  standard = fds;
+}
+
+/** Reopens every log file of this process; what cannot be reopened is said, and the old file kept. */
+export function reopenLogFiles(): string[] {
+  return [...files].flatMap((f) => f.reopen());
+}
 
 export class LogSink {
   private fd: number;
@@ -8,13 +29,16 @@ export class LogSink {
   private scheduled = false;
 
   constructor(
-    target: string,
+    private readonly target: string,
     /** Batch lines and write once per event-loop turn (the access log). */
     private readonly batch: boolean,
   ) {
-    if (target === 'stdout') this.fd = 1;
-    else if (target === 'stderr') this.fd = 2;
-    else this.fd = fs.openSync(target, 'a');
+    if (target === 'stdout') this.fd = standard.stdout;
+    else if (target === 'stderr') this.fd = standard.stderr;
+    else {
+      this.fd = fs.openSync(target, 'a');
+      files.add(this);
+    }
     if (batch) process.on('exit', () => this.flush());
   }
 
@@ -36,6 +60,21 @@ export class LogSink {
     const out = this.buffered;
     this.buffered = '';
     writeAll(this.fd, out);
+  }
+
+  /** Opens the file by its name again (after logrotate moved it); the problem, if it cannot. */
+  reopen(): string[] {
+    this.flush();
+    let fd: number;
+    try {
+      fd = fs.openSync(this.target, 'a');
+    } catch (err) {
+      return [`cannot reopen ${this.target}: ${(err as Error).message}; still writing to the file it had open`];
+    }
+    const old = this.fd;
+    this.fd = fd;
+    fs.closeSync(old);
+    return [];
   }
 }
 

@@ -27,13 +27,15 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { BOOT_ENV, type DaemonApp, type DaemonBoot } from '../daemon/boot.js';
 import { identityEnv } from './privileges.js';
-import type { DaemonMessage } from '../daemon/status-pipe.js';
+import { STD_LOG_FD, type DaemonMessage } from '../daemon/status-pipe.js';
+import { captureOutput, STD_LOG_STDIO } from './app-output.js';
+import { REOPEN_ANSWER_MS } from './frontend-process.js';
 import fs from 'node:fs';
 import { Liveness } from './liveness.js';
 import { native } from '../native/index.js';
 import { logError, logNotice, logWarn } from '../log/error-log.js';
 import type { Cause } from '../protocol/causes.js';
-import type { EffectiveGroup } from '../config/types.js';
+import type { EffectiveGroup, LogFormat } from '../config/types.js';
 
 const DAEMON_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'daemon', 'main.js');
 
@@ -85,6 +87,8 @@ export interface Member {
   successor: Member | undefined;
   /** Told when it becomes ready or fails to (a replacement waits for it). */
   settle: ((r: Readiness) => void) | undefined;
+  /** Told when it says it reopened its log files. */
+  reopened: ((problems: string[]) => void) | undefined;
 }
 
 /** A process the front ends may open a channel to. */
@@ -143,7 +147,7 @@ export class DaemonGroup {
     private readonly socketDir: string,
     private apps: DaemonApp[],
     private allowedApps: DaemonApp[],
-    private readonly base: { errorLog: string; serverTimeout: number; maxHeaderSize: number; serveLoadErrors: boolean },
+    private readonly base: { errorLog: string; logFormat: LogFormat; serverTimeout: number; maxHeaderSize: number; serveLoadErrors: boolean },
     private readonly events: GroupEvents = {},
   ) {
     this.loadFailures = new Array(group.processes).fill(0);
@@ -239,6 +243,8 @@ export class DaemonGroup {
       lazy,
       allowedApps: this.allowedApps,
       errorLog: this.base.errorLog,
+      logFormat: this.base.logFormat,
+      logFds: { stdout: STD_LOG_FD, stderr: STD_LOG_FD + 1 },
       serverTimeout: this.base.serverTimeout,
       maxHeaderSize: this.base.maxHeaderSize,
       index,
@@ -252,7 +258,7 @@ export class DaemonGroup {
     fs.rmSync(socket, { force: true });
     const fd = native().listenUnix(socket, 64, 0o600);
     const child = spawn(process.execPath, [DAEMON_MAIN], {
-      stdio: ['pipe', 'inherit', 'inherit', 'pipe', fd],
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe', fd, ...STD_LOG_STDIO],
       env,
     });
     native().closeFd(fd);
@@ -280,8 +286,10 @@ export class DaemonGroup {
       candidate,
       successor: undefined,
       settle: undefined,
+      reopened: undefined,
     };
     this.members.set(pid, m);
+    captureOutput(child, { role: 'daemon', group: g.name, pid });
     child.stdin?.on('error', () => {});
     const status = child.stdio[3] as NodeJS.ReadableStream | null;
     if (status) {
@@ -335,6 +343,9 @@ export class DaemonGroup {
         }
         this.events.onReady?.(m);
         this.announce();
+        break;
+      case 'reopened':
+        m.reopened?.(msg.problems);
         break;
       case 'recycling':
         this.retire(m, msg.cause, m.index < this.group.processes);
@@ -592,6 +603,25 @@ export class DaemonGroup {
     for (let i = 0; i < this.group.processes; i++) {
       if (![...this.members.values()].some((m) => m.index === i && m.state !== 'retiring')) this.spawn(i);
     }
+  }
+
+  /** Has every process reopen its log files (told on its stdin): what they could not reopen. */
+  async reopenLogs(): Promise<string[]> {
+    const each = [...this.members.values()].map(
+      (m) =>
+        new Promise<string[]>((resolve) => {
+          const timer = setTimeout(() => done([`daemon process ${m.pid} did not say it reopened its log files within ${REOPEN_ANSWER_MS / 1000} s`]), REOPEN_ANSWER_MS);
+          const done = (problems: string[]) => {
+            clearTimeout(timer);
+            m.reopened = undefined;
+            resolve(problems);
+          };
+          m.reopened = done;
+          m.child.stdin?.write('reopen-logs\n');
+          m.child.once('exit', () => done([]));
+        }),
+    );
+    return (await Promise.all(each)).flat();
   }
 
   /** The server is stopping: a process that exits is not replaced. */

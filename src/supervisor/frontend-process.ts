@@ -8,11 +8,15 @@ import path from 'node:path';
 import { FRONTEND_BOOT_ENV, type FrontendBoot } from '../frontend/frontend.js';
 import type { FrontendMessage, GroupsState, RetireCause, SupervisorMessage } from '../frontend/main.js';
 import { logNotice } from '../log/error-log.js';
+import { captureOutput, STD_LOG_STDIO } from './app-output.js';
+import { GLOBAL } from '../config/options.js';
 import { askMetrics, keepFinalMetrics } from '../metrics/ipc.js';
 import type { MeterSnapshot } from '../metrics/meter.js';
 import type { EffectiveConfig } from '../config/types.js';
 
 const FRONTEND_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'frontend', 'main.js');
+/** How long a process has to say it reopened its log files. */
+export const REOPEN_ANSWER_MS = 2000;
 
 export type FrontendState = 'starting' | 'ready' | 'retiring' | 'exited';
 
@@ -48,6 +52,8 @@ export class FrontendProcess {
   readonly exited: Promise<FrontendExit>;
   /** The process exited, whatever the reason. */
   onExit: ((exit: FrontendExit) => void) | undefined;
+  /** Waiting for it to say it reopened its log files. */
+  private reopened: ((problems: string[]) => void) | undefined;
   /** The process retires on its own (maxConnectionsPerChild, an uncaught exception). */
   onRetiring: ((cause: RetireCause) => void) | undefined;
   private hardKill: NodeJS.Timeout | undefined;
@@ -65,16 +71,18 @@ export class FrontendProcess {
       config,
       groups: groupsState(config),
       listenFds: listenFds.map((_, i) => 4 + i),
+      logFds: { stdout: 4 + listenFds.length, stderr: 5 + listenFds.length },
       slots: sizing.slots,
       maxConnections: sizing.maxConnections,
       reportMs: sizing.reportMs,
     };
     const child = spawn(process.execPath, [FRONTEND_MAIN], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...listenFds],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc', ...listenFds, ...STD_LOG_STDIO],
       env: { ...process.env, [FRONTEND_BOOT_ENV]: JSON.stringify(boot) },
     });
     this.child = child;
     this.pid = child.pid;
+    if (child.pid !== undefined) captureOutput(child, { role: 'frontend', group: GLOBAL, pid: child.pid });
     keepFinalMetrics(child);
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
@@ -109,6 +117,9 @@ export class FrontendProcess {
           ready();
         }
         break;
+      case 'reopened':
+        this.reopened?.(m.problems);
+        break;
       case 'retiring':
         this.accepted = m.accepted;
         if (this.state === 'starting' || this.state === 'ready') {
@@ -119,6 +130,22 @@ export class FrontendProcess {
         }
         break;
     }
+  }
+
+  /** Has the process reopen its log files: what it could not reopen. */
+  reopenLogs(): Promise<string[]> {
+    if (!this.alive) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done([`front-end process ${this.pid} did not say it reopened its log files within ${REOPEN_ANSWER_MS / 1000} s`]), REOPEN_ANSWER_MS);
+      const done = (problems: string[]) => {
+        clearTimeout(timer);
+        this.reopened = undefined;
+        resolve(problems);
+      };
+      this.reopened = done;
+      this.send({ t: 'reopen-logs' });
+      void this.exited.then(() => done([]));
+    });
   }
 
   send(m: SupervisorMessage): void {

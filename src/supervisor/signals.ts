@@ -11,7 +11,7 @@
 export interface SignalTarget {
   stop(reason: string): void;
   restart(reason: string): void;
-  reopenLogs(reason: string): void;
+  reopenLogs(reason: string): unknown;
   /** A second SIGINT: kill every process now, exit 1. */
   kill(): void;
 }
@@ -31,7 +31,7 @@ export function catchSignals(): void {
     if (target) target.restart('SIGHUP');
     else hangupBeforeStart = true;
   });
-  process.on('SIGUSR2', () => target?.reopenLogs('SIGUSR2'));
+  process.on('SIGUSR2', () => void target?.reopenLogs('SIGUSR2'));
 }
 
 /** From now on the signals act on `t` (a SIGHUP that came before is passed on). */

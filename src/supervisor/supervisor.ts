@@ -30,6 +30,7 @@ import type { StatusReport } from '../metrics/report.js';
 import path from 'node:path';
 import { native } from '../native/index.js';
 import { openErrorLog, logError, logNotice, logWarn } from '../log/error-log.js';
+import { reopenLogFiles } from '../log/sink.js';
 import { ConfigError } from '../config/errors.js';
 import { GLOBAL } from '../config/options.js';
 import type { DaemonApp } from '../daemon/boot.js';
@@ -94,7 +95,7 @@ export class Supervisor implements SignalTarget {
   async start(): Promise<void> {
     deliverSignalsTo(this);
     const config = this.config;
-    openErrorLog(config.errorLog, 'supervisor');
+    openErrorLog(config.errorLog, 'supervisor', config.logFormat);
     checkPrivileges(config);
     this.tcp = await openTcpListeners(config);
     try {
@@ -163,7 +164,7 @@ export class Supervisor implements SignalTarget {
       this.socketDir,
       appsOf(config, name),
       allApps,
-      { errorLog: config.errorLog, serverTimeout: config.timeout, maxHeaderSize: config.maxHeaderSize, serveLoadErrors: config.serveLoadErrors },
+      { errorLog: config.errorLog, logFormat: config.logFormat, serverTimeout: config.timeout, maxHeaderSize: config.maxHeaderSize, serveLoadErrors: config.serveLoadErrors },
       {
         // The front ends open channels to the processes that take requests,
         // and hear why one goes and whether the group can serve at all.
@@ -227,6 +228,8 @@ export class Supervisor implements SignalTarget {
         return { ok: true, message: 'stopping', data: { seconds: this.config.shutdownTimeout } };
       case 'status':
         return { ok: true, data: await this.status(req.chart === true) };
+      case 'reopen-logs':
+        return this.reopenLogs('sluice reopen-logs');
       default:
         return { ok: false, error: `unknown command ${JSON.stringify((req as { cmd?: unknown }).cmd)}` };
     }
@@ -270,7 +273,22 @@ export class Supervisor implements SignalTarget {
     process.exit(1);
   }
 
-  reopenLogs(_reason: string): void {}
+  /**
+   * Every process reopens its log files by name (after logrotate moved
+   * them): the supervisor first, then each front end and daemon process,
+   * which say when they have. Lines written meanwhile go to the moved file.
+   */
+  async reopenLogs(reason: string): Promise<Outcome> {
+    const own = reopenLogFiles();
+    const processes = [...(this.frontend?.members() ?? []), ...this.groups.values()];
+    const problems = [...own, ...(await Promise.all(processes.map((p) => p.reopenLogs()))).flat()];
+    if (problems.length > 0) {
+      logError(`${reason}: ${problems.join('; ')}`);
+      return { ok: false, error: problems.join('; ') };
+    }
+    logNotice(`${reason}: log files reopened`);
+    return { ok: true, message: 'log files reopened' };
+  }
 
   /**
    * Graceful restart: new configuration, new front-end processes, every
