@@ -128,7 +128,9 @@ export class Daemon {
     slot.url = env.mountPoint + head.url;
     const now = wallNow();
     const queuedMs = now - env.queueStart;
-    channel.writer.send(ACK, id, `${process.pid}\0${Math.max(0, Math.round(queuedMs * 1000))}`);
+    // The acknowledgement lets the front end send the body: a request
+    // without one needs none (the front end knows it was picked up).
+    if (head.body !== 'none') channel.writer.send(ACK, id, `${process.pid}\0${Math.max(0, Math.round(queuedMs * 1000))}`);
     const res = stream.res;
 
     const style = this.allowed.get(env.app);
@@ -189,6 +191,7 @@ export class Daemon {
       env.remoteUser,
     );
     slot.ctx = ctx;
+    stream.ctx = ctx;
     slot.appStartedAt = performance.now();
     this.triggers.touch();
     this.watchdog?.requestStarted(slot, (now - env.queueStart) * 1000);
@@ -200,7 +203,7 @@ export class Daemon {
         this.appError(err, status, cause, what, stream.res, env);
       },
       onDone: () => this.requestDone(),
-    });
+    }, false);
   }
 
   private appError(err: unknown, status: number, cause: Cause, what: string, res: ServerResponse, env: Envelope): void {

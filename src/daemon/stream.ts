@@ -14,6 +14,8 @@ import { Duplex } from 'node:stream';
 import { MAX_BODY_FRAME, RESPONSE_BODY, RESPONSE_HEAD, RESPONSE_END, RESET, REQUEST_WINDOW, WINDOW, uint32 } from '../protocol/frames.js';
 import { CAUSE_HEADER, encodeResponseHead, type Envelope, type RequestHead } from '../protocol/envelope.js';
 import type { FrameWriter } from '../protocol/frame-writer.js';
+import { contextStorage } from '../app/context.js';
+import type { LiveContext } from '../app/run-handler.js';
 
 const storeHeader = (http.ServerResponse.prototype as unknown as { _storeHeader?: (line: string, headers: unknown) => void })._storeHeader;
 if (typeof storeHeader !== 'function') throw new Error(`sluice: this Node.js (${process.version}) has no ServerResponse._storeHeader; daemon mode cannot run on it`);
@@ -156,6 +158,12 @@ export class DaemonStream {
   private aborted = false;
   /** performance.now() since when the stream waits on the front end (its body, or its window), else 0. */
   waitingSince = 0;
+  /**
+   * The request's context once the app runs: what arrives from the front end
+   * (body bytes, window, an abort) is delivered inside it, so listeners the
+   * app registered see requestContext().
+   */
+  ctx: LiveContext | undefined;
   /** Why the daemon cuts the response if it destroys its socket (src/daemon/daemon.ts). */
   cutCause = 'crash';
   cutWhy = '';
@@ -203,6 +211,7 @@ export class DaemonStream {
   // --- from the front end ---------------------------------------------
 
   requestBody(data: Buffer): void {
+    if (this.ctx && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.requestBody(data));
     if (this.done || this.req.complete) return;
     this.received += data.length;
     this.waitingSince = 0;
@@ -216,6 +225,7 @@ export class DaemonStream {
   }
 
   endBody(): void {
+    if (this.ctx && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.endBody());
     if (this.req.complete) return;
     this.req.complete = true;
     this.req.push(null);
@@ -223,6 +233,7 @@ export class DaemonStream {
 
   /** The front end takes `n` more response bytes. */
   responseWindow(n: number): void {
+    if (this.ctx && this.blocked.length > 0 && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.responseWindow(n));
     this.window += n;
     this.waitingSince = 0;
     while (this.blocked.length > 0 && this.window > 0) {
@@ -233,6 +244,7 @@ export class DaemonStream {
 
   /** The front end gave the request up (its client went, or it answered it itself). */
   abort(err: Error): void {
+    if (this.ctx && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.abort(err));
     if (this.done) return;
     this.aborted = true;
     this.blocked.length = 0;

@@ -19,7 +19,7 @@ import { serveStatic, STATIC_GROUP } from './static.js';
 import { Hooks, type HookClient } from './hooks/run.js';
 import { removeHeader, setHeader } from './request-headers.js';
 import { AccessLog } from '../log/access-log.js';
-import { Meter } from '../metrics/meter.js';
+import { Meter, type RequestMeter } from '../metrics/meter.js';
 import { StatusEndpoints } from '../metrics/status-page.js';
 import { log, logError, logNotice } from '../log/error-log.js';
 import { sendError } from '../app/run-handler.js';
@@ -67,27 +67,151 @@ interface Connection {
   running: number;
   runningUnsafe: number;
   /** Pipelined requests held back until those before them are done, in arrival order. */
-  waiting: Array<{ safe: boolean; start(): void }>;
+  waiting: Transaction[];
   firstRequest: NodeJS.Timeout;
   /** Index of the listener (config.listen) it came in on: hosts are matched among that listener's. */
   listener: number;
   /** Its descriptor. */
   fd: number;
   /** The request whose body the parser is reading: a bad chunk in it is that request's to answer. */
-  reading: { req: IncomingMessage; refuse(r: Refusal): void } | undefined;
+  reading: Transaction | undefined;
   /** A later pipelined request could not be parsed: answered so, then closed, once those before it are done. */
   closeWith: Refusal | undefined;
 }
 
-/** What dispatch() reports back to the request's bookkeeping in handle(). */
-interface RequestEnd {
-  done(status: number, bytes: number, group: string, pid: number | undefined, queueMs: number | undefined, cause: string | undefined): void;
-  setUser(user: string | undefined): void;
-  /** Who answers a refusal of the request from now on (its daemon exchange, or the embedded run). */
-  hold(refuse: (r: Refusal) => void): void;
-  refused(): boolean;
-  atGroup(group: string): void;
-  pickedUp(): void;
+/** One request's course through this front end: its bookkeeping, its refusal, its access-log line. */
+class Transaction {
+  readonly started = performance.now();
+  readonly requestId: string;
+  readonly meter: RequestMeter;
+  readonly safe: boolean;
+  readonly address: string;
+  readonly port: number;
+  readonly scheme: 'http' | 'https';
+  /** Set by the mount's auth hook (src/frontend/hooks/). */
+  remoteUser: string | undefined;
+  hostName: string | undefined;
+  private running = false;
+  private over = false;
+  refused = false;
+  /** Who answers a refusal of the request from now on: its daemon exchange, or the embedded run. */
+  holder: Exchange | 'embedded' | undefined;
+  /** The refusal the embedded run answered. */
+  holderRefusal: Refusal | undefined;
+  private stopBodyWatch: (() => void) | undefined;
+
+  constructor(
+    private readonly fe: Frontend,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    /** The target as the client sent it (the access log's). */
+    private readonly sent: string,
+    readonly conn: Connection | undefined,
+    readonly route: Route | undefined,
+  ) {
+    this.requestId = fe.newRequestId();
+    fe.inFlight++;
+    this.meter = fe.meter.begin();
+    this.safe = SAFE_METHODS.has(req.method ?? '');
+    const socket = req.socket;
+    this.address = socket.remoteAddress ?? '';
+    this.port = socket.remotePort ?? 0;
+    this.scheme = (socket as net.Socket & { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  }
+
+  /** The body, if the request has one: each wait for it bounded by `timeout`, a chunked one by the body limit. */
+  watchBody(timeout: number, limit: number): void {
+    const h = this.req.headers;
+    if (h['transfer-encoding'] === undefined && (h['content-length'] === undefined || h['content-length'] === '0')) return;
+    const refuse = (r: Refusal) => this.refuse(r);
+    this.stopBodyWatch = watchRequestBody(this.req, timeout * 1000, () =>
+      refuse({ status: 408, text: 'Request Timeout', cause: 'timeout', why: `the client sent no more of the request body for timeout ${timeout} s` }),
+    );
+    limitChunkedBody(this.req, limit, refuse);
+  }
+
+  start(hostName: string | undefined): void {
+    if (this.over) return;
+    this.running = true;
+    this.hostName = hostName;
+    const conn = this.conn;
+    if (conn) {
+      conn.running++;
+      if (!this.safe) conn.runningUnsafe++;
+    }
+    this.fe.dispatch(this, hostName);
+  }
+
+  /**
+   * Refusing the request while it is under way (a bad chunk, a body over
+   * the limit, a stalled body): whoever holds it answers, else it is answered here.
+   */
+  refuse(r: Refusal): void {
+    if (this.over || this.refused) return;
+    this.refused = true;
+    const { req, res } = this;
+    if (this.holder instanceof Exchange) return this.holder.refuse(r);
+    if (this.holder === 'embedded') {
+      this.holderRefusal = r;
+      logNotice(`${req.method} ${req.url} refused: ${r.why}`, { group: GLOBAL, request: this.requestId, status: r.status, cause: r.cause });
+      // The app's read of the body fails as if the client had gone (the connection closes after the answer).
+      if (res.headersSent) res.destroy();
+      else {
+        res.shouldKeepAlive = false;
+        sendError(res, r.status, r.cause, r.text);
+        // Node ends a request with its response: this one's body never ends.
+        res.once('finish', () => req.destroy());
+      }
+      return;
+    }
+    logNotice(`${req.method} ${this.sent} refused: ${r.why}`, { request: this.requestId, status: r.status, cause: r.cause });
+    // Nothing of the request was read or forwarded: the connection cannot be reused.
+    res.shouldKeepAlive = false;
+    sendError(res, r.status, r.cause, r.text);
+    this.done(r.status, 0, this.route?.mount.processGroup ?? '-', process.pid, undefined, r.cause);
+  }
+
+  done(status: number, bytes: number, group: string, pid: number | undefined, queueMs: number | undefined, cause: string | undefined): void {
+    if (this.over) return;
+    this.over = true;
+    this.stopBodyWatch?.();
+    const { fe, req, res, conn } = this;
+    fe.accessLog.write({
+      clientAddress: this.address,
+      remoteUser: this.remoteUser,
+      method: req.method ?? '-',
+      url: this.sent,
+      httpVersion: req.httpVersion,
+      status,
+      bytes,
+      totalMs: performance.now() - this.started,
+      queueMs,
+      group,
+      pid,
+      requestId: this.requestId,
+      cause,
+      frontendPid: process.pid,
+    });
+    this.meter.end(status, cause, queueMs);
+    fe.inFlight--;
+    fe.responses.delete(res);
+    if (!conn) return;
+    if (conn.reading === this) conn.reading = undefined;
+    conn.active--;
+    if (this.running) {
+      conn.running--;
+      if (!this.safe) conn.runningUnsafe--;
+    }
+    fe.startWaiting(conn);
+    // Once the response is out: the refusal of a later pipelined request,
+    // or (stopping) the close of a connection left idle.
+    if (conn.active === 0 && (conn.closeWith || fe.isStopping)) {
+      const socket = req.socket;
+      const after = () => setImmediate(() => (conn.closeWith ? fe.answerRaw(socket, conn.closeWith, undefined) : fe.closeIfIdle(socket)));
+      if (res.writableFinished) after();
+      else res.once('finish', after);
+    }
+  }
 }
 
 export class Frontend {
@@ -97,7 +221,7 @@ export class Frontend {
   /** Each daemon group's waiting line and channels in this process. */
   private readonly lines = new Map<string, GroupLine>();
   private readonly hooks: Hooks;
-  private readonly accessLog: AccessLog;
+  readonly accessLog: AccessLog;
   /** Capacity figures (src/metrics), read by the supervisor for `sluice status`. */
   readonly meter: Meter;
   private readonly statusEndpoints: StatusEndpoints | undefined;
@@ -107,10 +231,14 @@ export class Frontend {
   private nextId = 0;
   inFlight = 0;
   private stopping = false;
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
   /** Open client connections: requests in progress on each. */
   private readonly connections = new Map<net.Socket, Connection>();
   /** Responses in progress whose head is not out yet may still be told to close. */
-  private readonly responses = new Set<ServerResponse>();
+  readonly responses = new Set<ServerResponse>();
   private onDrained: (() => void) | undefined;
   accepted = 0;
   /** Called whenever a slot is taken or freed. */
@@ -252,7 +380,7 @@ export class Frontend {
    * it could not parse (or will not serve, CONNECT): with its cause, an
    * error-log line and an access-log line; the connection closes after it.
    */
-  private answerRaw(socket: net.Socket, r: Refusal, req: IncomingMessage | undefined): void {
+  answerRaw(socket: net.Socket, r: Refusal, req: IncomingMessage | undefined): void {
     if (!socket.writable) return void socket.destroy();
     const requestId = this.newRequestId();
     const body = `${r.status} ${r.text}\n`;
@@ -280,7 +408,7 @@ export class Frontend {
     this.meter.begin().end(r.status, r.cause, undefined);
   }
 
-  private newRequestId(): string {
+  newRequestId(): string {
     return `${this.idPrefix}-${(++this.nextId).toString(36)}`;
   }
 
@@ -288,109 +416,22 @@ export class Frontend {
     const sent = req.url ?? '/';
     const decision = this.decide(req);
     if (!decision.refusal && this.statusEndpoints?.serve(req, res)) return;
-    const started = performance.now();
-    const requestId = this.newRequestId();
-    this.inFlight++;
-    const metered = this.meter.begin();
     const conn = this.connections.get(req.socket);
-    const safe = SAFE_METHODS.has(req.method ?? '');
+    const tx = new Transaction(this, req, res, sent, conn, decision.route);
     if (conn) {
       if (conn.requests++ === 0) clearTimeout(conn.firstRequest);
       conn.active++;
+      conn.reading = tx;
     }
     if (this.stopping) res.shouldKeepAlive = false;
     else this.responses.add(res);
-    const socket = req.socket;
-    const clientAddress = socket.remoteAddress ?? '';
-    const scheme: 'http' | 'https' = (socket as net.Socket & { encrypted?: boolean }).encrypted ? 'https' : 'http';
-    /** Set by the mount's auth hook (src/frontend/hooks/). */
-    let remoteUser: string | undefined;
-    let running = false;
-    let over = false;
-    const done = (status: number, bytes: number, group: string, pid: number | undefined, queueMs: number | undefined, cause: string | undefined) => {
-      if (over) return;
-      over = true;
-      stopBodyWatch();
-      this.accessLog.write({
-        clientAddress,
-        remoteUser,
-        method: req.method ?? '-',
-        url: sent,
-        httpVersion: req.httpVersion,
-        status,
-        bytes,
-        totalMs: performance.now() - started,
-        queueMs,
-        group,
-        pid,
-        requestId,
-        cause,
-        frontendPid: process.pid,
-      });
-      metered.end(status, cause, queueMs);
-      this.inFlight--;
-      this.responses.delete(res);
-      if (!conn) return;
-      if (conn.reading?.req === req) conn.reading = undefined;
-      conn.active--;
-      if (running) {
-        conn.running--;
-        if (!safe) conn.runningUnsafe--;
-      }
-      this.startWaiting(conn);
-      // Once the response is out: the refusal of a later pipelined request,
-      // or (stopping) the close of a connection left idle.
-      if (conn.active === 0 && (conn.closeWith || this.stopping)) {
-        const after = () => setImmediate(() => (conn.closeWith ? this.answerRaw(socket, conn.closeWith, undefined) : this.closeIfIdle(socket)));
-        if (res.writableFinished) after();
-        else res.once('finish', after);
-      }
-    };
-
-    // Refusing the request while it is under way (a bad chunk, a body over
-    // the limit, a stalled body): whoever holds it answers, else it is answered here.
-    let holder: ((r: Refusal) => void) | undefined;
-    let refused = false;
-    const group = () => decision.route?.mount.processGroup ?? '-';
-    const refuse = (r: Refusal) => {
-      if (over || refused) return;
-      refused = true;
-      if (holder) return holder(r);
-      logNotice(`${req.method} ${sent} refused: ${r.why}`, { request: requestId, status: r.status, cause: r.cause });
-      // Nothing of the request was read or forwarded: the connection cannot be reused.
-      res.shouldKeepAlive = false;
-      sendError(res, r.status, r.cause, r.text);
-      done(r.status, 0, group(), process.pid, undefined, r.cause);
-    };
-    if (conn) conn.reading = { req, refuse };
-    const stopBodyWatch = watchRequestBody(req, this.config.timeout * 1000, () =>
-      refuse({ status: 408, text: 'Request Timeout', cause: 'timeout', why: `the client sent no more of the request body for timeout ${this.config.timeout} s` }),
-    );
-
-    limitChunkedBody(req, this.config.limitRequestBody, refuse);
+    tx.watchBody(this.config.timeout, this.config.limitRequestBody);
     const first = decision.refusal ?? checkHeaderCount(req) ?? checkFraming(req) ?? checkExpectation(req) ?? checkDeclaredLength(req, this.config.limitRequestBody);
-    if (first) return refuse(first);
-
-    const start = () => {
-      if (over) return;
-      running = true;
-      if (conn) {
-        conn.running++;
-        if (!safe) conn.runningUnsafe++;
-      }
-      this.dispatch(req, res, decision.route, decision.hostName, conn, requestId, { address: clientAddress, port: socket.remotePort ?? 0, scheme }, {
-        done,
-        setUser: (u) => (remoteUser = u),
-        hold: (h) => (holder = h),
-        refused: () => refused,
-        atGroup: (g) => metered.atGroup(g),
-        pickedUp: metered.pickedUp,
-      });
-    };
+    if (first) return tx.refuse(first);
     // Pipelined requests: safe ones run side by side, any other waits until
     // those before it are done, and those after it wait for it (RFC 9112 9.3.2).
-    if (conn && !this.mayStart(conn, safe)) conn.waiting.push({ safe, start });
-    else start();
+    if (conn && !this.mayStart(conn, tx.safe)) conn.waiting.push(tx);
+    else tx.start(decision.hostName);
   }
 
   private mayStart(conn: Connection, safe: boolean): boolean {
@@ -398,12 +439,12 @@ export class Frontend {
     return conn.running === 0 || (safe && conn.runningUnsafe === 0);
   }
 
-  private startWaiting(conn: Connection): void {
+  startWaiting(conn: Connection): void {
     while (conn.waiting.length > 0) {
       const next = conn.waiting[0]!;
       if (!(conn.running === 0 || (next.safe && conn.runningUnsafe === 0))) return;
       conn.waiting.shift();
-      next.start();
+      next.start(next.hostName);
     }
   }
 
@@ -436,81 +477,64 @@ export class Frontend {
   }
 
   /** Runs an accepted request: a static file, or its mount's hooks and then its app, embedded or in its daemon group. */
-  private dispatch(
-    req: IncomingMessage,
-    res: ServerResponse,
-    route: Route | undefined,
-    hostName: string | undefined,
-    conn: Connection | undefined,
-    requestId: string,
-    client: HookClient,
-    end: RequestEnd,
-  ): void {
+  dispatch(tx: Transaction, hostName: string | undefined): void {
+    const { req, res, route, conn } = tx;
     const url = req.url ?? '/';
     const staticRoute = this.router.staticRoute(hostName, url, route, conn?.listener);
     if (staticRoute) {
-      return serveStatic(req, res, staticRoute, requestId, this.config.timeout, (r) => end.done(r.status, r.bytes, STATIC_GROUP, process.pid, undefined, r.cause));
+      return serveStatic(req, res, staticRoute, tx.requestId, this.config.timeout, (r) => tx.done(r.status, r.bytes, STATIC_GROUP, process.pid, undefined, r.cause));
     }
     if (!route) {
       sendError(res, 404, 'no-route', 'Not Found');
-      return end.done(404, 0, '-', process.pid, undefined, 'no-route');
+      return tx.done(404, 0, '-', process.pid, undefined, 'no-route');
     }
-    const delegate = (mount: EffectiveMount, remoteUser: string | undefined): void => {
-      if (end.refused()) return;
-      // The client waits for this before it sends the body: the request is accepted.
-      if (req.headers.expect !== undefined && !res.headersSent) res.writeContinue();
-      if (mount.processGroup === GLOBAL) {
-        const bytes = countBodyBytes(res);
-        let refusal: Refusal | undefined;
-        end.hold((r) => {
-          refusal = r;
-          logNotice(`${req.method} ${url} refused: ${r.why}`, { group: GLOBAL, request: requestId, status: r.status, cause: r.cause });
-          // The app's read of the body fails as if the client had gone (the connection closes after the answer).
-          if (res.headersSent) res.destroy();
-          else {
-            res.shouldKeepAlive = false;
-            sendError(res, r.status, r.cause, r.text);
-            // Node ends a request with its response: this one's body never ends.
-            res.once('finish', () => req.destroy());
-          }
-        });
-        this.embedded.run(req, res, mount, route.appUrl, requestId, { ...client, remoteUser }, (r) =>
-          refusal ? end.done(refusal.status, bytes(), GLOBAL, process.pid, 0, refusal.cause) : end.done(r.status, bytes(), GLOBAL, process.pid, 0, r.cause),
-        );
-        return;
-      }
-      const group = this.config.groups[mount.processGroup]!;
-      end.atGroup(group.name);
-      const exchange = new Exchange(
-        req,
-        res,
-        {
-          requestId,
-          group,
-          line: this.lines.get(group.name)!,
-          mount,
-          appUrl: route.appUrl,
-          clientAddress: client.address,
-          clientPort: client.port,
-          clientFd: conn?.fd ?? -1,
-          scheme: client.scheme,
-          remoteUser,
-          serverTimeout: this.config.timeout,
-          onPickup: end.pickedUp,
-        },
-        (r: ExchangeResult) => end.done(r.status, r.bytes, group.name, r.pid, r.queueMs, r.cause),
-      );
-      end.hold((r) => exchange.refuse(r));
-      exchange.start();
-    };
-    if (!route.mount.hooks) return delegate(route.mount, undefined);
+    if (!route.mount.hooks) return this.delegate(tx, route, route.mount);
     // Access, auth and dispatch hooks decide first; the request goes to the mount the dispatch hook chose.
-    this.hooks.run(req, res, route, client, requestId).then((o) => {
-      if (end.refused()) return;
-      if (!o.proceed) return end.done(o.status, 0, route.mount.processGroup, process.pid, undefined, o.cause);
-      end.setUser(o.remoteUser);
-      delegate(o.mount, o.remoteUser);
+    this.hooks.run(req, res, route, tx, tx.requestId).then((o) => {
+      if (tx.refused) return;
+      if (!o.proceed) return tx.done(o.status, 0, route.mount.processGroup, process.pid, undefined, o.cause);
+      tx.remoteUser = o.remoteUser;
+      this.delegate(tx, route, o.mount);
     });
+  }
+
+  /** The request goes to its app: embedded here, or to its daemon group's waiting line. */
+  private delegate(tx: Transaction, route: Route, mount: EffectiveMount): void {
+    if (tx.refused) return;
+    const { req, res } = tx;
+    // The client waits for this before it sends the body: the request is accepted.
+    if (req.headers.expect !== undefined && !res.headersSent) res.writeContinue();
+    if (mount.processGroup === GLOBAL) {
+      const bytes = countBodyBytes(res);
+      tx.holder = 'embedded';
+      this.embedded.run(req, res, mount, route.appUrl, tx.requestId, tx, (r) =>
+        tx.holderRefusal ? tx.done(tx.holderRefusal.status, bytes(), GLOBAL, process.pid, 0, tx.holderRefusal.cause) : tx.done(r.status, bytes(), GLOBAL, process.pid, 0, r.cause),
+      );
+      return;
+    }
+    const group = this.config.groups[mount.processGroup]!;
+    tx.meter.atGroup(group.name);
+    const exchange = new Exchange(
+      req,
+      res,
+      {
+        requestId: tx.requestId,
+        group,
+        line: this.lines.get(group.name)!,
+        mount,
+        appUrl: route.appUrl,
+        clientAddress: tx.address,
+        clientPort: tx.port,
+        clientFd: tx.conn?.fd ?? -1,
+        scheme: tx.scheme,
+        remoteUser: tx.remoteUser,
+        serverTimeout: this.config.timeout,
+        onPickup: tx.meter.pickedUp,
+      },
+      (r: ExchangeResult) => tx.done(r.status, r.bytes, group.name, r.pid, r.queueMs, r.cause),
+    );
+    tx.holder = exchange;
+    exchange.start();
   }
 
   /** The supervisor's word on the daemon groups (src/frontend/main.ts). */
@@ -577,7 +601,7 @@ export class Frontend {
   }
 
   /** Closes a keep-alive connection that has served a request and has none in progress. */
-  private closeIfIdle(socket: net.Socket): void {
+  closeIfIdle(socket: net.Socket): void {
     const conn = this.connections.get(socket);
     if (conn && conn.requests > 0 && conn.active === 0) socket.destroy();
   }

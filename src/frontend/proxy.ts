@@ -102,8 +102,9 @@ export class Exchange {
   private bodySent = false;
   /** Response bytes written to the client and not yet granted back to the daemon. */
   private owed = 0;
-  /** socket-timeout on the daemon; the connect-timeout retry of a full line. */
+  /** socket-timeout on the daemon (from `activeAt`); the connect-timeout retry of a full line. */
   private timer: NodeJS.Timeout | undefined;
+  private activeAt = 0;
   private retry: NodeJS.Timeout | undefined;
   /** Set while the client is slower than the app: stops watching its progress. */
   private clientStall: (() => void) | undefined;
@@ -216,6 +217,7 @@ export class Exchange {
     // Known here even if the process never gets to acknowledge it (its loop blocked); the ACK refines them.
     this.pid = channel.pid;
     this.queueMs = wallNow() - this.queueStart;
+    this.info.onPickup?.();
     this.arm();
   }
 
@@ -226,8 +228,7 @@ export class Exchange {
     this.queueMs = queueMicros / 1000;
     this.acked = true;
     this.arm();
-    this.info.onPickup?.();
-    if (this.body === 'none' || this.bodySent) return;
+    if (this.bodySent) return;
     this.bodySent = true;
     this.req.on('data', this.onReqData);
     this.req.once('end', this.onReqEnd);
@@ -322,7 +323,7 @@ export class Exchange {
     if (this.over) return;
     // Not retried even when no acknowledgement came: the app may have run
     // the request before its process died, and running it twice is worse.
-    const where = !this.acked ? 'before acknowledging the pickup' : this.headReceived ? 'mid-response' : 'before responding';
+    const where = !this.acked && this.body !== 'none' ? 'before acknowledging the pickup' : this.headReceived ? 'mid-response' : 'before responding';
     this.fail(
       502,
       (cause ?? 'crash') as Cause,
@@ -378,11 +379,23 @@ export class Exchange {
   // --- timeouts and failures ----------------------------------------------
 
   /** (Re)starts socket-timeout: the front end waits on the daemon now. */
+  /**
+   * (Re)starts socket-timeout: the front end waits on the daemon from now.
+   * Called on every frame, so it only notes the time; the one timer looks
+   * at it when it fires and waits out the rest.
+   */
   private arm(): void {
     if (this.over || this.socketTimeoutMs <= 0) return;
-    if (this.timer) this.timer.refresh();
-    else this.timer = setTimeout(() => this.onSocketTimeout(), this.socketTimeoutMs);
+    this.activeAt = performance.now();
+    this.timer ??= setTimeout(this.onTimer, this.socketTimeoutMs);
   }
+
+  private readonly onTimer = () => {
+    this.timer = undefined;
+    const left = this.socketTimeoutMs - (performance.now() - this.activeAt);
+    if (left > 1) this.timer = setTimeout(this.onTimer, left);
+    else this.onSocketTimeout();
+  };
 
   private disarm(): void {
     clearTimeout(this.timer);
@@ -390,7 +403,6 @@ export class Exchange {
   }
 
   private onSocketTimeout(): void {
-    this.timer = undefined;
     if (this.over) return;
     // Sending the body and waiting on the client, not on the daemon: the
     // front end's timeout bounds that (src/frontend/body-timeout.ts).
@@ -399,7 +411,7 @@ export class Exchange {
     if (this.clientStall) return;
     const phase = !this.channel
       ? 'waiting for a daemon slot to pick the request up'
-      : !this.acked
+      : !this.acked && this.body !== 'none'
         ? 'waiting for the daemon to acknowledge the pickup'
         : !this.headReceived
           ? this.held
