@@ -28,7 +28,7 @@ import {
   uint32,
 } from '../protocol/frames.js';
 import { FrameWriter } from '../protocol/frame-writer.js';
-import { decodeResponseHead, encodeStart, type Start } from '../protocol/envelope.js';
+import { decodeResponseHead, startPrefix, type Start } from '../protocol/envelope.js';
 import type { Exchange } from './proxy.js';
 
 export interface ChannelOwner {
@@ -89,7 +89,7 @@ export class FrontendChannel {
     const id = ++this.nextStream;
     this.streams.set(id, ex);
     this.grants--;
-    this.writer.send(START, id, encodeStart(start), true);
+    this.writer.sendList(START, id, startPrefix(start), start.head.rawHeaders, true);
     return id;
   }
 

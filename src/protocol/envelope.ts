@@ -56,15 +56,20 @@ export interface Start {
 
 const NUL = '\0';
 
-export function encodeStart(s: Start): string {
+/** The START payload up to its headers; each header name and value follows, NUL first (FrameWriter.sendList). */
+export function startPrefix(s: Start): string {
   const e = s.env;
   const h = s.head;
-  let out =
+  return (
     e.queueStart.toFixed(3) + NUL + e.requestId + NUL + e.app + NUL + e.mountPoint + NUL + e.processGroup + NUL + e.applicationGroup + NUL +
     e.callableObject + NUL + e.clientAddress + NUL + e.clientPort + NUL + e.scheme + NUL + (e.remoteUser === undefined ? '0' : '1' + e.remoteUser) + NUL +
-    s.waiting + NUL + s.oldestWaiting.toFixed(3) + NUL + h.body + NUL + h.contentLength + NUL + h.method + NUL + h.url + NUL + h.httpVersion;
-  const raw = h.rawHeaders;
-  for (let i = 0; i < raw.length; i++) out += NUL + raw[i];
+    s.waiting + NUL + s.oldestWaiting.toFixed(3) + NUL + h.body + NUL + h.contentLength + NUL + h.method + NUL + h.url + NUL + h.httpVersion
+  );
+}
+
+export function encodeStart(s: Start): string {
+  let out = startPrefix(s);
+  for (const x of s.head.rawHeaders) out += NUL + x;
   return out;
 }
 

@@ -68,6 +68,35 @@ export class FrameWriter {
     }
   }
 
+  /**
+   * Queues a frame whose payload is `first` then each of `rest`, NUL before
+   * each, encoded straight into the batch (no string of them all is made).
+   */
+  sendList(type: number, stream: number, first: string, rest: readonly string[], track = false): void {
+    if (this.socket.destroyed) {
+      if (track) this.onUndelivered?.([stream]);
+      return;
+    }
+    if (track) this.tracked.push(stream);
+    let chars = first.length;
+    for (let i = 0; i < rest.length; i++) chars += rest[i]!.length + 1;
+    this.reserve(HEADER_BYTES + chars * 3);
+    const a = this.arena;
+    const start = this.used;
+    let at = start + HEADER_BYTES;
+    at += a.write(first, at, 'utf8');
+    for (let i = 0; i < rest.length; i++) {
+      a[at++] = 0;
+      at += a.write(rest[i]!, at, 'utf8');
+    }
+    this.header(type, stream, at - start - HEADER_BYTES);
+    this.used = at;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushLater);
+    }
+  }
+
   /** Writes what is queued now. */
   flush(): void {
     if (this.used > 0 && !this.socket.destroyed) this.writeArena();
