@@ -1,7 +1,7 @@
 // Command-line parsing. Every mistake is a ConfigError naming the flag.
 import path from 'node:path';
 import { ConfigError, suggest } from '../config/errors.js';
-import { GROUP_OPTIONS, DAEMON_ONLY, EMBEDDED_REASON, GLOBAL } from '../config/options.js';
+import { GROUP_OPTIONS, DAEMON_ONLY, EMBEDDED_TOO, EMBEDDED_REASON, GLOBAL } from '../config/options.js';
 import { parseBytes, parseOptionValue, parseSeconds } from '../config/validate.js';
 import type { UserConfig } from '../config/types.js';
 import { FRONT_END_KEYS, FRONT_END_FLAGS, parseDirective, parseMaintenanceInterval } from '../config/front-end.js';
@@ -95,9 +95,14 @@ export function startConfig(p: Parsed): UserConfig {
   const app = p.positional[0]!;
   const embedded = one(p, 'embedded') === 'true';
   const group: Record<string, unknown> = {};
+  const embeddedSettings: Record<string, unknown> = {};
   for (const spec of GROUP_OPTIONS) {
     const v = one(p, spec.flag);
     if (v === undefined) continue;
+    if (embedded && EMBEDDED_TOO.has(spec.key)) {
+      embeddedSettings[spec.key] = parseOptionValue(spec, v, `--${spec.flag}`);
+      continue;
+    }
     if (embedded && DAEMON_ONLY.has(spec.key)) {
       throw new ConfigError(`--${spec.flag}`, `${EMBEDDED_REASON} (drop --embedded to run the app in a daemon group)`);
     }
@@ -122,6 +127,7 @@ export function startConfig(p: Parsed): UserConfig {
   };
   for (const v of p.flags.get('static') ?? []) cfg.mounts!.push(staticMount(v));
   if (!embedded) cfg.groups = { [name]: group };
+  Object.assign(cfg, embeddedSettings);
   applyServerFlags(p, cfg);
   return cfg;
 }

@@ -54,6 +54,8 @@ export interface GroupOptions {
   cpuTimeLimit: number;
   memoryLimit: number;
   scriptReloading: boolean;
+  maxTunnels: number;
+  tunnelIdleTimeout: number;
 }
 
 export const GROUP_OPTIONS: readonly OptionSpec[] = [
@@ -86,17 +88,25 @@ export const GROUP_OPTIONS: readonly OptionSpec[] = [
   { key: 'cpuTimeLimit', flag: 'cpu-time-limit', kind: 'seconds', default: 0, doc: 'recycle a process after this much CPU time' },
   { key: 'memoryLimit', flag: 'memory-limit', kind: 'bytes', default: 0, doc: 'recycle a process whose resident memory exceeds this (e.g. 512M)' },
   { key: 'scriptReloading', flag: 'script-reloading', kind: 'boolean', default: true, doc: 'reload a process when the app file changes' },
+  { key: 'maxTunnels', flag: 'max-tunnels', kind: 'count', default: 1000, min: 0, doc: 'upgraded connections (WebSockets) a process holds open at most; beyond, a handshake gets 503 (0: none)' },
+  { key: 'tunnelIdleTimeout', flag: 'tunnel-idle-timeout', kind: 'seconds', default: 0, doc: 'close a tunnel (WebSocket) that carried no bytes either way this long (0: never)' },
 ];
 
 export const OPTION_BY_KEY = new Map(GROUP_OPTIONS.map((o) => [o.key as string, o]));
 export const OPTION_BY_FLAG = new Map(GROUP_OPTIONS.map((o) => [o.flag, o]));
 
 /**
- * Options that act only on daemon processes (sizing, queueing, timeouts,
- * recycling, their environment): every group option. None applies to an
- * embedded mount, which runs in the front end.
+ * Group options that also bound the tunnels of embedded apps: there they are
+ * server-level settings (`maxTunnels`, `tunnelIdleTimeout`) of the front-end processes.
  */
-export const DAEMON_ONLY: ReadonlySet<string> = new Set(GROUP_OPTIONS.map((o) => o.key as string));
+export const EMBEDDED_TOO: ReadonlySet<string> = new Set(['maxTunnels', 'tunnelIdleTimeout']);
+
+/**
+ * Options that act only on daemon processes (sizing, queueing, timeouts,
+ * recycling, their environment): every other group option. None applies to
+ * an embedded mount, which runs in the front end.
+ */
+export const DAEMON_ONLY: ReadonlySet<string> = new Set(GROUP_OPTIONS.map((o) => o.key as string).filter((k) => !EMBEDDED_TOO.has(k)));
 
 /** Why a daemon-only option on an embedded mount is refused (the error names the option). */
 export const EMBEDDED_REASON =

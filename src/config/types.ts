@@ -79,6 +79,10 @@ export interface UserConfig {
   errorLog?: string;
   /** Largest request head the front end accepts, in bytes (431 beyond). */
   maxHeaderSize?: number;
+  /** Embedded apps: upgraded connections (WebSockets) a front-end process holds open at most (daemon groups have their own max-tunnels). */
+  maxTunnels?: number;
+  /** Embedded apps: seconds an open tunnel may carry no bytes before it is closed; 0: never (daemon groups have their own tunnel-idle-timeout). */
+  tunnelIdleTimeout?: number;
   /** Largest request body the front end accepts, in bytes (413 beyond; Apache's LimitRequestBody). 0: no limit. */
   limitRequestBody?: number | string;
   /** Front-end processes, sized by Apache worker MPM's directives (src/mpm/directives.ts). */
@@ -162,6 +166,9 @@ export interface EffectiveConfig {
   accessLog: string | false;
   errorLog: string;
   maxHeaderSize: number;
+  /** Tunnels of embedded apps, per front-end process (src/frontend/tunnel-watch.ts). */
+  maxTunnels: number;
+  tunnelIdleTimeout: number;
   /** Bytes; 0: no limit (413 beyond, enforced in src/frontend/request-limits.ts). */
   limitRequestBody: number;
   /** Front-end process directives after Apache's corrections. */

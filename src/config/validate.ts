@@ -14,7 +14,7 @@ import { existingModuleFile } from './module-file.js';
 import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, EffectiveMount, EffectiveStaticMount, UserConfig } from './types.js';
 
 const TOP_KEYS = [
-  'listen', 'port', 'host', 'timeout', 'keepAliveTimeout', 'hookTimeout', 'shutdownTimeout', 'socketPrefix',
+  'listen', 'port', 'host', 'timeout', 'keepAliveTimeout', 'maxTunnels', 'tunnelIdleTimeout', 'hookTimeout', 'shutdownTimeout', 'socketPrefix',
   'restrictEmbedded', 'accessLog', 'errorLog', 'maxHeaderSize', 'limitRequestBody', 'frontEnd', 'status', 'metrics', 'groups', 'mounts', 'hosts',
 ] as const;
 const MOUNT_KEYS = ['path', 'app', 'static', 'processGroup', 'applicationGroup', 'callableObject', 'style', ...HOOK_MOUNT_KEYS] as const;
@@ -195,6 +195,8 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
   const accessLog = raw.accessLog === undefined ? 'stdout' : raw.accessLog === false ? false : parseString(raw.accessLog, 'accessLog');
   const errorLog = raw.errorLog === undefined ? 'stderr' : parseString(raw.errorLog, 'errorLog');
   const maxHeaderSize = raw.maxHeaderSize === undefined ? 16384 : parseCount(raw.maxHeaderSize, 'maxHeaderSize', 1024);
+  const maxTunnels = raw.maxTunnels === undefined ? OPTION_BY_KEY.get('maxTunnels')!.default as number : parseCount(raw.maxTunnels, 'maxTunnels', 0);
+  const tunnelIdleTimeout = raw.tunnelIdleTimeout === undefined ? 0 : parseSeconds(raw.tunnelIdleTimeout, 'tunnelIdleTimeout');
   const limitRequestBody = raw.limitRequestBody === undefined ? 0 : parseBytes(raw.limitRequestBody, 'limitRequestBody');
   const frontEnd = parseFrontEnd(raw.frontEnd, 'frontEnd');
   const status = parseStatusEndpoint(raw.status, 'status');
@@ -344,6 +346,8 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     accessLog,
     errorLog,
     maxHeaderSize,
+    maxTunnels,
+    tunnelIdleTimeout,
     limitRequestBody,
     frontEnd: frontEnd.directives,
     frontEndNotes: frontEnd.notes,

@@ -29,11 +29,14 @@ const daemon = new Daemon(boot);
 const group = boot.group.name;
 
 // Signals: SIGTERM shuts down (shutdown-timeout), SIGUSR1 evicts (eviction /
-// graceful drain). SIGINT is the supervisor's to act on (a terminal sends it
-// to the whole process group).
+// graceful drain), SIGUSR2 says the server is stopping (the front ends go
+// first; the app is told now, so that it can ask its WebSocket clients to
+// reconnect). SIGINT is the supervisor's to act on (a terminal sends it to
+// the whole process group).
 process.on('SIGTERM', () => daemon.lifecycle.shutdown('shutdown', 'SIGTERM'));
 process.on('SIGINT', () => {});
 process.on('SIGUSR1', () => daemon.lifecycle.evict());
+process.on('SIGUSR2', () => daemon.tellDrain('shutdown', boot.serverShutdownTimeout));
 process.stdin.on('end', () => daemon.lifecycle.shutdown('shutdown', 'the supervisor went away'));
 process.stdin.on('error', () => {});
 process.stdin.resume();

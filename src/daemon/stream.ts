@@ -9,10 +9,18 @@
 // RESPONSE_HEAD; its body leaves in RESPONSE_BODY frames within the window
 // the front end grants, so a slow client holds the app back through
 // ordinary write backpressure; its end is RESPONSE_END.
+//
+// An Upgrade request (body 'tunnel') gets the same request and response (for
+// an answer sluice makes itself), and its socket is the tunnel: what the
+// client sends arrives as body frames pushed into the socket, what the app
+// writes on the socket leaves raw in RESPONSE_BODY frames. A 101 at the
+// start of it hands the slot back (the tunnel holds none); the app ending
+// or destroying its socket is RESPONSE_END, the daemon cutting it RESET.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
 import { MAX_BODY_FRAME, RESPONSE_BODY, RESPONSE_HEAD, RESPONSE_END, RESET, REQUEST_WINDOW, WINDOW, uint32 } from '../protocol/frames.js';
 import { CAUSE_HEADER, encodeResponseHead, type Envelope, type RequestHead } from '../protocol/envelope.js';
+import { RawStatus } from '../protocol/raw-status.js';
 import type { FrameWriter } from '../protocol/frame-writer.js';
 import { contextStorage } from '../app/context.js';
 import type { LiveContext } from '../app/run-handler.js';
@@ -27,6 +35,8 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'pr
 export interface StreamEvents {
   /** The response is over (sent whole, or cut): the slot is free. Returns whether the slot goes back to this channel. */
   ended(stream: DaemonStream, complete: boolean): boolean;
+  /** The app answered an Upgrade request 101: the tunnel is open, its slot free. */
+  upgraded(stream: DaemonStream): void;
 }
 
 /**
@@ -53,7 +63,14 @@ export class StreamSocket extends Duplex {
     this.encrypted = env.scheme === 'https';
   }
 
-  override _read(): void {}
+  override _read(): void {
+    this.stream.socketRead();
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.stream.socketEnded();
+    cb();
+  }
 
   override _write(chunk: Buffer | string, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.stream.writeBody(this.bodyOf(chunk, encoding), cb);
@@ -167,6 +184,18 @@ export class DaemonStream {
   /** Why the daemon cuts the response if it destroys its socket (src/daemon/daemon.ts). */
   cutCause = 'crash';
   cutWhy = '';
+  /** How long the request waited for its pickup, by this process's clock (set at pickup). */
+  queueMicros = 0;
+  /** An Upgrade request: its socket is the tunnel. */
+  readonly tunnel: boolean;
+  /** The status at the start of what the app wrote on the tunnel socket (101 opens it). */
+  private readonly rawStatus: RawStatus | undefined;
+  /** The tunnel opened: the slot was given back. */
+  upgradedAt = 0;
+  /** The daemon cut the tunnel (RESET), rather than the app closing it (RESPONSE_END). */
+  private cutByDaemon = false;
+  /** The app wrote its own answer on the tunnel socket. */
+  wroteRaw = false;
 
   constructor(
     readonly id: number,
@@ -183,7 +212,15 @@ export class DaemonStream {
     req.httpVersionMajor = 1;
     req.httpVersionMinor = head.httpVersion === '1.0' ? 0 : 1;
     (req as unknown as { _addHeaderLines(h: string[], n: number): void })._addHeaderLines(head.rawHeaders, head.rawHeaders.length);
-    if (head.body === 'none') this.endBody();
+    this.tunnel = head.body === 'tunnel';
+    if (this.tunnel) {
+      (req as IncomingMessage & { upgrade: boolean }).upgrade = true;
+      this.rawStatus = new RawStatus();
+      // What the app writes on the socket is the answer itself, head and all.
+      socket.headChars = 0;
+      req.complete = true;
+      req.push(null);
+    } else if (head.body === 'none') this.endBody();
     else req._read = () => this.grantConsumed();
     const res = (this.res = new http.ServerResponse(req));
     // The front end writes Date and decides keep-alive for its client.
@@ -210,12 +247,17 @@ export class DaemonStream {
 
   // --- from the front end ---------------------------------------------
 
+  /** Where the client's bytes go: the request body, or the tunnel socket. */
+  private get inbound(): import('node:stream').Readable {
+    return this.tunnel ? this.socket : this.req;
+  }
+
   requestBody(data: Buffer): void {
     if (this.ctx && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.requestBody(data));
-    if (this.done || this.req.complete) return;
+    if (this.done || (!this.tunnel && this.req.complete)) return;
     this.received += data.length;
     this.waitingSince = 0;
-    this.req.push(data);
+    this.inbound.push(data);
     // An app reading in flowing mode takes the bytes as they are pushed,
     // without asking for more (_read): see what it took once it has run.
     if (!this.grantScheduled) {
@@ -226,6 +268,10 @@ export class DaemonStream {
 
   endBody(): void {
     if (this.ctx && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.endBody());
+    if (this.tunnel) {
+      if (!this.done) this.socket.push(null);
+      return;
+    }
     if (this.req.complete) return;
     this.req.complete = true;
     this.req.push(null);
@@ -252,16 +298,35 @@ export class DaemonStream {
     this.socket.destroy();
   }
 
+  /** The daemon closes an open tunnel, for `cause` (the process stops): RESET. */
+  cut(cause: string, why: string): void {
+    this.cutCause = cause;
+    this.cutWhy = why;
+    this.cutByDaemon = true;
+    this.socket.destroy();
+  }
+
   // --- to the front end -----------------------------------------------
 
   /** The app's reads made room: grant the bytes it took back to the front end. */
   private grantConsumed(): void {
-    const taken = this.received - this.req.readableLength;
+    const taken = this.received - this.inbound.readableLength;
     if (taken > this.granted && !this.done) {
       this.writer.send(REQUEST_WINDOW, this.id, uint32(taken - this.granted));
       this.granted = taken;
     }
-    if (!this.req.complete && this.req.readableLength === 0 && this.waitingSince === 0) this.waitingSince = performance.now();
+    // A tunnel waits on its client for as long as the client likes.
+    if (!this.tunnel && !this.req.complete && this.req.readableLength === 0 && this.waitingSince === 0) this.waitingSince = performance.now();
+  }
+
+  /** The app reads from its tunnel socket. */
+  socketRead(): void {
+    if (this.tunnel) this.grantConsumed();
+  }
+
+  /** The app ended its socket: for a tunnel, the end of the stream. */
+  socketEnded(): void {
+    if (this.tunnel) this.end(true);
   }
 
   private sendHead(res: ServerResponse): void {
@@ -287,11 +352,18 @@ export class DaemonStream {
       headers.push(name, value);
     }
     this.headSent = true;
-    this.writer.send(RESPONSE_HEAD, this.id, encodeResponseHead({ status, statusMessage, headers, cause }));
+    this.writer.send(RESPONSE_HEAD, this.id, encodeResponseHead({ status, statusMessage, headers, cause, queueMicros: this.queueMicros }));
   }
 
   writeBody(data: Buffer, cb: (err?: Error | null) => void): void {
     if (this.done || data.length === 0) return cb();
+    if (this.rawStatus && !this.headSent) {
+      this.wroteRaw = true;
+      if (this.rawStatus.status === undefined && this.rawStatus.feed(data) === 101) {
+        this.upgradedAt = performance.now();
+        this.events.upgraded(this);
+      }
+    }
     if (this.window <= 0) {
       if (this.waitingSince === 0) this.waitingSince = performance.now();
       this.blocked.push({ data, cb });
@@ -327,6 +399,14 @@ export class DaemonStream {
     const renew = this.events.ended(this, complete) ? '1' : '0';
     if (complete) this.writer.send(RESPONSE_END, this.id, renew);
     else this.writer.send(RESET, this.id, `${this.cutCause}\0${this.cutWhy}\0${renew}`);
+    if (this.tunnel) {
+      // The client's side goes with it: the app sees its socket end and close.
+      if (!this.socket.destroyed) {
+        this.socket.push(null);
+        process.nextTick(() => this.socket.destroy());
+      }
+      return;
+    }
     if (!complete) return; // its socket is destroyed, which closes the response
     // What Node's server does once a response is over, without destroying
     // anything (that costs an error object per request): a request body
@@ -338,6 +418,8 @@ export class DaemonStream {
   }
 
   socketDestroyed(): void {
+    // The app closing its tunnel is how a tunnel ends.
+    if (this.tunnel && !this.headSent) return this.end(!this.cutByDaemon);
     if (!this.res.writableFinished) this.end(false);
   }
 
@@ -348,7 +430,7 @@ export class DaemonStream {
 
   /** What the stream waits on the front end for, if anything. */
   waitingOnFrontEnd(): 'request body' | 'response' | undefined {
-    if (this.done || this.waitingSince === 0) return undefined;
+    if (this.done || this.waitingSince === 0 || this.upgradedAt > 0) return undefined;
     if (this.blocked.length > 0) return 'response';
     if (!this.req.complete && this.req.readableLength === 0) return 'request body';
     return undefined;

@@ -8,10 +8,11 @@ import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Router, type Route } from './router.js';
 import { TlsListeners } from './tls.js';
-import { Exchange, type ExchangeResult } from './proxy.js';
+import { Exchange, type ExchangeInfo, type ExchangeResult } from './proxy.js';
+import { TunnelExchange } from './tunnel.js';
 import { GroupLine, type DaemonAddress } from './group-line.js';
 import type { GroupsState } from './main.js';
-import { badRequest, checkDeclaredLength, checkExpectation, checkFraming, checkHeaderCount, limitChunkedBody, refusalForParseError, type Refusal } from './request-limits.js';
+import { badRequest, checkDeclaredLength, checkExpectation, checkFraming, checkHeaderCount, checkUpgrade, limitChunkedBody, refusalForParseError, type Refusal } from './request-limits.js';
 import { checkHost, decideTarget } from './request-target.js';
 import { watchRequestBody } from './body-timeout.js';
 import { EmbeddedApps } from './embedded.js';
@@ -23,11 +24,12 @@ import { Meter, type RequestMeter } from '../metrics/meter.js';
 import { StatusEndpoints } from '../metrics/status-page.js';
 import { log, logError, logNotice } from '../log/error-log.js';
 import { sendError } from '../app/run-handler.js';
+import { beginDrain } from '../app/drain.js';
 import { CAUSE_HEADER, ENVELOPE_HEADER } from '../protocol/envelope.js';
 import { GLOBAL } from '../config/options.js';
 import { SlotAcceptor } from '../native/slot-acceptor.js';
 import { native } from '../native/index.js';
-import type { EffectiveConfig, EffectiveMount } from '../config/types.js';
+import type { EffectiveConfig, EffectiveGroup, EffectiveMount } from '../config/types.js';
 
 export interface FrontendBoot {
   config: EffectiveConfig;
@@ -99,6 +101,8 @@ class Transaction {
   /** The refusal the embedded run answered. */
   holderRefusal: Refusal | undefined;
   private stopBodyWatch: (() => void) | undefined;
+  /** Counts an open tunnel's close (the upgrade was answered 101). */
+  private closeTunnel: (() => void) | undefined;
 
   constructor(
     private readonly fe: Frontend,
@@ -108,11 +112,14 @@ class Transaction {
     private readonly sent: string,
     readonly conn: Connection | undefined,
     readonly route: Route | undefined,
+    /** An Upgrade request: what the client sent after its head (the connection is the tunnel's if an app takes it). */
+    readonly upgradeHead: Buffer | undefined,
   ) {
     this.requestId = fe.newRequestId();
     fe.inFlight++;
     this.meter = fe.meter.begin();
-    this.safe = SAFE_METHODS.has(req.method ?? '');
+    // An upgrade takes the connection: nothing pipelined runs beside it.
+    this.safe = upgradeHead === undefined && SAFE_METHODS.has(req.method ?? '');
     const socket = req.socket;
     this.address = socket.remoteAddress ?? '';
     this.port = socket.remotePort ?? 0;
@@ -171,10 +178,17 @@ class Transaction {
     this.done(r.status, 0, this.route?.mount.processGroup ?? '-', process.pid, undefined, r.cause);
   }
 
-  done(status: number, bytes: number, group: string, pid: number | undefined, queueMs: number | undefined, cause: string | undefined): void {
+  /** The upgrade was answered 101: the tunnel is open (and counted) until the request is done. */
+  tunnelOpened(group: string | undefined): void {
+    this.meter.tunnelOpened();
+    this.closeTunnel = this.fe.meter.tunnel(group);
+  }
+
+  done(status: number, bytes: number, group: string, pid: number | undefined, queueMs: number | undefined, cause: string | undefined, received?: number): void {
     if (this.over) return;
     this.over = true;
     this.stopBodyWatch?.();
+    this.closeTunnel?.();
     const { fe, req, res, conn } = this;
     fe.accessLog.write({
       clientAddress: this.address,
@@ -184,6 +198,7 @@ class Transaction {
       httpVersion: req.httpVersion,
       status,
       bytes,
+      received,
       totalMs: performance.now() - this.started,
       queueMs,
       group,
@@ -272,6 +287,7 @@ export class Frontend {
     // Expect: 100-continue is answered once the request is accepted (handle()); other expectations get 417 there.
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
     this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
+    this.server.on('upgrade', (req: IncomingMessage, socket: net.Socket, head: Buffer) => this.upgrade(req, socket, head));
     // CONNECT is not proxied: answered rather than dropped.
     this.server.on('connect', (req: IncomingMessage, socket: net.Socket) => {
       this.answerRaw(socket, { status: 405, text: 'Method Not Allowed', cause: 'method-not-allowed', why: 'CONNECT is not served' }, req);
@@ -412,12 +428,28 @@ export class Frontend {
     return `${this.idPrefix}-${(++this.nextId).toString(36)}`;
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * An Upgrade request (a WebSocket handshake): the same pipeline as any
+   * request, answered on a response of its own after which the connection
+   * closes, unless an app takes the upgrade (embedded here, or in its daemon
+   * process through a tunnel).
+   */
+  private upgrade(req: IncomingMessage, socket: net.Socket, head: Buffer): void {
+    // Node's server lets go of an upgraded connection altogether, its error handling too.
+    socket.on('error', () => socket.destroy());
+    const res = new http.ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.once('finish', () => socket.end());
+    this.handle(req, res, head);
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse, upgradeHead?: Buffer): void {
     const sent = req.url ?? '/';
     const decision = this.decide(req);
-    if (!decision.refusal && this.statusEndpoints?.serve(req, res)) return;
+    if (!decision.refusal && !upgradeHead && this.statusEndpoints?.serve(req, res)) return;
     const conn = this.connections.get(req.socket);
-    const tx = new Transaction(this, req, res, sent, conn, decision.route);
+    const tx = new Transaction(this, req, res, sent, conn, decision.route, upgradeHead);
     if (conn) {
       if (conn.requests++ === 0) clearTimeout(conn.firstRequest);
       conn.active++;
@@ -425,8 +457,14 @@ export class Frontend {
     }
     if (this.stopping) res.shouldKeepAlive = false;
     else this.responses.add(res);
-    tx.watchBody(this.config.timeout, this.config.limitRequestBody);
-    const first = decision.refusal ?? checkHeaderCount(req) ?? checkFraming(req) ?? checkExpectation(req) ?? checkDeclaredLength(req, this.config.limitRequestBody);
+    if (!upgradeHead) tx.watchBody(this.config.timeout, this.config.limitRequestBody);
+    const first =
+      decision.refusal ??
+      checkHeaderCount(req) ??
+      checkFraming(req) ??
+      checkExpectation(req) ??
+      checkDeclaredLength(req, this.config.limitRequestBody) ??
+      (upgradeHead ? checkUpgrade(req) : undefined);
     if (first) return tx.refuse(first);
     // Pipelined requests: safe ones run side by side, any other waits until
     // those before it are done, and those after it wait for it (RFC 9112 9.3.2).
@@ -481,6 +519,7 @@ export class Frontend {
     const { req, res, route, conn } = tx;
     const url = req.url ?? '/';
     const staticRoute = this.router.staticRoute(hostName, url, route, conn?.listener);
+    if (staticRoute && tx.upgradeHead) return this.noUpgrade(tx, STATIC_GROUP, `static mount ${staticRoute.mount.path || '/'} takes no upgrades`);
     if (staticRoute) {
       return serveStatic(req, res, staticRoute, tx.requestId, this.config.timeout, (r) => tx.done(r.status, r.bytes, STATIC_GROUP, process.pid, undefined, r.cause));
     }
@@ -498,9 +537,17 @@ export class Frontend {
     });
   }
 
+  /** An Upgrade request where nothing takes upgrades: 501, and the connection closes. */
+  noUpgrade(tx: Transaction, group: string, why: string): void {
+    logNotice(`${tx.req.method} ${tx.req.url} with Upgrade: ${tx.req.headers.upgrade}: ${why}`, { group, request: tx.requestId, status: 501, cause: 'no-upgrade-handler' });
+    sendError(tx.res, 501, 'no-upgrade-handler', 'Not Implemented');
+    tx.done(501, 0, group, process.pid, undefined, 'no-upgrade-handler');
+  }
+
   /** The request goes to its app: embedded here, or to its daemon group's waiting line. */
   private delegate(tx: Transaction, route: Route, mount: EffectiveMount): void {
     if (tx.refused) return;
+    if (tx.upgradeHead) return this.delegateUpgrade(tx, route, mount, tx.upgradeHead);
     const { req, res } = tx;
     // The client waits for this before it sends the body: the request is accepted.
     if (req.headers.expect !== undefined && !res.headersSent) res.writeContinue();
@@ -514,24 +561,53 @@ export class Frontend {
     }
     const group = this.config.groups[mount.processGroup]!;
     tx.meter.atGroup(group.name);
-    const exchange = new Exchange(
+    const exchange = new Exchange(req, res, this.exchangeInfo(tx, route, mount, group), (r: ExchangeResult) =>
+      tx.done(r.status, r.bytes, group.name, r.pid, r.queueMs, r.cause),
+    );
+    tx.holder = exchange;
+    exchange.start();
+  }
+
+  private exchangeInfo(tx: Transaction, route: Route, mount: EffectiveMount, group: EffectiveGroup): ExchangeInfo {
+    return {
+      requestId: tx.requestId,
+      group,
+      line: this.lines.get(group.name)!,
+      mount,
+      appUrl: route.appUrl,
+      clientAddress: tx.address,
+      clientPort: tx.port,
+      clientFd: tx.conn?.fd ?? -1,
+      scheme: tx.scheme,
+      remoteUser: tx.remoteUser,
+      serverTimeout: this.config.timeout,
+      onPickup: tx.meter.pickedUp,
+    };
+  }
+
+  /** An Upgrade request goes to its app: run embedded here, or tunnelled to its daemon process. */
+  private delegateUpgrade(tx: Transaction, route: Route, mount: EffectiveMount, head: Buffer): void {
+    const { req, res } = tx;
+    const socket = req.socket;
+    if (mount.processGroup === GLOBAL) {
+      tx.holder = 'embedded';
+      this.embedded.runUpgrade(req, res, socket, head, mount, route.appUrl, tx.requestId, tx, this.config, {
+        opened: () => tx.tunnelOpened(undefined),
+        noUpgrade: (why) => this.noUpgrade(tx, GLOBAL, why),
+        done: (r) => tx.done(r.status, r.bytes, GLOBAL, process.pid, 0, r.cause, r.received),
+      });
+      return;
+    }
+    const group = this.config.groups[mount.processGroup]!;
+    tx.meter.atGroup(group.name);
+    const exchange = new TunnelExchange(
       req,
       res,
-      {
-        requestId: tx.requestId,
-        group,
-        line: this.lines.get(group.name)!,
-        mount,
-        appUrl: route.appUrl,
-        clientAddress: tx.address,
-        clientPort: tx.port,
-        clientFd: tx.conn?.fd ?? -1,
-        scheme: tx.scheme,
-        remoteUser: tx.remoteUser,
-        serverTimeout: this.config.timeout,
-        onPickup: tx.meter.pickedUp,
-      },
-      (r: ExchangeResult) => tx.done(r.status, r.bytes, group.name, r.pid, r.queueMs, r.cause),
+      socket,
+      head,
+      this.exchangeInfo(tx, route, mount, group),
+      (r: ExchangeResult) => tx.done(r.status, r.bytes, group.name, r.pid, r.queueMs, r.cause, r.received),
+      () => tx.tunnelOpened(group.name),
     );
     tx.holder = exchange;
     exchange.start();
@@ -581,6 +657,8 @@ export class Frontend {
     // nobody serves.
     for (const fd of this.boot.listenFds) native().closeFd(fd);
     this.onSlots?.();
+    // Embedded apps with open tunnels (WebSockets) learn that they close within `seconds`.
+    beginDrain({ cause: 'shutdown', seconds });
     for (const res of this.responses) if (!res.headersSent) res.shouldKeepAlive = false;
     this.responses.clear();
     for (const socket of this.connections.keys()) this.closeIfIdle(socket);

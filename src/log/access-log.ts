@@ -1,6 +1,8 @@
 // The access log: Common Log Format, then the pipeline's figures:
 //   127.0.0.1 - - [22/Nov/2026:22:43:01 +0000] "GET /x HTTP/1.1" 200 12 total=1.234ms queue=0.101ms group=app pid=4242 id=k3x.1f cause=- frontend=4200
-// (pid: the process that ran the request; frontend: the front-end process that took the connection)
+// (pid: the process that ran the request; frontend: the front-end process that took the connection;
+// an Upgrade request ends with received=N, the bytes its tunnel took from the client, and its line
+// is written when the tunnel closes: status 101, bytes sent, total = how long it was open)
 import { LogSink } from './sink.js';
 
 export interface AccessRecord {
@@ -11,6 +13,8 @@ export interface AccessRecord {
   httpVersion: string;
   status: number;
   bytes: number;
+  /** A tunnel's bytes from the client (printed as received=); undefined for a request. */
+  received?: number;
   totalMs: number;
   queueMs: number | undefined;
   group: string;
@@ -49,7 +53,8 @@ export class AccessLog {
         `"${r.method} ${r.url} HTTP/${r.httpVersion}" ${r.status} ${r.bytes > 0 ? r.bytes : '-'} ` +
         `total=${r.totalMs.toFixed(3)}ms queue=${r.queueMs === undefined ? '-' : r.queueMs.toFixed(3) + 'ms'} ` +
         `group=${r.group} pid=${r.pid ?? '-'} id=${r.requestId} cause=${r.cause ?? '-'}` +
-        (r.frontendPid === undefined ? '' : ` frontend=${r.frontendPid}`),
+        (r.frontendPid === undefined ? '' : ` frontend=${r.frontendPid}`) +
+        (r.received === undefined ? '' : ` received=${r.received}`),
     );
   }
 }

@@ -30,8 +30,12 @@ export interface Envelope {
   remoteUser: string | undefined;
 }
 
-/** How the request body comes: none, a known length, or until REQUEST_END (chunked). */
-export type BodyKind = 'none' | 'length' | 'chunked';
+/**
+ * How the request body comes: none, a known length, or until REQUEST_END
+ * (chunked); or 'tunnel': an Upgrade request, whose body frames carry what
+ * the client sends on the upgraded connection, in both directions raw.
+ */
+export type BodyKind = 'none' | 'length' | 'chunked' | 'tunnel';
 
 export interface RequestHead {
   method: string;
@@ -80,7 +84,7 @@ export function decodeStart(f: string[]): Start | undefined {
   const queueStart = Number(f[0]);
   const user = f[10]!;
   const body = f[13] as BodyKind;
-  if (!Number.isFinite(queueStart) || (body !== 'none' && body !== 'length' && body !== 'chunked')) return undefined;
+  if (!Number.isFinite(queueStart) || (body !== 'none' && body !== 'length' && body !== 'chunked' && body !== 'tunnel')) return undefined;
   return {
     env: {
       queueStart,
@@ -120,18 +124,21 @@ export interface ResponseHead {
   headers: string[];
   /** Value of the sluice-cause header, if any. */
   cause: string | undefined;
+  /** How long the request waited before the process picked it up, as the process measured it (it decided queue-timeout on it). */
+  queueMicros: number;
 }
 
 export function encodeResponseHead(h: ResponseHead): string {
-  let out = h.status + NUL + h.statusMessage + NUL + (h.cause ?? '');
+  let out = h.status + NUL + h.statusMessage + NUL + (h.cause ?? '') + NUL + h.queueMicros;
   for (const x of h.headers) out += NUL + x;
   return out;
 }
 
 export function decodeResponseHead(f: string[]): ResponseHead | undefined {
   const status = Number(f[0]);
-  if (!Number.isInteger(status) || status < 100 || status > 999 || f.length < 3 || (f.length - 3) % 2 !== 0) return undefined;
-  return { status, statusMessage: f[1]!, cause: f[2] || undefined, headers: f.slice(3) };
+  const queueMicros = Number(f[3]);
+  if (!Number.isInteger(status) || status < 100 || status > 999 || f.length < 4 || (f.length - 4) % 2 !== 0 || !(queueMicros >= 0)) return undefined;
+  return { status, statusMessage: f[1]!, cause: f[2] || undefined, queueMicros, headers: f.slice(4) };
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */

@@ -88,7 +88,7 @@ export class DaemonGroup {
     private readonly socketDir: string,
     private apps: DaemonApp[],
     private allowedApps: DaemonApp[],
-    private readonly base: { errorLog: string; serverTimeout: number; maxHeaderSize: number },
+    private readonly base: { errorLog: string; serverTimeout: number; serverShutdownTimeout: number; maxHeaderSize: number },
     private readonly events: GroupEvents = {},
   ) {
     this.loadFailures = new Array(group.processes).fill(0);
@@ -147,6 +147,7 @@ export class DaemonGroup {
       allowedApps: this.allowedApps,
       errorLog: this.base.errorLog,
       serverTimeout: this.base.serverTimeout,
+      serverShutdownTimeout: this.base.serverShutdownTimeout,
       maxHeaderSize: this.base.maxHeaderSize,
       index,
       loadFailures: this.loadFailures[index] ?? 0,
@@ -362,6 +363,11 @@ export class DaemonGroup {
     }
     for (let i = 0; i < group.processes; i++) this.spawn(i);
     this.liveness.start(group.deadlockTimeout);
+  }
+
+  /** SIGUSR2 to every active process: the server is stopping, the apps are told (drainSignal()). */
+  noticeStop(): void {
+    for (const m of this.active()) m.child.kill('SIGUSR2');
   }
 
   /** The server is stopping: a process that exits is not replaced. */

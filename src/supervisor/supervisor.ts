@@ -75,7 +75,7 @@ export class Supervisor {
       this.socketDir,
       appsOf(config, name),
       allApps,
-      { errorLog: config.errorLog, serverTimeout: config.timeout, maxHeaderSize: config.maxHeaderSize },
+      { errorLog: config.errorLog, serverTimeout: config.timeout, serverShutdownTimeout: config.shutdownTimeout, maxHeaderSize: config.maxHeaderSize },
       {
         // The front ends open channels to the processes that take requests,
         // and hear why one goes and whether the group can serve at all.
@@ -255,6 +255,8 @@ export class Supervisor {
     // The front end first: it stops accepting and its in-flight requests
     // finish through daemons that are still serving; then the daemons.
     for (const l of this.tcp) native().closeFd(l.fd);
+    // Apps with open tunnels (WebSockets) learn now that they will be closed.
+    for (const g of this.groups.values()) g.noticeStop();
     await this.frontend?.stop(seconds);
     await Promise.all([...this.groups.values()].map((g) => g.stop()));
     this.cleanup();
