@@ -59,9 +59,10 @@ async function start(t: { after(fn: () => unknown): void }, mode: Mode, group: R
     metrics: true,
     ...settings,
     ...server,
-    ...(mode === 'daemon' ? { groups: { ws: { processes: 1, threads: 5, ...group } } } : {}),
+    groups: { ...(mode === 'daemon' ? { ws: { processes: 1, threads: 5, ...group } } : {}), other: { processes: 1, threads: 2 } },
     mounts: [
       { path: '/files', static: path.join(dir, 'files') },
+      { path: '/dispatch', app: LAB, processGroup, dispatchScript: path.join(HOOKS, 'dispatch.ts') },
       { path: '/guarded', app: LAB, processGroup, accessScript: path.join(HOOKS, 'access.ts') },
       { path: '/auth', app: LAB, processGroup, authUserScript: path.join(HOOKS, 'auth.ts') },
       { path: '/', app: LAB, processGroup },
@@ -251,7 +252,7 @@ for (const mode of MODES) {
     assert.equal(line.cause, 'tunnel-idle-timeout');
   });
 
-  test(`${mode}: hooks run on the handshake: denied 403 / 401 never reach the app; the authenticated user is the app's; a client-sent envelope header is dropped`, async (t) => {
+  test(`${mode}: hooks run on the handshake: denied 403 / 401 never reach the app; the authenticated user is the app's; dispatch chooses where the tunnel runs; a client-sent envelope header is dropped`, async (t) => {
     const srv = await start(t, mode);
     const denied = await refusal(`${srv.ws}/guarded/x`, { 'x-deny': 'yes' });
     assert.deepEqual([denied.status, denied.cause], [403, 'access-denied']);
@@ -270,6 +271,12 @@ for (const mode of MODES) {
     assert.equal(seen.processGroup, group);
     const tls = await open(`${srv.wss}/me`);
     assert.equal(JSON.parse(await tls.ask('whoami')).scheme, 'https');
+    // The dispatch hook decides where the handshake (and so the tunnel) runs.
+    for (const [where, expected] of [['other', 'other'], ['embedded', GLOBAL], ['stay', group]] as const) {
+      const d = await open(`${srv.ws}/dispatch/${where}/x`);
+      assert.equal(JSON.parse(await d.ask('whoami')).processGroup, expected, where);
+      d.ws.close();
+    }
     // The refused handshakes are in the access log, and the app saw neither.
     const lines = srv.s.accessLog();
     assert.ok(lines.some((l) => l.url === '/guarded/x' && l.status === 403));
