@@ -19,7 +19,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
 import { MAX_BODY_FRAME, RESPONSE_BODY, RESPONSE_HEAD, RESPONSE_END, RESET, REQUEST_WINDOW, WINDOW, uint32 } from '../protocol/frames.js';
-import { CAUSE_HEADER, encodeResponseHead, type Envelope, type RequestHead } from '../protocol/envelope.js';
+import { encodeStoredHead, type Envelope, type RequestHead } from '../protocol/envelope.js';
 import { RawStatus } from '../protocol/raw-status.js';
 import type { FrameWriter } from '../protocol/frame-writer.js';
 import { contextStorage } from '../app/context.js';
@@ -28,8 +28,6 @@ import type { LiveContext } from '../app/run-handler.js';
 const storeHeader = (http.ServerResponse.prototype as unknown as { _storeHeader?: (line: string, headers: unknown) => void })._storeHeader;
 if (typeof storeHeader !== 'function') throw new Error(`sluice: this Node.js (${process.version}) has no ServerResponse._storeHeader; daemon mode cannot run on it`);
 
-// Response headers that are the front end's business (it frames the response for its client).
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'trailer', 'te']);
 
 /** What the stream tells its daemon. */
 export interface StreamEvents {
@@ -83,6 +81,11 @@ export class StreamSocket extends Duplex {
       if (b.length > 0) parts.push(b);
     }
     this.stream.writeBody(parts.length === 1 ? parts[0]! : Buffer.concat(parts), cb);
+  }
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'drain') this.stream.socketDrained();
+    return super.emit(event, ...args);
   }
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
@@ -154,6 +157,21 @@ function kNeedDrain(res: ServerResponse): symbol | undefined {
   return needDrain ?? undefined;
 }
 
+/** The response of a stream: its head, as Node stores it, goes to the front end as RESPONSE_HEAD. */
+class StreamResponse extends http.ServerResponse {
+  constructor(
+    req: IncomingMessage,
+    private readonly stream: DaemonStream,
+  ) {
+    super(req);
+  }
+
+  _storeHeader(line: string, headers: unknown): void {
+    storeHeader!.call(this, line, headers);
+    this.stream.sendHead(this);
+  }
+}
+
 export class DaemonStream {
   readonly socket: StreamSocket;
   readonly req: IncomingMessage;
@@ -222,27 +240,22 @@ export class DaemonStream {
       req.push(null);
     } else if (head.body === 'none') this.endBody();
     else req._read = () => this.grantConsumed();
-    const res = (this.res = new http.ServerResponse(req));
+    const res = (this.res = new StreamResponse(req, this));
     // The front end writes Date and decides keep-alive for its client.
     res.sendDate = false;
-    const stream = this;
-    (res as unknown as { _storeHeader(line: string, headers: unknown): void })._storeHeader = function (this: ServerResponse, line: string, headers: unknown) {
-      storeHeader!.call(this, line, headers);
-      stream.sendHead(this);
-    };
     res.assignSocket(socket as unknown as import('node:net').Socket);
-    // What Node's server does for its connections: a socket that drained
-    // lets the response that was waiting for it say so.
-    socket.on('drain', () => {
-      const r = res as unknown as Record<symbol, boolean>;
-      const need = kNeedDrain(res);
-      if (need === undefined || r[need]) {
-        if (need !== undefined) r[need] = false;
-        res.emit('drain');
-      }
-    });
     res.once('finish', () => this.end(true));
     res.once('close', () => this.end(false));
+  }
+
+  /** What Node's server does for its connections: a socket that drained lets the response that was waiting for it say so. */
+  socketDrained(): void {
+    const r = this.res as unknown as Record<symbol, boolean>;
+    const need = kNeedDrain(this.res);
+    if (need === undefined || r[need]) {
+      if (need !== undefined) r[need] = false;
+      this.res.emit('drain');
+    }
   }
 
   // --- from the front end ---------------------------------------------
@@ -329,30 +342,13 @@ export class DaemonStream {
     if (this.tunnel) this.end(true);
   }
 
-  private sendHead(res: ServerResponse): void {
+  sendHead(res: ServerResponse): void {
     const raw = (res as unknown as { _header: string })._header;
     // The body goes as it is written; the end of the stream ends it.
     (res as unknown as { chunkedEncoding: boolean }).chunkedEncoding = false;
     this.socket.headChars = raw.length;
-    const lines = raw.split('\r\n');
-    const status = res.statusCode;
-    const space = lines[0]!.indexOf(' ', 9);
-    const statusMessage = space < 0 ? '' : lines[0]!.slice(space + 1);
-    const headers: string[] = [];
-    let cause: string | undefined;
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      const name = line.slice(0, colon);
-      const lower = name.toLowerCase();
-      if (HOP_BY_HOP.has(lower)) continue;
-      const value = line.slice(colon + 1).trim();
-      if (lower === CAUSE_HEADER) cause = value;
-      headers.push(name, value);
-    }
     this.headSent = true;
-    this.writer.send(RESPONSE_HEAD, this.id, encodeResponseHead({ status, statusMessage, headers, cause, queueMicros: this.queueMicros }));
+    this.writer.send(RESPONSE_HEAD, this.id, encodeStoredHead(raw, res.statusCode, this.queueMicros));
   }
 
   writeBody(data: Buffer, cb: (err?: Error | null) => void): void {

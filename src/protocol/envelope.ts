@@ -128,10 +128,52 @@ export interface ResponseHead {
   queueMicros: number;
 }
 
-export function encodeResponseHead(h: ResponseHead): string {
-  let out = h.status + NUL + h.statusMessage + NUL + (h.cause ?? '') + NUL + h.queueMicros;
-  for (const x of h.headers) out += NUL + x;
-  return out;
+// Response headers that are the front end's business (it frames the response for its client).
+function isHopByHop(lowerName: string): boolean {
+  switch (lowerName.length) {
+    case 2:
+      return lowerName === 'te';
+    case 7:
+      return lowerName === 'upgrade' || lowerName === 'trailer';
+    case 10:
+      return lowerName === 'connection' || lowerName === 'keep-alive';
+    case 16:
+      return lowerName === 'proxy-connection';
+    case 17:
+      return lowerName === 'transfer-encoding';
+  }
+  return false;
+}
+
+/**
+ * The RESPONSE_HEAD payload of a head as Node's ServerResponse stores it
+ * ("HTTP/1.1 200 OK\r\nName: value\r\n...\r\n\r\n"), written straight from it:
+ * status, status message, cause, queue microseconds, then each header name
+ * and value but the hop-by-hop ones.
+ */
+export function encodeStoredHead(stored: string, status: number, queueMicros: number): string {
+  const eol = stored.indexOf('\r\n');
+  const space = stored.indexOf(' ', 9);
+  const statusMessage = space < 0 || space > eol ? '' : stored.slice(space + 1, eol);
+  let headers = '';
+  let cause = '';
+  for (let at = eol + 2; at < stored.length; ) {
+    const end = stored.indexOf('\r\n', at);
+    if (end <= at) break;
+    const colon = stored.indexOf(':', at);
+    if (colon > at && colon < end) {
+      const name = stored.slice(at, colon);
+      const n = name.length;
+      const lower = n === 2 || n === 7 || n === 10 || n === 12 || n === 16 || n === 17 ? name.toLowerCase() : '';
+      if (!isHopByHop(lower)) {
+        const value = stored.slice(stored.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1, end).trim();
+        if (lower === CAUSE_HEADER) cause = value;
+        headers += NUL + name + NUL + value;
+      }
+    }
+    at = end + 2;
+  }
+  return status + NUL + statusMessage + NUL + cause + NUL + queueMicros + headers;
 }
 
 export function decodeResponseHead(f: string[]): ResponseHead | undefined {
