@@ -51,7 +51,7 @@ export class StreamSocket extends Duplex {
   headChars = -1;
 
   constructor(
-    private readonly stream: DaemonStream,
+    readonly stream: DaemonStream,
     env: Envelope,
   ) {
     super({ allowHalfOpen: true, decodeStrings: false, highWaterMark: MAX_BODY_FRAME });
@@ -157,19 +157,14 @@ function kNeedDrain(res: ServerResponse): symbol | undefined {
   return needDrain ?? undefined;
 }
 
-/** The response of a stream: its head, as Node stores it, goes to the front end as RESPONSE_HEAD. */
-class StreamResponse extends http.ServerResponse {
-  constructor(
-    req: IncomingMessage,
-    private readonly stream: DaemonStream,
-  ) {
-    super(req);
-  }
-
-  _storeHeader(line: string, headers: unknown): void {
-    storeHeader!.call(this, line, headers);
-    this.stream.sendHead(this);
-  }
+/**
+ * A stream response's _storeHeader: its head, as Node stores it, goes to the
+ * front end as RESPONSE_HEAD. An own property, not a subclass method:
+ * frameworks (Express) replace the response's prototype.
+ */
+function storeStreamHead(this: ServerResponse, line: string, headers: unknown): void {
+  storeHeader!.call(this, line, headers);
+  (this.socket as unknown as StreamSocket).stream.sendHead(this);
 }
 
 export class DaemonStream {
@@ -240,7 +235,8 @@ export class DaemonStream {
       req.push(null);
     } else if (head.body === 'none') this.endBody();
     else req._read = () => this.grantConsumed();
-    const res = (this.res = new StreamResponse(req, this));
+    const res = (this.res = new http.ServerResponse(req));
+    (res as unknown as { _storeHeader: typeof storeStreamHead })._storeHeader = storeStreamHead;
     // The front end writes Date and decides keep-alive for its client.
     res.sendDate = false;
     res.assignSocket(socket as unknown as import('node:net').Socket);
