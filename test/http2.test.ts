@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import type http2 from 'node:http2';
 import { startSluice, runSluice, tempDir, APPS, ROOT, type Sluice } from './helpers/sluice.js';
 import { connect, curl, curlReply, h2loadCounts, makeCert, request, run, writeConfig } from './helpers/h2.js';
+import { raw } from './helpers/raw.js';
 
 const NODE_APP = path.join(APPS, 'h2-app.ts');
 const FETCH_APP = path.join(APPS, 'h2-fetch.ts');
@@ -308,6 +309,10 @@ test('plain HTTP listeners speak HTTP/1.1 only: an h2c upgrade is not taken, pri
   assert.notEqual(up.status, 101);
   const prior = await run('curl', ['-s', '--http2-prior-knowledge', '-o', '/dev/null', '-w', '%{http_version} %{http_code}', `${plain}/info`]);
   assert.doesNotMatch(prior.stdout, /^2 /, 'no HTTP/2 on a plain listener');
+  // What the server answered it: 400, as a malformed HTTP/1.1 request.
+  const preface = await raw(Number(new URL(plain).port), ['PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n']);
+  assert.deepEqual(preface.statuses, [400]);
+  assert.match(preface.data, /sluice-cause: bad-request/);
 });
 
 test('listen[].http2: limits default from maxHeaderSize, `sluice check --json` shows them; misuse exits 2 naming the key', async () => {
