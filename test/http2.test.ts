@@ -220,8 +220,9 @@ async function refused405(session: http2.ClientHttp2Session, authority: string):
 // What test/request-target.test.ts sends over HTTP/1.1, as :path and
 // :authority: refused by the front end (400), denied by the hook (403), or
 // reset by nghttp2, which takes only origin-form paths and authorities
-// without "/", "?", "#" or "\\".
-const VARIANTS: Array<[string, string, number | 'reset']> = [
+// without "/", "?", "#" or "\\" (newer ones, as in Node 22, "@" neither:
+// 'refused' is either).
+const VARIANTS: Array<[string, string, number | 'reset' | 'refused']> = [
   ['/admin/secret', 'localhost', 403],
   ['/x/../admin/secret', 'localhost', 403],
   ['/./admin/secret', 'localhost', 403],
@@ -239,7 +240,7 @@ const VARIANTS: Array<[string, string, number | 'reset']> = [
   ['/public', 'localhost?/admin/secret', 'reset'],
   ['/public', 'localhost#/admin', 'reset'],
   ['/public', 'localhost\\admin', 'reset'],
-  ['/public', 'user@localhost', 400],
+  ['/public', 'user@localhost', 'refused'],
   ['/public', 'localhost:99999', 400],
   ['/public', 'local%2fhost', 400],
   ['http://localhost/admin/secret', 'localhost', 'reset'],
@@ -267,6 +268,7 @@ for (const [framework, mode] of [['express', 'embedded'], ['hono', 'daemon'], ['
       const r = await request(session, { ':path': target, ':authority': authority });
       assert.doesNotMatch(r.body, /SECRET/, `${target} :authority ${authority} reached the secret`);
       if (outcome === 'reset') assert.equal(r.status, undefined, `${target}: reset by the protocol`);
+      else if (outcome === 'refused') assert.ok(r.status === undefined || (r.status === 400 && r.headers['sluice-cause'] === 'bad-request'), `${target} :authority ${authority}: ${r.status}`);
       else {
         assert.equal(r.status, outcome, `${target} :authority ${authority}: ${r.body}`);
         assert.equal(r.headers['sluice-cause'], outcome === 400 ? 'bad-request' : 'access-denied');
