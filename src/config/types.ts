@@ -45,6 +45,19 @@ export interface ListenConfig {
   tls?: { cert: string; key: string };
   /** What hosts[].listen calls this listener. */
   name?: string;
+  /**
+   * HTTPS listeners offer HTTP/2 beside HTTP/1.1 (ALPN): on unless false;
+   * an object sets its limits per connection.
+   */
+  http2?: boolean | Partial<Http2Limits>;
+}
+
+/** What one HTTP/2 connection may ask of the front end. */
+export interface Http2Limits {
+  /** Streams (requests) open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  maxConcurrentStreams: number;
+  /** Bytes of one request's header list, as HTTP/2 counts them (SETTINGS_MAX_HEADER_LIST_SIZE); defaults to maxHeaderSize. */
+  maxHeaderListSize: number;
 }
 
 export interface HostConfig {
@@ -114,6 +127,8 @@ export interface EffectiveListen {
   /** Absolute PEM paths: an HTTPS listener. */
   tls?: { cert: string; key: string };
   name?: string;
+  /** Set when the listener offers HTTP/2 (HTTPS listeners, unless turned off). */
+  http2?: Http2Limits;
 }
 
 export interface EffectiveHost {

@@ -185,7 +185,8 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
   checkKeys(input, TOP_KEYS, '');
   const raw = input as Record<string, unknown>;
 
-  const listen = parseListen(raw, o.baseDir);
+  const maxHeaderSize = raw.maxHeaderSize === undefined ? 16384 : parseCount(raw.maxHeaderSize, 'maxHeaderSize', 1024);
+  const listen = parseListen(raw, o.baseDir, maxHeaderSize);
   const timeout = raw.timeout === undefined ? 60 : parseSeconds(raw.timeout, 'timeout');
   if (timeout === 0) throw new ConfigError('timeout', 'must be greater than 0');
   const keepAliveTimeout = raw.keepAliveTimeout === undefined ? 5 : parseSeconds(raw.keepAliveTimeout, 'keepAliveTimeout');
@@ -194,7 +195,6 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
   const socketPrefix = raw.socketPrefix === undefined ? defaultSocketPrefix() : path.resolve(o.baseDir, parseString(raw.socketPrefix, 'socketPrefix'));
   const accessLog = raw.accessLog === undefined ? 'stdout' : raw.accessLog === false ? false : parseString(raw.accessLog, 'accessLog');
   const errorLog = raw.errorLog === undefined ? 'stderr' : parseString(raw.errorLog, 'errorLog');
-  const maxHeaderSize = raw.maxHeaderSize === undefined ? 16384 : parseCount(raw.maxHeaderSize, 'maxHeaderSize', 1024);
   const maxTunnels = raw.maxTunnels === undefined ? OPTION_BY_KEY.get('maxTunnels')!.default as number : parseCount(raw.maxTunnels, 'maxTunnels', 0);
   const tunnelIdleTimeout = raw.tunnelIdleTimeout === undefined ? 0 : parseSeconds(raw.tunnelIdleTimeout, 'tunnelIdleTimeout');
   const limitRequestBody = raw.limitRequestBody === undefined ? 0 : parseBytes(raw.limitRequestBody, 'limitRequestBody');

@@ -226,7 +226,7 @@ export class Exchange {
       head: {
         method: this.req.method ?? 'GET',
         url: i.appUrl,
-        httpVersion: this.req.httpVersion === '1.0' ? '1.0' : '1.1',
+        httpVersion: this.req.httpVersionMajor === 2 ? '2.0' : this.req.httpVersion === '1.0' ? '1.0' : '1.1',
         rawHeaders: this.rawHeaders,
         body: this.body,
         contentLength: this.contentLength,
