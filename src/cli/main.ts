@@ -14,6 +14,7 @@ import { formatStatus } from './status.js';
 import type { StatusReport } from '../metrics/report.js';
 import { runSimulate } from './simulate.js';
 import { Supervisor } from '../supervisor/supervisor.js';
+import { NativeAddonMissing } from '../native/index.js';
 import { findInstances, sendControl, type ControlRequest } from '../supervisor/control-socket.js';
 import type { EffectiveConfig } from '../config/types.js';
 
@@ -235,6 +236,10 @@ main(process.argv.slice(2)).then(
       // Always one line, whatever a reason quotes.
       process.stderr.write(`sluice: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
       process.exit(2);
+    }
+    if (err instanceof NativeAddonMissing) {
+      process.stderr.write(`sluice: ${err.message}\n`);
+      process.exit(1);
     }
     process.stderr.write(`sluice: ${(err as Error)?.stack ?? String(err)}\n`);
     process.exit(1);

@@ -50,6 +50,7 @@ export class Supervisor {
   /** Opens sockets (a ConfigError here means exit 2, nothing started), then starts everything. */
   async start(): Promise<void> {
     const config = this.config;
+    native(); // before anything starts: without the addon nothing can serve (NativeAddonMissing)
     openErrorLog(config.errorLog, 'supervisor');
     checkPrivileges(config);
     this.tcp = await openTcpListeners(config);
