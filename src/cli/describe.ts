@@ -36,6 +36,7 @@ export function describeConfig(c: EffectiveConfig): string {
       }
       out.push(line);
     }
+    if (g.envFileVariables) out.push(`  env-file sets: ${Object.keys(g.envFileVariables).join(' ') || '(nothing)'}`);
     if (g.identity) out.push(`  runs as: ${g.identity.user} (uid ${g.identity.uid}, gid ${g.identity.gid}); sluice must start as root to switch`);
     if (g.requestTimeout > 0) {
       const fire = requestTimeoutFirePoint(g.requestTimeout, g.threads);

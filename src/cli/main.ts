@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/errors.js';
-import { GROUP_OPTIONS } from '../config/options.js';
+import { GROUP_OPTIONS, OPTION_BY_KEY } from '../config/options.js';
 import { validateConfig, defaultSocketPrefix } from '../config/validate.js';
 import { findConfigFile, loadConfigFile, readConfigFile } from '../config/load.js';
 import { parseArgs, one, startConfig, applyServerFlags, START_FLAGS, SERVER_FLAGS, type Parsed } from './args.js';
@@ -75,6 +75,8 @@ function startKeyPath(key: string, embedded: boolean): string {
   const m = /^mounts\[0\]\.(applicationGroup|callableObject|style)$/.exec(key);
   if (m) return `--${m[1]!.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
   if (key === 'port' || key === 'host' || key === 'socketPrefix') return `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
+  const option = /^groups\.[^.]+\.(\w+)$/.exec(key);
+  if (option && OPTION_BY_KEY.has(option[1]!)) return `--${OPTION_BY_KEY.get(option[1]!)!.flag}`;
   return key;
 }
 
@@ -130,6 +132,11 @@ async function busyPorts(config: EffectiveConfig): Promise<string[]> {
     }
   }
   return out;
+}
+
+/** An env file's values are often secrets: `sluice check --json` names them only. */
+function hideEnvFileValues(key: string, value: unknown): unknown {
+  return key === 'envFileVariables' && value !== null && typeof value === 'object' ? Object.keys(value) : value;
 }
 
 /** Commands for a running server, over its control socket. */
@@ -203,7 +210,7 @@ async function main(argv: string[]): Promise<number> {
   await checkHookScripts(config);
   if (command === 'check') {
     process.stdout.write(
-      one(p, 'json') === 'true' ? JSON.stringify({ ...config, warnings: configPitfalls(config) }, null, 2) + '\n' : describeConfig(config),
+      one(p, 'json') === 'true' ? JSON.stringify({ ...config, warnings: configPitfalls(config) }, hideEnvFileValues, 2) + '\n' : describeConfig(config),
     );
     for (const w of await busyPorts(config)) process.stderr.write(`sluice: warning: ${w}\n`);
     return 0;

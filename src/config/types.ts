@@ -143,6 +143,8 @@ export interface EffectiveGroup extends GroupOptions {
   name: string;
   /** Set when the group has `user` or `group`. */
   identity?: DaemonIdentity;
+  /** What `envFile` (then absolute) sets, read with the configuration. */
+  envFileVariables?: Record<string, string>;
   /** Set by the supervisor when it creates the group's listener. */
   socketPath?: string;
 }

@@ -10,6 +10,7 @@ import { checkHostNames, parseHostListen, parseListen } from './listen.js';
 import { HOOK_MOUNT_KEYS, parseHookTimeout, parseMountHooks } from './hooks.js';
 import { GROUP_OPTIONS, OPTION_BY_KEY, GLOBAL, EMBEDDED_REASON, defaultGroupOptions, type GroupOptions, type OptionSpec, type OptionValue } from './options.js';
 import { parseEnvironment, resolveIdentity } from './identity.js';
+import { readEnvFile } from './env-file.js';
 import { existingModuleFile } from './module-file.js';
 import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, EffectiveMount, EffectiveStaticMount, UserConfig } from './types.js';
 
@@ -208,7 +209,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     if (!isObject(g)) throw new ConfigError(at, `must be an object mapping group names to options (got ${show(g)})`);
     for (const [name, opts] of Object.entries(g)) {
       if (groups[name]) throw new ConfigError(join(at, name), 'a group of this name is already declared');
-      groups[name] = resolveIdentity(parseGroup(name, opts, join(at, name), tuned), join(at, name), o.baseDir);
+      groups[name] = readEnvFile(resolveIdentity(parseGroup(name, opts, join(at, name), tuned), join(at, name), o.baseDir), join(at, name), o.baseDir);
       groupScope.set(name, serverName);
     }
   };
