@@ -26,6 +26,8 @@ export function describeConfig(c: EffectiveConfig): string {
   out.push(`max-header-size: ${c.maxHeaderSize} bytes   limit-request-body: ${c.limitRequestBody === 0 ? '0 (no limit)' : `${c.limitRequestBody} bytes`}`);
   const endpoint = (e: EffectiveConfig['status']) => (e ? `${e.path} (allow ${e.allow.join(', ')})` : 'off');
   out.push(`status page: ${endpoint(c.status)}   metrics: ${endpoint(c.metrics)}`);
+  const health = (e: EffectiveConfig['liveness']) => (e ? `${e.path} (${e.allow ? `allow ${e.allow.join(', ')}` : 'any client'})` : 'off');
+  out.push(`liveness: ${health(c.liveness)}   readiness: ${health(c.readiness)}   drain-time: ${c.drainTime} s`);
   out.push(...describeFrontEnd(c.frontEnd, c.maintenanceInterval));
   for (const g of Object.values(c.groups)) {
     out.push(`group ${g.name}:`);

@@ -42,6 +42,8 @@ Front-end processes (Apache worker MPM's directives): --start-servers --min-spar
   frontEnd: { startServers, ... } in a config file; \`sluice check\` shows them resolved, with any correction.
 Status page and Prometheus metrics (off by default; loopback clients): --status-path /server-status
   --metrics-path /metrics for start/serve, or status / metrics: { path, allow } in a config file (docs/status.md).
+Health (off by default; any client): --liveness-path /livez --readiness-path /readyz, or liveness / readiness:
+  { path, allow }; --drain-time SECONDS (drainTime): on stop, keep serving that long while readiness says 503 (docs/deploy.md).
 Request limits: --max-header-size BYTES (431, or 414 for the request line) --limit-request-body BYTES (413;
   0, the default, is no limit) for start/serve, or maxHeaderSize / limitRequestBody in a config file.
 Daemon options: \`sluice start --help\` lists them; docs/timeouts.md explains each.`;
@@ -71,7 +73,8 @@ function startKeyPath(key: string, embedded: boolean): string {
   if (/^mounts\[[1-9]\d*\]\.(path|static)$/.test(key)) return '--static';
   if (key === 'mounts[0].processGroup') return embedded ? '--embedded' : 'APP';
   if (key === 'restrictEmbedded') return '--restrict-embedded';
-  if (key === 'status.path' || key === 'metrics.path') return `--${key.replace('.', '-')}`;
+  if (key === 'status.path' || key === 'metrics.path' || key === 'liveness.path' || key === 'readiness.path') return `--${key.replace('.', '-')}`;
+  if (key === 'drainTime') return '--drain-time';
   const m = /^mounts\[0\]\.(applicationGroup|callableObject|style)$/.exec(key);
   if (m) return `--${m[1]!.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
   if (key === 'port' || key === 'host' || key === 'socketPrefix') return `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;

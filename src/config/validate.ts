@@ -5,6 +5,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { ConfigError, suggest } from './errors.js';
 import { parseStatusEndpoint } from './status-endpoints.js';
+import { checkEndpointPaths, parseHealthEndpoint } from './health-endpoints.js';
 import { parseFrontEnd, parseMaintenanceInterval } from './front-end.js';
 import { checkHostNames, parseHostListen, parseListen } from './listen.js';
 import { HOOK_MOUNT_KEYS, parseHookTimeout, parseMountHooks } from './hooks.js';
@@ -17,6 +18,7 @@ import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, Effectiv
 const TOP_KEYS = [
   'listen', 'port', 'host', 'timeout', 'keepAliveTimeout', 'hookTimeout', 'shutdownTimeout', 'socketPrefix',
   'restrictEmbedded', 'accessLog', 'errorLog', 'maxHeaderSize', 'limitRequestBody', 'frontEnd', 'status', 'metrics', 'groups', 'mounts', 'hosts',
+  'liveness', 'readiness', 'drainTime',
 ] as const;
 const MOUNT_KEYS = ['path', 'app', 'static', 'processGroup', 'applicationGroup', 'callableObject', 'style', ...HOOK_MOUNT_KEYS] as const;
 const HOST_KEYS = ['serverName', 'serverAlias', 'mounts', 'groups', 'listen'] as const;
@@ -200,6 +202,10 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
   const frontEnd = parseFrontEnd(raw.frontEnd, 'frontEnd');
   const status = parseStatusEndpoint(raw.status, 'status');
   const metrics = parseStatusEndpoint(raw.metrics, 'metrics');
+  const liveness = parseHealthEndpoint(raw.liveness, 'liveness');
+  const readiness = parseHealthEndpoint(raw.readiness, 'readiness');
+  checkEndpointPaths([['status', status], ['metrics', metrics], ['liveness', liveness], ['readiness', readiness]]);
+  const drainTime = raw.drainTime === undefined ? 0 : parseSeconds(raw.drainTime, 'drainTime');
 
   // Groups: global ones, plus those declared inside hosts (scoped by serverName).
   const groups: Record<string, EffectiveGroup> = {};
@@ -351,6 +357,9 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     maintenanceInterval: parseMaintenanceInterval(isObject(raw.frontEnd) ? raw.frontEnd.maintenanceInterval : undefined, 'frontEnd.maintenanceInterval'),
     status,
     metrics,
+    liveness,
+    readiness,
+    drainTime,
     groups,
     hosts,
   };

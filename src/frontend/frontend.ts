@@ -21,6 +21,7 @@ import { removeHeader, setHeader } from './request-headers.js';
 import { AccessLog } from '../log/access-log.js';
 import { Meter } from '../metrics/meter.js';
 import { StatusEndpoints } from '../metrics/status-page.js';
+import { HealthEndpoints } from './health.js';
 import { log, logError, logNotice } from '../log/error-log.js';
 import { sendError } from '../app/run-handler.js';
 import { CAUSE_HEADER, ENVELOPE_HEADER } from '../protocol/envelope.js';
@@ -101,6 +102,8 @@ export class Frontend {
   /** Capacity figures (src/metrics), read by the supervisor for `sluice status`. */
   readonly meter: Meter;
   private readonly statusEndpoints: StatusEndpoints | undefined;
+  /** Liveness and readiness (src/frontend/health.ts); undefined when neither is configured. */
+  readonly health: HealthEndpoints | undefined;
   private readonly server: http.Server;
   private readonly acceptor: SlotAcceptor;
   private readonly idPrefix = randomBytes(3).toString('hex');
@@ -121,6 +124,7 @@ export class Frontend {
   constructor(private readonly boot: FrontendBoot) {
     this.router = new Router(boot.config);
     for (const g of Object.values(boot.config.groups)) this.lines.set(g.name, new GroupLine(g));
+    this.health = HealthEndpoints.of(boot.config);
     this.groups(boot.groups);
     this.tls = new TlsListeners(boot.config.listen);
     this.hooks = new Hooks(boot.config);
@@ -287,7 +291,7 @@ export class Frontend {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const sent = req.url ?? '/';
     const decision = this.decide(req);
-    if (!decision.refusal && this.statusEndpoints?.serve(req, res)) return;
+    if (!decision.refusal && (this.health?.serve(req, res) || this.statusEndpoints?.serve(req, res))) return;
     const started = performance.now();
     const requestId = this.newRequestId();
     this.inFlight++;
@@ -517,10 +521,12 @@ export class Frontend {
   groups(state: GroupsState): void {
     for (const [group, daemons] of Object.entries(state.daemons)) this.daemons(group, daemons);
     for (const [group, line] of this.lines) line.setUnavailable(state.unavailable[group]);
+    if (state.stopping) this.health?.stop();
   }
 
   daemons(group: string, daemons: DaemonAddress[]): void {
     this.lines.get(group)?.setDaemons(daemons);
+    this.health?.daemons(group, daemons.length);
   }
 
   going(group: string, pid: number, cause: string): void {

@@ -17,6 +17,7 @@ import { serveControl, type ControlReply, type ControlRequest } from './control-
 import { MetricsCollector } from '../metrics/collect.js';
 import type { StatusReport } from '../metrics/report.js';
 import { native } from '../native/index.js';
+import { HEARTBEAT_MS } from '../frontend/health.js';
 import { openErrorLog, logError, logNotice, logWarn } from '../log/error-log.js';
 import { ConfigError } from '../config/errors.js';
 import { GLOBAL } from '../config/options.js';
@@ -63,6 +64,7 @@ export class Supervisor {
     const allApps = appsOf(config, undefined);
     for (const name of Object.keys(config.groups)) this.addGroup(name, config, allApps);
     this.frontend = new FrontendPool(config, this.tcp.map((l) => l.fd), () => this.groupsState());
+    setInterval(() => this.frontend?.broadcast({ t: 'heartbeat' }), HEARTBEAT_MS).unref();
     await Promise.all([this.frontend.start(), ...[...this.groups.values()].map((g) => g.whenStarted())]);
     await serveControl(this.socketDir, (req) => this.control(req));
     this.installSignals();
@@ -98,7 +100,7 @@ export class Supervisor {
   private groupsState(): GroupsState {
     const daemons: GroupsState['daemons'] = {};
     for (const [name, g] of this.groups) daemons[name] = g.daemons();
-    return { daemons, unavailable: Object.fromEntries(this.unavailable) };
+    return { daemons, unavailable: Object.fromEntries(this.unavailable), stopping: this.stopping };
   }
 
   layout(): string[] {
@@ -247,10 +249,17 @@ export class Supervisor {
   async stop(reason: string): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    // Readiness fails from now on (src/frontend/health.ts).
+    this.frontend?.broadcast({ t: 'draining' });
     // Daemons may be stopping already (a signal sent to the whole process
     // group): none of them is replaced from now on.
     for (const g of this.groups.values()) g.stopReplacing();
     await (this.queuedRestart ?? this.restarting)?.catch(() => {});
+    const drain = this.config.drainTime;
+    if (drain > 0) {
+      logNotice(`${reason}: draining for drain-time ${drain} s: still serving, readiness answers 503`, { cause: 'shutdown' });
+      await new Promise((r) => setTimeout(r, drain * 1000));
+    }
     const seconds = this.config.shutdownTimeout;
     logNotice(`${reason}: stopping; in-flight requests get ${seconds} s`, { cause: 'shutdown' });
     // The front end first: it stops accepting and its in-flight requests
