@@ -12,7 +12,7 @@ export interface Parsed {
   flags: Map<string, string[]>;
 }
 
-const BOOLEAN_FLAGS = new Set(['embedded', 'restrict-embedded', 'json', 'help', 'version', 'no-script-reloading']);
+const BOOLEAN_FLAGS = new Set(['embedded', 'restrict-embedded', 'json', 'help', 'version', 'no-script-reloading', 'socket']);
 
 export function parseArgs(argv: string[], allowed: readonly string[]): Parsed {
   const positional: string[] = [];

@@ -13,6 +13,7 @@ import { checkHookScripts } from '../frontend/hooks/scripts.js';
 import { formatStatus } from './status.js';
 import type { StatusReport } from '../metrics/report.js';
 import { runSimulate } from './simulate.js';
+import { serviceUnit, socketUnit } from './systemd-unit.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { NativeAddonMissing } from '../native/index.js';
 import { findInstances, sendControl, type ControlRequest } from '../supervisor/control-socket.js';
@@ -27,6 +28,9 @@ const USAGE = `usage:
                              validate a config and print the effective configuration
   sluice check APP [start options]
                              the same for what \`sluice start\` would run
+  sluice systemd-unit [-c FILE | APP start options] [--socket] [--unit-user USER]
+                             a systemd service (Type=notify, watchdog) running that, or with --socket
+                             its socket unit (socket activation); docs/deploy.md
   sluice simulate [--profile idle|ramp|spike|daily|FILE.csv] [-c FILE] [--start-servers N ...] [--svg FILE]
                              front-end process management over simulated time (\`sluice simulate --help\`)
   sluice evict GROUP         drain and replace a group's processes (SIGUSR1 to each)
@@ -85,7 +89,7 @@ function startKeyPath(key: string, embedded: boolean): string {
 
 async function effectiveConfig(command: string, p: Parsed): Promise<EffectiveConfig> {
   const configFlag = one(p, 'config');
-  if (command === 'start' || (command === 'check' && p.positional.length > 0 && configFlag === undefined)) {
+  if (command === 'start' || ((command === 'check' || command === 'systemd-unit') && p.positional.length > 0 && configFlag === undefined)) {
     try {
       return validateConfig(startConfig(p), { baseDir: process.cwd(), tuned: true });
     } catch (err) {
@@ -135,6 +139,21 @@ async function busyPorts(config: EffectiveConfig): Promise<string[]> {
     }
   }
   return out;
+}
+
+/** What the unit's ExecStart runs: the command line given to systemd-unit, with absolute app and config paths. */
+function unitCommand(argv: string[], config: EffectiveConfig): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--socket' || a.startsWith('--unit-user=')) continue;
+    if (a === '--unit-user') i++;
+    else if (a === '-c' || a === '--config') out.push('-c', config.configFile!), i++;
+    else if (a.startsWith('--config=')) out.push('-c', config.configFile!);
+    else if (!a.startsWith('-') && config.configFile === undefined && out.every((x) => x.startsWith('-'))) out.push(path.resolve(a));
+    else out.push(a);
+  }
+  return config.configFile === undefined ? ['start', ...out] : ['serve', ...(out.includes('-c') ? out : ['-c', config.configFile, ...out])];
 }
 
 /** An env file's values are often secrets: `sluice check --json` names them only. */
@@ -195,6 +214,9 @@ async function main(argv: string[]): Promise<number> {
     case 'check':
       p = parseArgs(rest, ['config', 'json', ...START_FLAGS]);
       break;
+    case 'systemd-unit':
+      p = parseArgs(rest, ['config', 'socket', 'unit-user', ...START_FLAGS]);
+      break;
     case 'simulate':
       return runSimulate(rest);
     case 'evict':
@@ -203,7 +225,7 @@ async function main(argv: string[]): Promise<number> {
     case 'status':
       return control(command, parseArgs(rest, ['config', 'socket-prefix', 'pid', 'json', 'help']));
     default:
-      throw new ConfigError(command, 'unknown command (start, serve, check, simulate, evict, restart, stop, status)');
+      throw new ConfigError(command, 'unknown command (start, serve, check, systemd-unit, simulate, evict, restart, stop, status)');
   }
   if (one(p, 'help') === 'true') {
     process.stdout.write(USAGE + '\n' + (command === 'serve' ? '' : daemonOptionsHelp()));
@@ -216,6 +238,10 @@ async function main(argv: string[]): Promise<number> {
       one(p, 'json') === 'true' ? JSON.stringify({ ...config, warnings: configPitfalls(config) }, hideEnvFileValues, 2) + '\n' : describeConfig(config),
     );
     for (const w of await busyPorts(config)) process.stderr.write(`sluice: warning: ${w}\n`);
+    return 0;
+  }
+  if (command === 'systemd-unit') {
+    process.stdout.write(one(p, 'socket') === 'true' ? socketUnit(config) : serviceUnit({ command: unitCommand(rest, config), config, user: one(p, 'unit-user') }));
     return 0;
   }
   // What a graceful restart (SIGHUP, sluice restart) re-reads.

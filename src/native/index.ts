@@ -23,6 +23,10 @@ export interface Native {
   watchStart(w: NativeWatcher): void;
   watchStop(w: NativeWatcher): void;
   watchClose(w: NativeWatcher): void;
+  /** Sends one datagram to a UNIX datagram socket ("@name": abstract namespace): 0 or -errno. */
+  notify(path: string, message: string): number;
+  /** An inherited listening TCP socket's address; throws (with an errno code) for anything else. Makes it non-blocking and close-on-exec. */
+  adoptListener(fd: number): { host: string; port: number };
 }
 
 export type NativeWatcher = { readonly __brand: 'NativeWatcher' };
