@@ -36,12 +36,12 @@ let bareBin: string;
 const bareEnv = () => ({ HOME: work, PATH: bareBin, npm_config_cache: process.env.npm_config_cache ?? path.join(process.env.HOME ?? '/root', '.npm') });
 
 /** A fresh project with the tarball installed. */
-function project(name: string, installFlags: string[]): string {
+function project(name: string, installFlags: string[], pkg = tarball): string {
   const dir = path.join(work, name);
   fs.mkdirSync(dir);
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }));
   fs.writeFileSync(path.join(dir, 'app.ts'), 'export default { fetch: (request: Request) => new Response(`hello from ${process.pid}`) };\n');
-  run(process.execPath, [npmCli(), 'install', ...installFlags, '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: dir, env: bareEnv() });
+  run(process.execPath, [npmCli(), 'install', ...installFlags, '--prefer-offline', '--no-audit', '--no-fund', pkg], { cwd: dir, env: bareEnv() });
   return dir;
 }
 
@@ -124,9 +124,17 @@ test('installed with its install script and no compiler on PATH: the script take
   }
 });
 
-test('where no addon fits the platform, sluice says so in one line at start and exits 1 (embedded mode too)', async () => {
-  const dir = project('no-addon', ['--ignore-scripts']);
-  fs.rmSync(path.join(dir, 'node_modules', 'sluice', 'prebuilds'), { recursive: true });
+test('where no addon fits the platform and none can be built, the install still succeeds and sluice says so in one line at start, exit 1 (embedded mode too)', async () => {
+  // The package as it would be for a platform it carries no addon for.
+  const unpacked = path.join(work, 'unpacked');
+  fs.mkdirSync(unpacked);
+  run('tar', ['-xzf', tarball, '-C', unpacked], { cwd: work });
+  fs.rmSync(path.join(unpacked, 'package', 'prebuilds'), { recursive: true });
+  const bare = path.join(work, 'no-prebuild.tgz');
+  run('tar', ['-czf', bare, '-C', unpacked, 'package'], { cwd: work });
+  // With its install script, which tries to build and cannot (no compiler).
+  const dir = project('no-addon', [], bare);
+  assert.ok(!fs.existsSync(path.join(dir, 'node_modules', 'sluice', 'build', 'Release', 'sluice_native.node')));
   for (const mode of [[], ['--embedded']]) {
     const child = spawn(process.execPath, [path.join(dir, 'node_modules', 'sluice', 'bin', 'sluice'), 'start', 'app.ts', '--port', '0', ...mode], {
       cwd: dir,
