@@ -35,6 +35,8 @@ export interface GroupOptions {
   home: string | undefined;
   /** Extra environment variables of the daemon processes. */
   env: Readonly<Record<string, string>> | undefined;
+  /** A file of environment variables for the daemon processes (src/config/env-file.ts). */
+  envFile: string | undefined;
   queueTimeout: number;
   socketTimeout: number;
   responseSocketTimeout: number;
@@ -69,6 +71,7 @@ export const GROUP_OPTIONS: readonly OptionSpec[] = [
   { key: 'group', flag: 'group', kind: 'string', default: undefined, doc: "run the daemon processes as this group (default: the user's primary group)" },
   { key: 'home', flag: 'home', kind: 'path', default: undefined, doc: 'working directory of the daemon processes' },
   { key: 'env', flag: 'env', kind: 'environment', default: undefined, doc: 'environment variables for the daemon processes (NAME=VALUE, space-separated on the command line)' },
+  { key: 'envFile', flag: 'env-file', kind: 'path', default: undefined, doc: "a file of environment variables for the daemon processes, parsed as node --env-file parses it; sluice's own environment and env win over it" },
   { key: 'queueTimeout', flag: 'queue-timeout', kind: 'seconds', default: 0, startDefault: 45, doc: 'discard a request at pickup (504) if it waited longer' },
   { key: 'socketTimeout', flag: 'socket-timeout', kind: 'seconds', default: 0, startDefault: 60, doc: 'bound on each read/write between front end and daemon (0: the server timeout)' },
   { key: 'responseSocketTimeout', flag: 'response-socket-timeout', kind: 'seconds', default: 0, doc: 'bound on waiting for a slow client to take a response (0: socket-timeout)' },

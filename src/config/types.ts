@@ -3,6 +3,7 @@
 import type { GroupOptions } from './options.js';
 import type { DirectiveNote, MpmDirectives } from '../mpm/directives.js';
 import type { StatusEndpoint } from './status-endpoints.js';
+import type { HealthEndpoint } from './health-endpoints.js';
 import type { MountHooks } from './hooks.js';
 
 export type AppStyle = 'auto' | 'fetch' | 'node';
@@ -104,6 +105,12 @@ export interface UserConfig {
   status?: boolean | Partial<StatusEndpoint>;
   /** Prometheus text format of the same figures: true, or { path, allow } (default /metrics, loopback only). Off by default. */
   metrics?: boolean | Partial<StatusEndpoint>;
+  /** Liveness endpoint answered by the front end: true, or { path, allow } (default /livez, any client). Off by default. */
+  liveness?: boolean | Partial<HealthEndpoint>;
+  /** Readiness endpoint answered by the front end: true, or { path, allow } (default /readyz, any client). Off by default. */
+  readiness?: boolean | Partial<HealthEndpoint>;
+  /** Seconds a stopping server keeps serving, answering "not ready", before it stops accepting. */
+  drainTime?: number;
   groups?: Record<string, Partial<GroupOptions>>;
   /** Mounts of the default host. */
   mounts?: MountConfig[];
@@ -162,6 +169,8 @@ export interface EffectiveGroup extends GroupOptions {
   name: string;
   /** Set when the group has `user` or `group`. */
   identity?: DaemonIdentity;
+  /** What `envFile` (then absolute) sets, read with the configuration. */
+  envFileVariables?: Record<string, string>;
   /** Set by the supervisor when it creates the group's listener. */
   socketPath?: string;
 }
@@ -194,6 +203,10 @@ export interface EffectiveConfig {
   maintenanceInterval: number;
   status: StatusEndpoint | false;
   metrics: StatusEndpoint | false;
+  liveness: HealthEndpoint | false;
+  readiness: HealthEndpoint | false;
+  /** Seconds; the drain before a stop (src/supervisor/supervisor.ts). */
+  drainTime: number;
   groups: Record<string, EffectiveGroup>;
   /** The first host is the default host. */
   hosts: EffectiveHost[];

@@ -5,17 +5,20 @@ import path from 'node:path';
 import os from 'node:os';
 import { ConfigError, suggest } from './errors.js';
 import { parseStatusEndpoint } from './status-endpoints.js';
+import { checkEndpointPaths, parseHealthEndpoint } from './health-endpoints.js';
 import { parseFrontEnd, parseMaintenanceInterval } from './front-end.js';
 import { checkHostNames, parseHostListen, parseListen } from './listen.js';
 import { HOOK_MOUNT_KEYS, parseHookTimeout, parseMountHooks } from './hooks.js';
 import { GROUP_OPTIONS, OPTION_BY_KEY, GLOBAL, EMBEDDED_REASON, defaultGroupOptions, type GroupOptions, type OptionSpec, type OptionValue } from './options.js';
 import { parseEnvironment, resolveIdentity } from './identity.js';
+import { readEnvFile } from './env-file.js';
 import { existingModuleFile } from './module-file.js';
 import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, EffectiveMount, EffectiveStaticMount, UserConfig } from './types.js';
 
 const TOP_KEYS = [
   'listen', 'port', 'host', 'timeout', 'keepAliveTimeout', 'maxTunnels', 'tunnelIdleTimeout', 'hookTimeout', 'shutdownTimeout', 'socketPrefix',
   'restrictEmbedded', 'accessLog', 'errorLog', 'maxHeaderSize', 'limitRequestBody', 'frontEnd', 'status', 'metrics', 'groups', 'mounts', 'hosts',
+  'liveness', 'readiness', 'drainTime',
 ] as const;
 const MOUNT_KEYS = ['path', 'app', 'static', 'processGroup', 'applicationGroup', 'callableObject', 'style', ...HOOK_MOUNT_KEYS] as const;
 const HOST_KEYS = ['serverName', 'serverAlias', 'mounts', 'groups', 'listen'] as const;
@@ -201,6 +204,10 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
   const frontEnd = parseFrontEnd(raw.frontEnd, 'frontEnd');
   const status = parseStatusEndpoint(raw.status, 'status');
   const metrics = parseStatusEndpoint(raw.metrics, 'metrics');
+  const liveness = parseHealthEndpoint(raw.liveness, 'liveness');
+  const readiness = parseHealthEndpoint(raw.readiness, 'readiness');
+  checkEndpointPaths([['status', status], ['metrics', metrics], ['liveness', liveness], ['readiness', readiness]]);
+  const drainTime = raw.drainTime === undefined ? 0 : parseSeconds(raw.drainTime, 'drainTime');
 
   // Groups: global ones, plus those declared inside hosts (scoped by serverName).
   const groups: Record<string, EffectiveGroup> = {};
@@ -210,7 +217,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     if (!isObject(g)) throw new ConfigError(at, `must be an object mapping group names to options (got ${show(g)})`);
     for (const [name, opts] of Object.entries(g)) {
       if (groups[name]) throw new ConfigError(join(at, name), 'a group of this name is already declared');
-      groups[name] = resolveIdentity(parseGroup(name, opts, join(at, name), tuned), join(at, name), o.baseDir);
+      groups[name] = readEnvFile(resolveIdentity(parseGroup(name, opts, join(at, name), tuned), join(at, name), o.baseDir), join(at, name), o.baseDir);
       groupScope.set(name, serverName);
     }
   };
@@ -354,6 +361,9 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     maintenanceInterval: parseMaintenanceInterval(isObject(raw.frontEnd) ? raw.frontEnd.maintenanceInterval : undefined, 'frontEnd.maintenanceInterval'),
     status,
     metrics,
+    liveness,
+    readiness,
+    drainTime,
     groups,
     hosts,
   };

@@ -23,6 +23,7 @@ import { removeHeader, setHeader } from './request-headers.js';
 import { AccessLog } from '../log/access-log.js';
 import { Meter, type RequestMeter } from '../metrics/meter.js';
 import { StatusEndpoints } from '../metrics/status-page.js';
+import { HealthEndpoints } from './health.js';
 import { log, logError, logNotice } from '../log/error-log.js';
 import { sendError } from '../app/run-handler.js';
 import { beginDrain } from '../app/drain.js';
@@ -248,6 +249,8 @@ export class Frontend {
   /** Capacity figures (src/metrics), read by the supervisor for `sluice status`. */
   readonly meter: Meter;
   private readonly statusEndpoints: StatusEndpoints | undefined;
+  /** Liveness and readiness (src/frontend/health.ts); undefined when neither is configured. */
+  readonly health: HealthEndpoints | undefined;
   private readonly server: http.Server;
   private readonly acceptor: SlotAcceptor;
   private readonly idPrefix = randomBytes(3).toString('hex');
@@ -272,6 +275,7 @@ export class Frontend {
   constructor(private readonly boot: FrontendBoot) {
     this.router = new Router(boot.config);
     for (const g of Object.values(boot.config.groups)) this.lines.set(g.name, new GroupLine(g));
+    this.health = HealthEndpoints.of(boot.config);
     this.groups(boot.groups);
     this.tls = new TlsListeners(boot.config.listen);
     this.http2 = new Http2Sessions(boot.config, (req, res, listener, refusal) => this.handle(req, res, undefined, { listener, refusal }));
@@ -468,7 +472,7 @@ export class Frontend {
     const at: Arrival | undefined = stream ? { listener: stream.listener, fd: -1 } : conn;
     const decision = this.decide(req, at?.listener);
     const refusal = stream?.refusal ?? decision.refusal;
-    if (!refusal && !upgradeHead && this.statusEndpoints?.serve(req, res)) return;
+    if (!refusal && !upgradeHead && (this.health?.serve(req, res) || this.statusEndpoints?.serve(req, res))) return;
     const tx = new Transaction(this, req, res, sent, conn, at, decision.route, upgradeHead);
     if (conn) {
       if (conn.requests++ === 0) clearTimeout(conn.firstRequest);
@@ -636,10 +640,12 @@ export class Frontend {
   groups(state: GroupsState): void {
     for (const [group, daemons] of Object.entries(state.daemons)) this.daemons(group, daemons);
     for (const [group, line] of this.lines) line.setUnavailable(state.unavailable[group]);
+    if (state.stopping) this.health?.stop();
   }
 
   daemons(group: string, daemons: DaemonAddress[]): void {
     this.lines.get(group)?.setDaemons(daemons);
+    this.health?.daemons(group, daemons.length);
   }
 
   going(group: string, pid: number, cause: string): void {
