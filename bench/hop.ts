@@ -1,8 +1,8 @@
 // The floor of the front end -> daemon hop in Node, without sluice: bare
 // node:http against a minimal two-process proxy (a TCP front end forwarding
 // to a node:http back end on a UNIX socket), with a new connection per
-// request (what sluice's daemon mode does, so that a daemon process takes a
-// request only when it has a free slot) and with persistent connections.
+// request (what sluice's daemon mode did before its persistent channels) and
+// with persistent connections: the floor any Node front end pays for a hop.
 //
 //   npm run build && node --import tsx bench/hop.ts [--rounds 3] [--duration 5] [--warmup 1]
 //        [--connections 32] [--loadgen auto|wrk|node]

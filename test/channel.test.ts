@@ -73,6 +73,29 @@ test('a daemon process that dies fails only what it was running; a request waiti
   assert.notEqual(runs[0]!.pid, runningA.pid);
 });
 
+test('a request handed to a process that never read it (stopped, then killed) is served by another process, not failed', async (t) => {
+  const dir = tempDir('sluice-ch-');
+  const file = path.join(dir, 'seen.jsonl');
+  fs.writeFileSync(file, '');
+  const s = await startSluice(['start', APP, '--processes', '2', '--threads', '1', '--deadlock-timeout', '30', '--socket-prefix', dir], { env: { AT_RECORD: file } });
+  t.after(() => s.stop());
+  const [frozen, other] = await s.groupPids('at-app');
+  await sleep(300);
+  // Each process granted its one slot: of two requests, one is handed to
+  // each; the stopped one cannot read its request.
+  process.kill(frozen!, 'SIGSTOP');
+  const a = request(`${s.url}/slow?ms=200&n=a`);
+  const b = request(`${s.url}/slow?ms=200&n=b`);
+  await sleep(400);
+  process.kill(frozen!, 'SIGKILL');
+  process.kill(frozen!, 'SIGCONT');
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.deepEqual([ra.status, rb.status], [200, 200], `${ra.status} ${ra.body} / ${rb.status} ${rb.body}`);
+  const seen = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { what: string; url: string; pid: number });
+  const runs = seen.filter((e) => e.what === 'start');
+  assert.deepEqual(runs.map((e) => e.pid), [other, other], 'both ran once, on the process that could read them');
+});
+
 test('a process that drains (eviction) keeps its requests, but new ones go to processes that do not drain', async (t) => {
   const dir = tempDir('sluice-ch-');
   const file = path.join(dir, 'seen.jsonl');

@@ -1,7 +1,12 @@
 // Loads a handler module and works out how to call it: fetch style
 // (`export default { fetch(request, ctx) }`, `(request, ctx) => Response`,
-// a Hono app) or Node style (`(req, res)`: Express, Koa, Fastify, plain http).
-import type { IncomingMessage, ServerResponse } from 'node:http';
+// a Hono app) or Node style (`(req, res)`: Express, Koa, Fastify, plain http,
+// or the app's own `http.Server`, not listening). Upgrades (WebSockets) go
+// to the exported server's 'upgrade' listeners (what `ws`, socket.io and
+// @hono/node-ws attach to), or to the module's `upgrade(req, socket, head)`.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
 import { importModule } from './import-module.js';
 import { GLOBAL } from '../config/options.js';
 import type { AppStyle } from '../config/types.js';
@@ -9,9 +14,15 @@ import type { AppStyle } from '../config/types.js';
 export type FetchHandler = (request: Request, ctx: unknown) => Response | Promise<Response>;
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
-export type Handler =
+export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
+
+export type Handler = (
   | { style: 'fetch'; fetch: FetchHandler; describe: string }
-  | { style: 'node'; listener: NodeListener; describe: string };
+  | { style: 'node'; listener: NodeListener; describe: string }
+) & {
+  /** Who takes an upgrade now (listeners may be attached after the module loaded); undefined: the app takes none. */
+  upgrade?: () => UpgradeListener | undefined;
+};
 
 export class AppLoadError extends Error {}
 
@@ -48,6 +59,16 @@ export function detectFunctionStyle(fn: AnyFn): 'fetch' | 'node' {
 }
 
 async function toHandler(value: unknown, style: AppStyle, what: string): Promise<Handler> {
+  // The app's own server: its listeners take the requests and upgrades it would have taken from its socket.
+  if (value instanceof http.Server || value instanceof https.Server) {
+    const server = value as http.Server;
+    return {
+      style: 'node',
+      listener: (req, res) => server.emit('request', req, res),
+      upgrade: () => (server.listenerCount('upgrade') > 0 ? (req, socket, head) => server.emit('upgrade', req, socket, head) : undefined),
+      describe: `${what} (http.Server)`,
+    };
+  }
   // Fastify instance: route through its own router once it is ready.
   if (isObj(value) || isFn(value)) {
     const v = value as Record<string, unknown>;
@@ -86,7 +107,14 @@ export async function loadHandler(file: string, applicationGroup: string, callab
     const names = Object.keys(ns).filter((k) => k !== '__esModule');
     throw new AppLoadError(`${file} has no export "${callableObject}" (exports: ${names.join(', ') || 'none'})`);
   }
-  return toHandler(value, style, `${file}#${callableObject}`);
+  const handler = await toHandler(value, style, `${file}#${callableObject}`);
+  // A module that exports `upgrade(req, socket, head)` beside its handler takes upgrades there.
+  const upgrade = ns.upgrade ?? (isObj(cjs) && (cjs as Record<string, unknown>).__esModule ? (cjs as Record<string, unknown>).upgrade : undefined);
+  if (!handler.upgrade && isFn(upgrade)) {
+    const listener = upgrade as UpgradeListener;
+    handler.upgrade = () => listener;
+  }
+  return handler;
 }
 
 /** Caches one handler per (file, application group, callable). */

@@ -86,7 +86,13 @@ export function sendError(res: ServerResponse, status: number, cause: Cause | un
 
 const NO_CONTEXT = undefined as unknown as RequestContext;
 
-export function runHandler(h: Handler, req: IncomingMessage, res: ServerResponse, ctx: LiveContext, hooks: RunHooks): void {
+/**
+ * `eventsInContext`: the events of req and res come from outside the
+ * request's context (Node's HTTP server) and are delivered inside it here;
+ * a caller that emits them from inside the context itself (the daemon's
+ * streams) passes false.
+ */
+export function runHandler(h: Handler, req: IncomingMessage, res: ServerResponse, ctx: LiveContext, hooks: RunHooks, eventsInContext = true): void {
   res.once('close', () => {
     const finished = res.writableFinished;
     if (!finished) ctx.abort(new ClientDisconnected());
@@ -94,7 +100,7 @@ export function runHandler(h: Handler, req: IncomingMessage, res: ServerResponse
     // on Node 20 that switches the async hooks off and on again per request.
     contextStorage.run(NO_CONTEXT, hooks.onDone, finished);
   });
-  if (h.style === 'node') {
+  if (h.style === 'node' && eventsInContext) {
     // Fetch-style apps see the body through promises, which keep the context.
     emitInContext(req, ctx);
     emitInContext(res, ctx);

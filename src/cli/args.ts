@@ -1,7 +1,7 @@
 // Command-line parsing. Every mistake is a ConfigError naming the flag.
 import path from 'node:path';
 import { ConfigError, suggest } from '../config/errors.js';
-import { GROUP_OPTIONS, DAEMON_ONLY, EMBEDDED_REASON, GLOBAL } from '../config/options.js';
+import { GROUP_OPTIONS, DAEMON_ONLY, EMBEDDED_TOO, EMBEDDED_REASON, GLOBAL } from '../config/options.js';
 import { nameFrom, parseBytes, parseOptionValue, parseSeconds } from '../config/validate.js';
 import type { UserConfig } from '../config/types.js';
 import { FRONT_END_KEYS, FRONT_END_FLAGS, parseDirective, parseMaintenanceInterval } from '../config/front-end.js';
@@ -12,7 +12,7 @@ export interface Parsed {
   flags: Map<string, string[]>;
 }
 
-const BOOLEAN_FLAGS = new Set(['embedded', 'restrict-embedded', 'json', 'no-script-reloading', 'serve-load-errors']);
+const BOOLEAN_FLAGS = new Set(['embedded', 'restrict-embedded', 'json', 'no-script-reloading', 'serve-load-errors', 'socket']);
 
 export function parseArgs(argv: string[], allowed: readonly string[]): Parsed {
   const positional: string[] = [];
@@ -65,6 +65,9 @@ export const SERVER_FLAGS = [
   'maintenance-interval',
   'status-path',
   'metrics-path',
+  'liveness-path',
+  'readiness-path',
+  'drain-time',
 ];
 export const START_FLAGS = [
   ...SERVER_FLAGS,
@@ -90,9 +93,14 @@ export function startConfig(p: Parsed): UserConfig {
   const app = p.positional[0]!;
   const embedded = one(p, 'embedded') === 'true';
   const group: Record<string, unknown> = {};
+  const embeddedSettings: Record<string, unknown> = {};
   for (const spec of GROUP_OPTIONS) {
     const v = one(p, spec.flag);
     if (v === undefined) continue;
+    if (embedded && EMBEDDED_TOO.has(spec.key)) {
+      embeddedSettings[spec.key] = parseOptionValue(spec, v, `--${spec.flag}`);
+      continue;
+    }
     if (embedded && DAEMON_ONLY.has(spec.key)) {
       throw new ConfigError(`--${spec.flag}`, `${EMBEDDED_REASON} (drop --embedded to run the app in a daemon group)`);
     }
@@ -118,6 +126,7 @@ export function startConfig(p: Parsed): UserConfig {
   };
   for (const v of p.flags.get('static') ?? []) cfg.mounts!.push(staticMount(v));
   if (!embedded) cfg.groups = { [name]: group };
+  Object.assign(cfg, embeddedSettings);
   applyServerFlags(p, cfg);
   return cfg;
 }
@@ -168,6 +177,9 @@ export function applyServerFlags(p: Parsed, cfg: UserConfig): void {
   // The status page and /metrics for loopback clients (a config file can set another allow rule).
   if (one(p, 'status-path') !== undefined) cfg.status = { path: one(p, 'status-path') };
   if (one(p, 'metrics-path') !== undefined) cfg.metrics = { path: one(p, 'metrics-path') };
+  if (one(p, 'liveness-path') !== undefined) cfg.liveness = { path: one(p, 'liveness-path') };
+  if (one(p, 'readiness-path') !== undefined) cfg.readiness = { path: one(p, 'readiness-path') };
+  if (one(p, 'drain-time') !== undefined) cfg.drainTime = seconds('drain-time');
   for (const { key, flag } of FRONT_END_KEYS) {
     const v = one(p, flag);
     if (v !== undefined) cfg.frontEnd = { ...cfg.frontEnd, [key]: parseDirective(v, `--${flag}`) };

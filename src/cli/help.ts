@@ -13,6 +13,9 @@ export const USAGE = `usage:
                              and print the effective configuration
   sluice check APP [start options]
                              the same for what \`sluice start\` would run
+  sluice systemd-unit [-c FILE | APP start options] [--socket] [--unit-user USER]
+                             a systemd service (Type=notify, watchdog) running that, or with --socket
+                             its socket unit (socket activation); docs/deploy.md
   sluice simulate [--profile idle|ramp|spike|daily|FILE.csv] [-c FILE] [--start-servers N ...] [--svg FILE]
                              front-end process management over simulated time
   sluice list [--json]       the running servers of this user
@@ -32,6 +35,8 @@ Front-end processes (Apache worker MPM's directives): --start-servers --min-spar
   frontEnd: { startServers, ... } in a config file; \`sluice check\` shows them resolved, with any correction.
 Status page and Prometheus metrics (off by default; loopback clients): --status-path /server-status
   --metrics-path /metrics for start/serve, or status / metrics: { path, allow } in a config file (docs/status.md).
+Health (off by default; any client): --liveness-path /livez --readiness-path /readyz, or liveness / readiness:
+  { path, allow }; --drain-time SECONDS (drainTime): on stop, keep serving that long while readiness says 503 (docs/deploy.md).
 Request limits: --max-header-size BYTES (431, or 414 for the request line) --limit-request-body BYTES (413;
   0, the default, is no limit) for start/serve, or maxHeaderSize / limitRequestBody in a config file.
 Logs: --access-log stdout|stderr|FILE|off --error-log stderr|stdout|FILE --log-format text|json (docs/logging.md).
@@ -52,6 +57,7 @@ const SERVER_OPTIONS = `Server options (start and serve; with serve they overrid
                             exits 1 naming the app and the error
   --restrict-embedded --max-header-size BYTES --limit-request-body BYTES
   --status-path PATH --metrics-path PATH --maintenance-interval S
+  --liveness-path PATH --readiness-path PATH --drain-time S (docs/deploy.md)
   --<front-end directive> N (--start-servers, --threads-per-child, ...)`;
 
 const WHICH_SERVER = `Which server: NAME (or --name NAME), -c FILE (the server running that config file),
@@ -100,6 +106,11 @@ ${SERVER_OPTIONS}`,
   an app that cannot be imported, lacks its export or is not a handler, exits 2 with one
   line per problem naming the mount and the file.
   --json                    the effective configuration as JSON`,
+  'systemd-unit': () => `usage: sluice systemd-unit [-c FILE | APP start options] [--socket] [--unit-user USER]
+  Prints a systemd service unit (Type=notify, with the watchdog) whose ExecStart runs this
+  configuration, or with --socket its socket unit (socket activation); docs/deploy.md.
+  --socket                  the socket unit instead of the service unit
+  --unit-user USER          User= of the service`,
   simulate: () => SIMULATE_USAGE,
   list: () => `usage: sluice list [--json]
   The running sluice servers of this user: supervisor pid, name, what each runs, where it

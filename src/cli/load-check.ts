@@ -11,7 +11,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { GLOBAL } from '../config/options.js';
-import { daemonEnvironment } from '../supervisor/daemon-group.js';
+import { groupEnvironment } from '../supervisor/daemon-group.js';
 import { firstLines } from '../app/error-lines.js';
 import type { DaemonIdentity, EffectiveConfig, EffectiveGroup, EffectiveMount } from '../config/types.js';
 import type { DaemonApp } from '../daemon/boot.js';
@@ -73,7 +73,7 @@ async function runBatch(b: Batch): Promise<LoadProblem[]> {
   const g = b.group;
   const bound = g && g.startupTimeout > 0 ? g.startupTimeout : DEFAULT_BOUND_S;
   const boot: LoadCheckBoot = { apps, identity: g?.identity, home: g?.home };
-  const errors = await loadInChild(boot, g ? daemonEnvironment(g) : process.env, bound);
+  const errors = await loadInChild(boot, g ? groupEnvironment(g) : process.env, bound);
   return b.mounts.flatMap((m, k) => {
     const e = errors[appOf[k]!];
     return e === undefined ? [] : [{ ...m, error: e }];

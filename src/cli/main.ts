@@ -10,13 +10,15 @@ import { parseArgs, one, startConfig, applyServerFlags, START_FLAGS, SERVER_FLAG
 import { configPitfalls, describeConfig } from './describe.js';
 import { checkHookScripts } from '../frontend/hooks/scripts.js';
 import { runSimulate } from './simulate.js';
+import { serviceUnit, socketUnit } from './systemd-unit.js';
 import { loadCheck } from './load-check.js';
-import { GLOBAL } from '../config/options.js';
+import { GLOBAL, OPTION_BY_KEY } from '../config/options.js';
 import { runControl, runList, type ControlCommand } from './control.js';
 import { TargetError } from './target.js';
 import { COMMANDS, USAGE, commandHelp, wantsHelp } from './help.js';
 import { Supervisor, StartFailure } from '../supervisor/supervisor.js';
 import { catchSignals } from '../supervisor/signals.js';
+import { NativeAddonMissing } from '../native/index.js';
 import type { EffectiveConfig } from '../config/types.js';
 
 function version(): string {
@@ -31,16 +33,19 @@ function startKeyPath(key: string, embedded: boolean): string {
   if (/^mounts\[[1-9]\d*\]\.(path|static)$/.test(key)) return '--static';
   if (key === 'mounts[0].processGroup') return embedded ? '--embedded' : 'APP';
   if (key === 'restrictEmbedded') return '--restrict-embedded';
-  if (key === 'status.path' || key === 'metrics.path') return `--${key.replace('.', '-')}`;
+  if (key === 'status.path' || key === 'metrics.path' || key === 'liveness.path' || key === 'readiness.path') return `--${key.replace('.', '-')}`;
+  if (key === 'drainTime') return '--drain-time';
   const m = /^mounts\[0\]\.(applicationGroup|callableObject|style)$/.exec(key);
   if (m) return `--${m[1]!.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
   if (['name', 'port', 'host', 'socketPrefix', 'accessLog', 'errorLog', 'logFormat', 'serveLoadErrors'].includes(key)) return `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
+  const option = /^groups\.[^.]+\.(\w+)$/.exec(key);
+  if (option && OPTION_BY_KEY.has(option[1]!)) return `--${OPTION_BY_KEY.get(option[1]!)!.flag}`;
   return key;
 }
 
 async function effectiveConfig(command: string, p: Parsed): Promise<EffectiveConfig> {
   const configFlag = one(p, 'config');
-  if (command === 'start' || (command === 'check' && p.positional.length > 0 && configFlag === undefined)) {
+  if (command === 'start' || ((command === 'check' || command === 'systemd-unit') && p.positional.length > 0 && configFlag === undefined)) {
     try {
       return validateConfig(startConfig(p), { baseDir: process.cwd(), tuned: true });
     } catch (err) {
@@ -92,6 +97,26 @@ async function busyPorts(config: EffectiveConfig): Promise<string[]> {
   return out;
 }
 
+/** What the unit's ExecStart runs: the command line given to systemd-unit, with absolute app and config paths. */
+function unitCommand(argv: string[], config: EffectiveConfig): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--socket' || a.startsWith('--unit-user=')) continue;
+    if (a === '--unit-user') i++;
+    else if (a === '-c' || a === '--config') out.push('-c', config.configFile!), i++;
+    else if (a.startsWith('--config=')) out.push('-c', config.configFile!);
+    else if (!a.startsWith('-') && config.configFile === undefined && out.every((x) => x.startsWith('-'))) out.push(path.resolve(a));
+    else out.push(a);
+  }
+  return config.configFile === undefined ? ['start', ...out] : ['serve', ...(out.includes('-c') ? out : ['-c', config.configFile, ...out])];
+}
+
+/** An env file's values are often secrets: `sluice check --json` names them only. */
+function hideEnvFileValues(key: string, value: unknown): unknown {
+  return key === 'envFileVariables' && value !== null && typeof value === 'object' ? Object.keys(value) : value;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -121,6 +146,9 @@ async function main(argv: string[]): Promise<number> {
     case 'check':
       p = parseArgs(rest, ['config', 'json', ...START_FLAGS]);
       break;
+    case 'systemd-unit':
+      p = parseArgs(rest, ['config', 'socket', 'unit-user', ...START_FLAGS]);
+      break;
     case 'simulate':
       return runSimulate(rest);
     case 'list':
@@ -141,9 +169,13 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     process.stdout.write(
-      one(p, 'json') === 'true' ? JSON.stringify({ ...config, warnings: configPitfalls(config) }, null, 2) + '\n' : describeConfig(config),
+      one(p, 'json') === 'true' ? JSON.stringify({ ...config, warnings: configPitfalls(config) }, hideEnvFileValues, 2) + '\n' : describeConfig(config),
     );
     for (const w of await busyPorts(config)) process.stderr.write(`sluice: warning: ${w}\n`);
+    return 0;
+  }
+  if (command === 'systemd-unit') {
+    process.stdout.write(one(p, 'socket') === 'true' ? socketUnit(config) : serviceUnit({ command: unitCommand(rest, config), config, user: one(p, 'unit-user') }));
     return 0;
   }
   // What a graceful restart (SIGHUP, sluice restart) re-reads.
@@ -177,6 +209,10 @@ main(process.argv.slice(2)).then(
     if (err instanceof TargetError) {
       for (const line of err.lines) process.stderr.write(line.startsWith('  ') ? `${line}\n` : `sluice: ${line}\n`);
       process.exit(err.code);
+    }
+    if (err instanceof NativeAddonMissing) {
+      process.stderr.write(`sluice: ${err.message}\n`);
+      process.exit(1);
     }
     if (err instanceof ConfigError) {
       // Always one line, whatever a reason quotes.

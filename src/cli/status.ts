@@ -26,6 +26,7 @@ function table(title: string, f: Figures): string[] {
     ['busy slots (peak)', `${m.peakSlots}${slots}`, `${h.peakSlots}${slots}`, `now ${f.slotsBusy}${slots}`],
     ['all slots busy', f.slots > 0 ? formatShare(m.fullFraction) : 'n/a', f.slots > 0 ? formatShare(h.fullFraction) : 'n/a', ''],
     ['concurrent requests (peak)', String(m.peakRequests), String(h.peakRequests), `now ${f.inFlight}`],
+    ['open tunnels (WebSockets)', '', '', `now ${f.tunnels}`],
     ['requests', String(m.requests), String(h.requests), String(f.totals.requests)],
     ['5xx', String(m.errors5xx), String(h.errors5xx), String(f.totals.errors5xx)],
     ['queue p50 / p99', q(m), q(h), f.totals.queueCount ? `mean ${formatMs(f.totals.queueSumMs / f.totals.queueCount)}` : ''],

@@ -35,6 +35,8 @@ export interface GroupOptions {
   home: string | undefined;
   /** Extra environment variables of the daemon processes. */
   env: Readonly<Record<string, string>> | undefined;
+  /** A file of environment variables for the daemon processes (src/config/env-file.ts). */
+  envFile: string | undefined;
   queueTimeout: number;
   socketTimeout: number;
   responseSocketTimeout: number;
@@ -55,6 +57,8 @@ export interface GroupOptions {
   memoryLimit: number;
   scriptReloading: boolean;
   restartBatch: number;
+  maxTunnels: number;
+  tunnelIdleTimeout: number;
 }
 
 export const GROUP_OPTIONS: readonly OptionSpec[] = [
@@ -68,6 +72,7 @@ export const GROUP_OPTIONS: readonly OptionSpec[] = [
   { key: 'group', flag: 'group', kind: 'string', default: undefined, doc: "run the daemon processes as this group (default: the user's primary group)" },
   { key: 'home', flag: 'home', kind: 'path', default: undefined, doc: 'working directory of the daemon processes' },
   { key: 'env', flag: 'env', kind: 'environment', default: undefined, doc: 'environment variables for the daemon processes (NAME=VALUE, space-separated on the command line)' },
+  { key: 'envFile', flag: 'env-file', kind: 'path', default: undefined, doc: "a file of environment variables for the daemon processes, parsed as node --env-file parses it; sluice's own environment and env win over it" },
   { key: 'queueTimeout', flag: 'queue-timeout', kind: 'seconds', default: 0, startDefault: 45, doc: 'discard a request at pickup (504) if it waited longer' },
   { key: 'socketTimeout', flag: 'socket-timeout', kind: 'seconds', default: 0, startDefault: 60, doc: 'bound on each read/write between front end and daemon (0: the server timeout)' },
   { key: 'responseSocketTimeout', flag: 'response-socket-timeout', kind: 'seconds', default: 0, doc: 'bound on waiting for a slow client to take a response (0: socket-timeout)' },
@@ -88,17 +93,25 @@ export const GROUP_OPTIONS: readonly OptionSpec[] = [
   { key: 'memoryLimit', flag: 'memory-limit', kind: 'bytes', default: 0, doc: 'recycle a process whose resident memory exceeds this (e.g. 512M)' },
   { key: 'scriptReloading', flag: 'script-reloading', kind: 'boolean', default: true, doc: 'reload a process when the app file changes' },
   { key: 'restartBatch', flag: 'restart-batch', kind: 'count', default: 1, min: 1, doc: 'processes sluice restart / evict replace at a time, each new one ready before an old one stops taking work' },
+  { key: 'maxTunnels', flag: 'max-tunnels', kind: 'count', default: 1000, min: 0, doc: 'upgraded connections (WebSockets) a process holds open at most; beyond, a handshake gets 503 (0: none)' },
+  { key: 'tunnelIdleTimeout', flag: 'tunnel-idle-timeout', kind: 'seconds', default: 0, doc: 'close a tunnel (WebSocket) that carried no bytes either way this long (0: never)' },
 ];
 
 export const OPTION_BY_KEY = new Map(GROUP_OPTIONS.map((o) => [o.key as string, o]));
 export const OPTION_BY_FLAG = new Map(GROUP_OPTIONS.map((o) => [o.flag, o]));
 
 /**
- * Options that act only on daemon processes (sizing, queueing, timeouts,
- * recycling, their environment): every group option. None applies to an
- * embedded mount, which runs in the front end.
+ * Group options that also bound the tunnels of embedded apps: there they are
+ * server-level settings (`maxTunnels`, `tunnelIdleTimeout`) of the front-end processes.
  */
-export const DAEMON_ONLY: ReadonlySet<string> = new Set(GROUP_OPTIONS.map((o) => o.key as string));
+export const EMBEDDED_TOO: ReadonlySet<string> = new Set(['maxTunnels', 'tunnelIdleTimeout']);
+
+/**
+ * Options that act only on daemon processes (sizing, queueing, timeouts,
+ * recycling, their environment): every other group option. None applies to
+ * an embedded mount, which runs in the front end.
+ */
+export const DAEMON_ONLY: ReadonlySet<string> = new Set(GROUP_OPTIONS.map((o) => o.key as string).filter((k) => !EMBEDDED_TOO.has(k)));
 
 /** Why a daemon-only option on an embedded mount is refused (the error names the option). */
 export const EMBEDDED_REASON =

@@ -3,6 +3,7 @@
 import type { GroupOptions } from './options.js';
 import type { DirectiveNote, MpmDirectives } from '../mpm/directives.js';
 import type { StatusEndpoint } from './status-endpoints.js';
+import type { HealthEndpoint } from './health-endpoints.js';
 import type { MountHooks } from './hooks.js';
 
 export type AppStyle = 'auto' | 'fetch' | 'node';
@@ -47,6 +48,19 @@ export interface ListenConfig {
   tls?: { cert: string; key: string };
   /** What hosts[].listen calls this listener. */
   name?: string;
+  /**
+   * HTTPS listeners offer HTTP/2 beside HTTP/1.1 (ALPN): on unless false;
+   * an object sets its limits per connection.
+   */
+  http2?: boolean | Partial<Http2Limits>;
+}
+
+/** What one HTTP/2 connection may ask of the front end. */
+export interface Http2Limits {
+  /** Streams (requests) open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  maxConcurrentStreams: number;
+  /** Bytes of one request's header list, as HTTP/2 counts them (SETTINGS_MAX_HEADER_LIST_SIZE); defaults to maxHeaderSize. */
+  maxHeaderListSize: number;
 }
 
 export interface HostConfig {
@@ -87,6 +101,10 @@ export interface UserConfig {
   logFormat?: LogFormat;
   /** Largest request head the front end accepts, in bytes (431 beyond). */
   maxHeaderSize?: number;
+  /** Embedded apps: upgraded connections (WebSockets) a front-end process holds open at most (daemon groups have their own max-tunnels). */
+  maxTunnels?: number;
+  /** Embedded apps: seconds an open tunnel may carry no bytes before it is closed; 0: never (daemon groups have their own tunnel-idle-timeout). */
+  tunnelIdleTimeout?: number;
   /** Largest request body the front end accepts, in bytes (413 beyond; Apache's LimitRequestBody). 0: no limit. */
   limitRequestBody?: number | string;
   /** Front-end processes, sized by Apache worker MPM's directives (src/mpm/directives.ts). */
@@ -95,6 +113,12 @@ export interface UserConfig {
   status?: boolean | Partial<StatusEndpoint>;
   /** Prometheus text format of the same figures: true, or { path, allow } (default /metrics, loopback only). Off by default. */
   metrics?: boolean | Partial<StatusEndpoint>;
+  /** Liveness endpoint answered by the front end: true, or { path, allow } (default /livez, any client). Off by default. */
+  liveness?: boolean | Partial<HealthEndpoint>;
+  /** Readiness endpoint answered by the front end: true, or { path, allow } (default /readyz, any client). Off by default. */
+  readiness?: boolean | Partial<HealthEndpoint>;
+  /** Seconds a stopping server keeps serving, answering "not ready", before it stops accepting. */
+  drainTime?: number;
   groups?: Record<string, Partial<GroupOptions>>;
   /** Mounts of the default host. */
   mounts?: MountConfig[];
@@ -118,6 +142,8 @@ export interface EffectiveListen {
   /** Absolute PEM paths: an HTTPS listener. */
   tls?: { cert: string; key: string };
   name?: string;
+  /** Set when the listener offers HTTP/2 (HTTPS listeners, unless turned off). */
+  http2?: Http2Limits;
 }
 
 export interface EffectiveHost {
@@ -151,6 +177,8 @@ export interface EffectiveGroup extends GroupOptions {
   name: string;
   /** Set when the group has `user` or `group`. */
   identity?: DaemonIdentity;
+  /** What `envFile` (then absolute) sets, read with the configuration. */
+  envFileVariables?: Record<string, string>;
   /** Set by the supervisor when it creates the group's listener. */
   socketPath?: string;
 }
@@ -174,6 +202,9 @@ export interface EffectiveConfig {
   errorLog: string;
   logFormat: LogFormat;
   maxHeaderSize: number;
+  /** Tunnels of embedded apps, per front-end process (src/frontend/tunnel-watch.ts). */
+  maxTunnels: number;
+  tunnelIdleTimeout: number;
   /** Bytes; 0: no limit (413 beyond, enforced in src/frontend/request-limits.ts). */
   limitRequestBody: number;
   /** Front-end process directives after Apache's corrections. */
@@ -184,6 +215,10 @@ export interface EffectiveConfig {
   maintenanceInterval: number;
   status: StatusEndpoint | false;
   metrics: StatusEndpoint | false;
+  liveness: HealthEndpoint | false;
+  readiness: HealthEndpoint | false;
+  /** Seconds; the drain before a stop (src/supervisor/supervisor.ts). */
+  drainTime: number;
   groups: Record<string, EffectiveGroup>;
   /** The first host is the default host. */
   hosts: EffectiveHost[];

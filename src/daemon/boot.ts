@@ -23,6 +23,8 @@ export interface DaemonBoot {
   logFds: StandardFds;
   /** The front end's timeout: socket-timeout falls back to it. */
   serverTimeout: number;
+  /** The server's shutdown-timeout: how long the front ends keep open tunnels once the server stops. */
+  serverShutdownTimeout: number;
   maxHeaderSize: number;
   /** Position of this process in its group (0..processes-1). */
   index: number;

@@ -15,8 +15,13 @@
 // nobody waits for go to the most recently busy channel. A channel that
 // holds grants it does not use while another waits is asked for them back
 // (REVOKE / RELEASE).
+//
+// Before a process runs any request it read, it tells the front end so
+// (TAKEN, written at once): if the process dies, the front end knows which
+// requests it never saw (they go to another process) and which it may have
+// run (502), so no request is lost and none runs twice.
 import net from 'node:net';
-import { FrameReader, fields, GRANT, HELLO, REVOKE, STATE, DEMAND, RELEASE, START, REQUEST_BODY, REQUEST_END, ABORT, RESPONSE_WINDOW, REJECT, uint32 } from '../protocol/frames.js';
+import { FrameReader, fields, GRANT, HELLO, REVOKE, STATE, DEMAND, RELEASE, START, REQUEST_BODY, REQUEST_END, ABORT, RESPONSE_WINDOW, REJECT, TAKEN, uint32 } from '../protocol/frames.js';
 import { FrameWriter } from '../protocol/frame-writer.js';
 import type { DaemonStream } from './stream.js';
 import type { SlotTable } from './slots.js';
@@ -35,6 +40,8 @@ export class DaemonChannel {
   /** A REVOKE is out, not answered yet. */
   revoking = false;
   closed = false;
+  /** The frames of one read, dispatched once the STARTs among them are acknowledged (TAKEN). */
+  readonly batch: Array<{ type: number; stream: number; payload: Buffer }> = [];
 
   constructor(
     readonly socket: net.Socket,
@@ -43,14 +50,51 @@ export class DaemonChannel {
   ) {
     this.writer = new FrameWriter(socket);
     this.reader = new FrameReader(
-      (type, stream, payload) => onFrame(this, type, stream, payload),
+      (type, stream, payload) => this.batch.push({ type, stream, payload }),
       (message) => onError(this, message),
     );
+    this.onFrame = onFrame;
+  }
+
+  private readonly onFrame: (c: DaemonChannel, type: number, stream: number, payload: Buffer) => void;
+
+  /**
+   * What one read brought: TAKEN for its last START, then each frame in
+   * order once TAKEN is with the kernel (reading waits meanwhile).
+   */
+  feed(chunk: Buffer): void {
+    this.reader.feed(chunk);
+    const batch = this.batch;
+    if (batch.length === 0) return;
+    let last = 0;
+    for (const f of batch) if (f.type === START) last = f.stream;
+    if (last === 0) return this.dispatch();
+    this.writer.send(TAKEN, 0, uint32(last));
+    let now = true;
+    this.writer.flushThen(() => {
+      if (now) return this.dispatch();
+      this.dispatch();
+      this.socket.resume();
+    });
+    if (this.batch.length > 0) {
+      // The front end is not reading: TAKEN waits in the socket, and so do these frames.
+      now = false;
+      this.socket.pause();
+    }
   }
 
   /** Grants it needs beyond those it holds. */
   get need(): number {
     return Math.max(0, this.waiting - this.granted);
+  }
+
+  private dispatch(): void {
+    const batch = this.batch;
+    for (let i = 0; i < batch.length && !this.closed; i++) {
+      const f = batch[i]!;
+      this.onFrame(this, f.type, f.stream, f.payload);
+    }
+    batch.length = 0;
   }
 }
 
@@ -90,7 +134,7 @@ export class Channels {
       (ch, message) => this.broken(ch, message),
     );
     this.all.add(c);
-    socket.on('data', (chunk: Buffer) => c.reader.feed(chunk));
+    socket.on('data', (chunk: Buffer) => c.feed(chunk));
     socket.on('error', () => {});
     socket.on('close', () => this.close(c));
     c.writer.send(HELLO, 0, `${this.pid}\0${this.slots.size}`);

@@ -18,8 +18,9 @@ import { HandlerCache, type Handler } from '../app/load.js';
 import { contextStorage } from '../app/context.js';
 import { LiveContext, logAppError, runHandler, sendError } from '../app/run-handler.js';
 import { decodeStart, wallNow, type Envelope } from '../protocol/envelope.js';
-import { ACK, REJECT, fields } from '../protocol/frames.js';
-import { logError } from '../log/error-log.js';
+import { ACK, GRANT, REJECT, fields, uint32 } from '../protocol/frames.js';
+import { logError, logNotice } from '../log/error-log.js';
+import { beginDrain } from '../app/drain.js';
 import type { Cause } from '../protocol/causes.js';
 
 export class Daemon {
@@ -39,6 +40,8 @@ export class Daemon {
   private readonly queueTimeoutMs: number;
   private exiting = false;
   requestsServed = 0;
+  /** Upgraded connections (WebSockets) of this process: handshakes under way and open tunnels. */
+  readonly tunnels = new Set<DaemonStream>();
 
   constructor(readonly boot: DaemonBoot) {
     const g = boot.group;
@@ -119,7 +122,10 @@ export class Daemon {
       return;
     }
     const slot = this.slots.take();
-    const stream = new DaemonStream(id, channel.writer, env, head, { ended: (s, complete) => this.ended(channel, slot, s, complete) });
+    const stream = new DaemonStream(id, channel.writer, env, head, {
+      ended: (s, complete) => this.ended(channel, slot, s, complete),
+      upgraded: () => this.upgraded(channel, slot),
+    });
     channel.streams.set(id, stream);
     slot.stream = stream;
     slot.req = stream.req;
@@ -129,7 +135,10 @@ export class Daemon {
     slot.url = env.mountPoint + head.url;
     const now = wallNow();
     const queuedMs = now - env.queueStart;
-    channel.writer.send(ACK, id, `${process.pid}\0${Math.max(0, Math.round(queuedMs * 1000))}`);
+    stream.queueMicros = Math.max(0, Math.round(queuedMs * 1000));
+    // The acknowledgement lets the front end send the body: a request
+    // without one needs none (the front end knows it was picked up).
+    if (head.body !== 'none') channel.writer.send(ACK, id, `${process.pid}\0${stream.queueMicros}`);
     const res = stream.res;
 
     const style = this.allowed.get(env.app);
@@ -167,6 +176,25 @@ export class Daemon {
   /** A stream's response is over: its slot is free. Returns whether the slot goes back to its channel. */
   private ended(channel: DaemonChannel, slot: Slot, stream: DaemonStream, complete: boolean): boolean {
     channel.streams.delete(stream.id);
+    if (stream.tunnel) {
+      this.tunnels.delete(stream);
+      // An open tunnel gave its slot back when it opened.
+      if (stream.upgradedAt > 0) {
+        process.nextTick(() => this.lifecycle.onSlotFreed());
+        return false;
+      }
+      this.requestDone();
+    }
+    return this.freeSlot(channel, slot);
+  }
+
+  /** The app answered 101: the tunnel is open and holds no slot; the slot goes where a waiting request is. */
+  private upgraded(channel: DaemonChannel, slot: Slot): void {
+    this.requestDone();
+    if (this.freeSlot(channel, slot)) channel.writer.send(GRANT, 0, uint32(1));
+  }
+
+  private freeSlot(channel: DaemonChannel, slot: Slot): boolean {
     this.requestTimeout.onSlotFreed(slot);
     this.watchdog?.slotFreed(slot);
     this.slots.release(slot);
@@ -177,7 +205,61 @@ export class Daemon {
   }
 
   private run(h: Handler, env: Envelope, stream: DaemonStream, slot: Slot, now: number): void {
-    const ctx = new LiveContext(
+    const ctx = this.context(env, now);
+    slot.ctx = ctx;
+    stream.ctx = ctx;
+    slot.appStartedAt = performance.now();
+    this.triggers.touch();
+    this.watchdog?.requestStarted(slot, (now - env.queueStart) * 1000);
+    const what = `${slot.method} ${slot.url}`;
+    if (stream.tunnel) return this.runUpgrade(h, env, stream, what);
+    runHandler(h, stream.req, stream.res, ctx, {
+      onAppError: (err, status, cause) => {
+        // A failure after the head went out cuts the response with this cause.
+        stream.cutCause = cause;
+        this.appError(err, status, cause, what, stream.res, env);
+      },
+      onDone: () => this.requestDone(),
+    }, false);
+  }
+
+  /**
+   * An Upgrade request: the app's upgrade listener gets the stream's socket
+   * (src/daemon/stream.ts). max-tunnels bounds this process's tunnels;
+   * request-timeout bounds the handshake (its slot) only.
+   */
+  private runUpgrade(h: Handler, env: Envelope, stream: DaemonStream, what: string): void {
+    const log = { group: this.group.name, request: env.requestId };
+    const listener = h.upgrade?.();
+    if (!listener) {
+      logNotice(`${what} with Upgrade: ${stream.req.headers.upgrade}: ${env.app} takes no upgrades (export its http.Server, not listening, or an upgrade(req, socket, head) function)`, { ...log, status: 501, cause: 'no-upgrade-handler' });
+      return sendError(stream.res, 501, 'no-upgrade-handler', 'Not Implemented');
+    }
+    if (this.tunnels.size >= this.group.maxTunnels) {
+      logError(`${what}: this process holds max-tunnels ${this.group.maxTunnels} tunnels: handshake refused`, { ...log, status: 503, cause: 'tunnel-limit' });
+      return sendError(stream.res, 503, 'tunnel-limit', 'Service Unavailable');
+    }
+    this.tunnels.add(stream);
+    const fail = (err: unknown) => {
+      if (!stream.wroteRaw && !stream.res.headersSent) {
+        logError(`${what} threw: ${(err as Error)?.stack ?? String(err)}`, { ...log, status: 500, cause: 'app-error' });
+        return sendError(stream.res, 500, 'app-error', 'Internal Server Error');
+      }
+      logError(`${what} threw after it answered; the connection is closed: ${(err as Error)?.stack ?? String(err)}`, { ...log, cause: 'app-error' });
+      stream.cut('app-error', 'the upgrade listener threw');
+    };
+    contextStorage.run(stream.ctx!, () => {
+      try {
+        const ret = listener(stream.req, stream.socket, EMPTY) as Promise<unknown> | undefined;
+        if (ret && typeof ret.then === 'function') ret.then(undefined, fail);
+      } catch (err) {
+        fail(err);
+      }
+    });
+  }
+
+  private context(env: Envelope, now: number): LiveContext {
+    return new LiveContext(
       env.requestId,
       env.mountPoint,
       env.processGroup,
@@ -189,19 +271,6 @@ export class Daemon {
       env.scheme,
       env.remoteUser,
     );
-    slot.ctx = ctx;
-    slot.appStartedAt = performance.now();
-    this.triggers.touch();
-    this.watchdog?.requestStarted(slot, (now - env.queueStart) * 1000);
-    const what = `${slot.method} ${slot.url}`;
-    runHandler(h, stream.req, stream.res, ctx, {
-      onAppError: (err, status, cause) => {
-        // A failure after the head went out cuts the response with this cause.
-        stream.cutCause = cause;
-        this.appError(err, status, cause, what, stream.res, env);
-      },
-      onDone: () => this.requestDone(),
-    });
   }
 
   private appError(err: unknown, status: number, cause: Cause, what: string, res: ServerResponse, env: Envelope): void {
@@ -219,6 +288,12 @@ export class Daemon {
   uncaught(err: unknown, kind: string): void {
     const ctx = contextStorage.getStore();
     const slot = ctx ? this.slots.slots.find((s) => s.busy && s.ctx === ctx) : undefined;
+    const tunnel = ctx && !slot ? [...this.tunnels].find((t) => t.ctx === ctx) : undefined;
+    if (tunnel) {
+      logError(`${kind} in an open tunnel (${tunnel.req.method} ${tunnel.req.url}): it is closed: ${(err as Error)?.stack ?? String(err)}`, { group: this.group.name, request: ctx?.requestId, cause: 'uncaught-exception' });
+      tunnel.cut('uncaught-exception', kind);
+      return this.lifecycle.recycle('uncaught-exception', `${kind}: the app's state is unknown`);
+    }
     const res = slot?.res;
     const answered = res !== undefined && !res.headersSent && !res.destroyed;
     logError(`${kind}${slot ? ` in ${slot.method} ${slot.url}` : ' (outside any request)'}: ${(err as Error)?.stack ?? String(err)}`, {
@@ -248,6 +323,19 @@ export class Daemon {
   /** Graceful drain: still serving, front ends prefer the other processes. */
   draining(): void {
     this.channels.drain();
+  }
+
+  /** The app is told that the process drains (drainSignal()), once: its open tunnels have `seconds` before they are closed. */
+  tellDrain(cause: Cause, seconds: number): void {
+    if (this.tunnels.size > 0) logNotice(`${this.tunnels.size} open tunnel(s) have ${seconds} s before they are closed`, { group: this.group.name, cause });
+    beginDrain({ cause, seconds });
+  }
+
+  /** Closes every open tunnel (the drain window is over), for `cause`. */
+  closeTunnels(cause: Cause): void {
+    for (const t of this.tunnels) {
+      if (t.upgradedAt > 0) t.cut(cause, 'the process is stopping');
+    }
   }
 
   /** Cuts a response that is under way: the front end closes its client's connection and logs `cause`. */
@@ -287,6 +375,8 @@ export class Daemon {
     this.channels.closeAll(1000, () => process.exit(0));
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function appKey(a: { app: string; applicationGroup: string; callableObject: string }): string {
   return `${a.app}\0${a.applicationGroup}\0${a.callableObject}`;

@@ -4,6 +4,10 @@
 //    process is idle; when the window ends, fall into shutdown.
 //  - shutdown-timeout: stop accepting; in-flight requests get the window;
 //    then the rest are answered 502 (or cut) and the process exits.
+// Open tunnels (WebSockets) hold no slot but keep the process through both
+// windows: the app is told when the drain begins (drainSignal()), so that it
+// can ask its clients to reconnect; those still open when shutdown-timeout
+// ends are closed.
 import type { Daemon } from './daemon.js';
 import { sendStatus } from './status-pipe.js';
 import { logNotice, logWarn } from '../log/error-log.js';
@@ -42,6 +46,7 @@ export class Lifecycle {
     this.state = 'draining';
     this.cause = cause;
     this.d.draining();
+    this.d.tellDrain(cause, seconds + this.d.group.shutdownTimeout);
     this.announce(cause, `${detail}; draining for up to ${seconds} s (still accepting)`);
     this.timer = setTimeout(() => this.shutdown(cause, `${seconds} s drain window ended`), seconds * 1000);
     const g = this.d.group;
@@ -62,6 +67,7 @@ export class Lifecycle {
     this.cause = cause;
     this.d.stopAccepting();
     const window = this.d.group.shutdownTimeout;
+    this.d.tellDrain(cause, window);
     if (wasServing) this.announce(cause, `${detail}; shutting down (not accepting), in-flight requests get ${window} s`);
     else logNotice(`${detail}; shutting down (not accepting), in-flight requests get ${window} s`, { group: this.d.group.name, cause });
     this.timer = setTimeout(() => this.forceExit(), window * 1000);
@@ -90,7 +96,8 @@ export class Lifecycle {
    */
   private checkIdle(): void {
     const inUse = this.d.slots.inUse;
-    if (inUse === 0) return this.exit();
+    if (inUse === 0 && this.d.tunnels.size === 0) return this.exit();
+    if (inUse === 0) return;
     if (this.state !== 'draining') return;
     const g = this.d.group;
     if (g.requestTimeout <= 0) return;
@@ -103,11 +110,13 @@ export class Lifecycle {
   private forceExit(): void {
     const left = this.d.slots.inUse;
     if (left > 0) logWarn(`shutdown-timeout ${this.d.group.shutdownTimeout} s expired with ${left} request(s) in flight: stopping them`, { group: this.d.group.name, cause: this.cause });
+    if (this.d.tunnels.size > 0) logWarn(`shutdown-timeout ${this.d.group.shutdownTimeout} s expired with ${this.d.tunnels.size} tunnel(s) open: closing them`, { group: this.d.group.name, cause: this.cause });
     this.d.abortInFlight(this.cause ?? 'shutdown');
+    this.d.closeTunnels(this.cause ?? 'shutdown');
     // Give the 502s a moment to reach the front end, then go.
     const deadline = performance.now() + 200;
     const poll = () => {
-      if (this.d.slots.inUse === 0 || performance.now() > deadline) this.exit();
+      if ((this.d.slots.inUse === 0 && this.d.tunnels.size === 0) || performance.now() > deadline) this.exit();
       else setTimeout(poll, 5);
     };
     poll();

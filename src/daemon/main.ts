@@ -36,14 +36,15 @@ const daemon = new Daemon(boot);
 const group = boot.group.name;
 
 // Signals: SIGTERM shuts down (shutdown-timeout), SIGUSR1 evicts (eviction /
-// graceful drain). SIGINT and SIGHUP are the supervisor's to act on (a
-// terminal sends them to the whole process group), and SIGUSR2 too (a log
-// reopen: the supervisor tells its processes on their stdin).
+// graceful drain), SIGUSR2 says the server is stopping (the front ends go
+// first; the app is told now, so that it can ask its WebSocket clients to
+// reconnect). SIGINT and SIGHUP are the supervisor's to act on (a terminal
+// sends them to the whole process group). A log reopen comes on stdin.
 process.on('SIGTERM', () => daemon.lifecycle.shutdown('shutdown', 'SIGTERM'));
 process.on('SIGINT', () => {});
 process.on('SIGHUP', () => {});
-process.on('SIGUSR2', () => {});
 process.on('SIGUSR1', () => daemon.lifecycle.evict());
+process.on('SIGUSR2', () => daemon.tellDrain('shutdown', boot.serverShutdownTimeout));
 process.stdin.on('end', () => daemon.lifecycle.shutdown('shutdown', 'the supervisor went away'));
 process.stdin.on('error', () => {});
 readline.createInterface({ input: process.stdin }).on('line', (line) => {

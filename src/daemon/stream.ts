@@ -9,22 +9,32 @@
 // RESPONSE_HEAD; its body leaves in RESPONSE_BODY frames within the window
 // the front end grants, so a slow client holds the app back through
 // ordinary write backpressure; its end is RESPONSE_END.
+//
+// An Upgrade request (body 'tunnel') gets the same request and response (for
+// an answer sluice makes itself), and its socket is the tunnel: what the
+// client sends arrives as body frames pushed into the socket, what the app
+// writes on the socket leaves raw in RESPONSE_BODY frames. A 101 at the
+// start of it hands the slot back (the tunnel holds none); the app ending
+// or destroying its socket is RESPONSE_END, the daemon cutting it RESET.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
 import { MAX_BODY_FRAME, RESPONSE_BODY, RESPONSE_HEAD, RESPONSE_END, RESET, REQUEST_WINDOW, WINDOW, uint32 } from '../protocol/frames.js';
-import { CAUSE_HEADER, encodeResponseHead, type Envelope, type RequestHead } from '../protocol/envelope.js';
+import { encodeStoredHead, type Envelope, type RequestHead } from '../protocol/envelope.js';
+import { RawStatus } from '../protocol/raw-status.js';
 import type { FrameWriter } from '../protocol/frame-writer.js';
+import { contextStorage } from '../app/context.js';
+import type { LiveContext } from '../app/run-handler.js';
 
 const storeHeader = (http.ServerResponse.prototype as unknown as { _storeHeader?: (line: string, headers: unknown) => void })._storeHeader;
 if (typeof storeHeader !== 'function') throw new Error(`sluice: this Node.js (${process.version}) has no ServerResponse._storeHeader; daemon mode cannot run on it`);
 
-// Response headers that are the front end's business (it frames the response for its client).
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'trailer', 'te']);
 
 /** What the stream tells its daemon. */
 export interface StreamEvents {
   /** The response is over (sent whole, or cut): the slot is free. Returns whether the slot goes back to this channel. */
   ended(stream: DaemonStream, complete: boolean): boolean;
+  /** The app answered an Upgrade request 101: the tunnel is open, its slot free. */
+  upgraded(stream: DaemonStream): void;
 }
 
 /**
@@ -41,7 +51,7 @@ export class StreamSocket extends Duplex {
   headChars = -1;
 
   constructor(
-    private readonly stream: DaemonStream,
+    readonly stream: DaemonStream,
     env: Envelope,
   ) {
     super({ allowHalfOpen: true, decodeStrings: false, highWaterMark: MAX_BODY_FRAME });
@@ -51,7 +61,14 @@ export class StreamSocket extends Duplex {
     this.encrypted = env.scheme === 'https';
   }
 
-  override _read(): void {}
+  override _read(): void {
+    this.stream.socketRead();
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.stream.socketEnded();
+    cb();
+  }
 
   override _write(chunk: Buffer | string, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.stream.writeBody(this.bodyOf(chunk, encoding), cb);
@@ -64,6 +81,11 @@ export class StreamSocket extends Duplex {
       if (b.length > 0) parts.push(b);
     }
     this.stream.writeBody(parts.length === 1 ? parts[0]! : Buffer.concat(parts), cb);
+  }
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'drain') this.stream.socketDrained();
+    return super.emit(event, ...args);
   }
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
@@ -135,6 +157,16 @@ function kNeedDrain(res: ServerResponse): symbol | undefined {
   return needDrain ?? undefined;
 }
 
+/**
+ * A stream response's _storeHeader: its head, as Node stores it, goes to the
+ * front end as RESPONSE_HEAD. An own property, not a subclass method:
+ * frameworks (Express) replace the response's prototype.
+ */
+function storeStreamHead(this: ServerResponse, line: string, headers: unknown): void {
+  storeHeader!.call(this, line, headers);
+  (this.socket as unknown as StreamSocket).stream.sendHead(this);
+}
+
 export class DaemonStream {
   readonly socket: StreamSocket;
   readonly req: IncomingMessage;
@@ -156,9 +188,27 @@ export class DaemonStream {
   private aborted = false;
   /** performance.now() since when the stream waits on the front end (its body, or its window), else 0. */
   waitingSince = 0;
+  /**
+   * The request's context once the app runs: what arrives from the front end
+   * (body bytes, window, an abort) is delivered inside it, so listeners the
+   * app registered see requestContext().
+   */
+  ctx: LiveContext | undefined;
   /** Why the daemon cuts the response if it destroys its socket (src/daemon/daemon.ts). */
   cutCause = 'crash';
   cutWhy = '';
+  /** How long the request waited for its pickup, by this process's clock (set at pickup). */
+  queueMicros = 0;
+  /** An Upgrade request: its socket is the tunnel. */
+  readonly tunnel: boolean;
+  /** The status at the start of what the app wrote on the tunnel socket (101 opens it). */
+  private readonly rawStatus: RawStatus | undefined;
+  /** The tunnel opened: the slot was given back. */
+  upgradedAt = 0;
+  /** The daemon cut the tunnel (RESET), rather than the app closing it (RESPONSE_END). */
+  private cutByDaemon = false;
+  /** The app wrote its own answer on the tunnel socket. */
+  wroteRaw = false;
 
   constructor(
     readonly id: number,
@@ -175,38 +225,48 @@ export class DaemonStream {
     req.httpVersionMajor = 1;
     req.httpVersionMinor = head.httpVersion === '1.0' ? 0 : 1;
     (req as unknown as { _addHeaderLines(h: string[], n: number): void })._addHeaderLines(head.rawHeaders, head.rawHeaders.length);
-    if (head.body === 'none') this.endBody();
+    this.tunnel = head.body === 'tunnel';
+    if (this.tunnel) {
+      (req as IncomingMessage & { upgrade: boolean }).upgrade = true;
+      this.rawStatus = new RawStatus();
+      // What the app writes on the socket is the answer itself, head and all.
+      socket.headChars = 0;
+      req.complete = true;
+      req.push(null);
+    } else if (head.body === 'none') this.endBody();
     else req._read = () => this.grantConsumed();
     const res = (this.res = new http.ServerResponse(req));
+    (res as unknown as { _storeHeader: typeof storeStreamHead })._storeHeader = storeStreamHead;
     // The front end writes Date and decides keep-alive for its client.
     res.sendDate = false;
-    const stream = this;
-    (res as unknown as { _storeHeader(line: string, headers: unknown): void })._storeHeader = function (this: ServerResponse, line: string, headers: unknown) {
-      storeHeader!.call(this, line, headers);
-      stream.sendHead(this);
-    };
     res.assignSocket(socket as unknown as import('node:net').Socket);
-    // What Node's server does for its connections: a socket that drained
-    // lets the response that was waiting for it say so.
-    socket.on('drain', () => {
-      const r = res as unknown as Record<symbol, boolean>;
-      const need = kNeedDrain(res);
-      if (need === undefined || r[need]) {
-        if (need !== undefined) r[need] = false;
-        res.emit('drain');
-      }
-    });
     res.once('finish', () => this.end(true));
     res.once('close', () => this.end(false));
   }
 
+  /** What Node's server does for its connections: a socket that drained lets the response that was waiting for it say so. */
+  socketDrained(): void {
+    const r = this.res as unknown as Record<symbol, boolean>;
+    const need = kNeedDrain(this.res);
+    if (need === undefined || r[need]) {
+      if (need !== undefined) r[need] = false;
+      this.res.emit('drain');
+    }
+  }
+
   // --- from the front end ---------------------------------------------
 
+  /** Where the client's bytes go: the request body, or the tunnel socket. */
+  private get inbound(): import('node:stream').Readable {
+    return this.tunnel ? this.socket : this.req;
+  }
+
   requestBody(data: Buffer): void {
-    if (this.done || this.req.complete) return;
+    if (this.ctx && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.requestBody(data));
+    if (this.done || (!this.tunnel && this.req.complete)) return;
     this.received += data.length;
     this.waitingSince = 0;
-    this.req.push(data);
+    this.inbound.push(data);
     // An app reading in flowing mode takes the bytes as they are pushed,
     // without asking for more (_read): see what it took once it has run.
     if (!this.grantScheduled) {
@@ -216,6 +276,11 @@ export class DaemonStream {
   }
 
   endBody(): void {
+    if (this.ctx && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.endBody());
+    if (this.tunnel) {
+      if (!this.done) this.socket.push(null);
+      return;
+    }
     if (this.req.complete) return;
     this.req.complete = true;
     this.req.push(null);
@@ -223,6 +288,7 @@ export class DaemonStream {
 
   /** The front end takes `n` more response bytes. */
   responseWindow(n: number): void {
+    if (this.ctx && this.blocked.length > 0 && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.responseWindow(n));
     this.window += n;
     this.waitingSince = 0;
     while (this.blocked.length > 0 && this.window > 0) {
@@ -233,6 +299,7 @@ export class DaemonStream {
 
   /** The front end gave the request up (its client went, or it answered it itself). */
   abort(err: Error): void {
+    if (this.ctx && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.abort(err));
     if (this.done) return;
     this.aborted = true;
     this.blocked.length = 0;
@@ -240,46 +307,55 @@ export class DaemonStream {
     this.socket.destroy();
   }
 
+  /** The daemon closes an open tunnel, for `cause` (the process stops): RESET. */
+  cut(cause: string, why: string): void {
+    this.cutCause = cause;
+    this.cutWhy = why;
+    this.cutByDaemon = true;
+    this.socket.destroy();
+  }
+
   // --- to the front end -----------------------------------------------
 
   /** The app's reads made room: grant the bytes it took back to the front end. */
   private grantConsumed(): void {
-    const taken = this.received - this.req.readableLength;
+    const taken = this.received - this.inbound.readableLength;
     if (taken > this.granted && !this.done) {
       this.writer.send(REQUEST_WINDOW, this.id, uint32(taken - this.granted));
       this.granted = taken;
     }
-    if (!this.req.complete && this.req.readableLength === 0 && this.waitingSince === 0) this.waitingSince = performance.now();
+    // A tunnel waits on its client for as long as the client likes.
+    if (!this.tunnel && !this.req.complete && this.req.readableLength === 0 && this.waitingSince === 0) this.waitingSince = performance.now();
   }
 
-  private sendHead(res: ServerResponse): void {
+  /** The app reads from its tunnel socket. */
+  socketRead(): void {
+    if (this.tunnel) this.grantConsumed();
+  }
+
+  /** The app ended its socket: for a tunnel, the end of the stream. */
+  socketEnded(): void {
+    if (this.tunnel) this.end(true);
+  }
+
+  sendHead(res: ServerResponse): void {
     const raw = (res as unknown as { _header: string })._header;
     // The body goes as it is written; the end of the stream ends it.
     (res as unknown as { chunkedEncoding: boolean }).chunkedEncoding = false;
     this.socket.headChars = raw.length;
-    const lines = raw.split('\r\n');
-    const status = res.statusCode;
-    const space = lines[0]!.indexOf(' ', 9);
-    const statusMessage = space < 0 ? '' : lines[0]!.slice(space + 1);
-    const headers: string[] = [];
-    let cause: string | undefined;
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      const name = line.slice(0, colon);
-      const lower = name.toLowerCase();
-      if (HOP_BY_HOP.has(lower)) continue;
-      const value = line.slice(colon + 1).trim();
-      if (lower === CAUSE_HEADER) cause = value;
-      headers.push(name, value);
-    }
     this.headSent = true;
-    this.writer.send(RESPONSE_HEAD, this.id, encodeResponseHead({ status, statusMessage, headers, cause }));
+    this.writer.send(RESPONSE_HEAD, this.id, encodeStoredHead(raw, res.statusCode, this.queueMicros));
   }
 
   writeBody(data: Buffer, cb: (err?: Error | null) => void): void {
     if (this.done || data.length === 0) return cb();
+    if (this.rawStatus && !this.headSent) {
+      this.wroteRaw = true;
+      if (this.rawStatus.status === undefined && this.rawStatus.feed(data) === 101) {
+        this.upgradedAt = performance.now();
+        this.events.upgraded(this);
+      }
+    }
     if (this.window <= 0) {
       if (this.waitingSince === 0) this.waitingSince = performance.now();
       this.blocked.push({ data, cb });
@@ -315,6 +391,14 @@ export class DaemonStream {
     const renew = this.events.ended(this, complete) ? '1' : '0';
     if (complete) this.writer.send(RESPONSE_END, this.id, renew);
     else this.writer.send(RESET, this.id, `${this.cutCause}\0${this.cutWhy}\0${renew}`);
+    if (this.tunnel) {
+      // The client's side goes with it: the app sees its socket end and close.
+      if (!this.socket.destroyed) {
+        this.socket.push(null);
+        process.nextTick(() => this.socket.destroy());
+      }
+      return;
+    }
     if (!complete) return; // its socket is destroyed, which closes the response
     // What Node's server does once a response is over, without destroying
     // anything (that costs an error object per request): a request body
@@ -326,6 +410,8 @@ export class DaemonStream {
   }
 
   socketDestroyed(): void {
+    // The app closing its tunnel is how a tunnel ends.
+    if (this.tunnel && !this.headSent) return this.end(!this.cutByDaemon);
     if (!this.res.writableFinished) this.end(false);
   }
 
@@ -336,7 +422,7 @@ export class DaemonStream {
 
   /** What the stream waits on the front end for, if anything. */
   waitingOnFrontEnd(): 'request body' | 'response' | undefined {
-    if (this.done || this.waitingSince === 0) return undefined;
+    if (this.done || this.waitingSince === 0 || this.upgradedAt > 0) return undefined;
     if (this.blocked.length > 0) return 'response';
     if (!this.req.complete && this.req.readableLength === 0) return 'request body';
     return undefined;

@@ -25,10 +25,11 @@ import {
   RESPONSE_END,
   RESET,
   REQUEST_WINDOW,
+  TAKEN,
   uint32,
 } from '../protocol/frames.js';
 import { FrameWriter } from '../protocol/frame-writer.js';
-import { decodeResponseHead, encodeStart, type Start } from '../protocol/envelope.js';
+import { decodeResponseHead, startPrefix, type Start } from '../protocol/envelope.js';
 import type { Exchange } from './proxy.js';
 
 export interface ChannelOwner {
@@ -55,6 +56,10 @@ export class FrontendChannel {
   demanding = false;
   /** Why its process is going, as the supervisor said: the cause its cut requests are answered with. */
   goingCause: string | undefined;
+  /** The last stream the process has said it read (TAKEN): later ones it never saw. */
+  private taken = 0;
+  /** Streams on it that are tunnels (WebSockets), open or being set up: new ones go where there are fewest. */
+  tunnels = 0;
   private readonly socket: net.Socket;
   private readonly writer: FrameWriter;
   private readonly reader: FrameReader;
@@ -89,7 +94,8 @@ export class FrontendChannel {
     const id = ++this.nextStream;
     this.streams.set(id, ex);
     this.grants--;
-    this.writer.send(START, id, encodeStart(start), true);
+    if (ex.isTunnel) this.tunnels++;
+    this.writer.sendList(START, id, startPrefix(start), start.head.rawHeaders, true);
     return id;
   }
 
@@ -137,7 +143,7 @@ export class FrontendChannel {
         return ex?.onAck(Number(pid), Number(queue));
       }
       case REJECT:
-        this.streams.delete(id);
+        this.forget(id, ex);
         ex?.onReject(payload.toString('latin1'), this.pid);
         this.closeIfDone();
         return this.owner.ready(this);
@@ -151,13 +157,13 @@ export class FrontendChannel {
       case REQUEST_WINDOW:
         return ex?.onRequestWindow(payload.readUInt32LE(0));
       case RESPONSE_END:
-        this.streams.delete(id);
+        this.forget(id, ex);
         if (payload[0] === 0x31 /* 1 */ && !this.stopping) this.grants++;
         ex?.onEnd();
         this.closeIfDone();
         return this.owner.ready(this);
       case RESET: {
-        this.streams.delete(id);
+        this.forget(id, ex);
         const [cause = 'crash', why = '', renew = '0'] = fields(payload);
         if (renew === '1' && !this.stopping) this.grants++;
         ex?.onReset(cause, why);
@@ -178,6 +184,9 @@ export class FrontendChannel {
         this.helloed = true;
         return this.owner.ready(this);
       }
+      case TAKEN:
+        this.taken = Math.max(this.taken, payload.readUInt32LE(0));
+        return;
       case GRANT:
         if (this.stopping) return;
         this.grants += payload.readUInt32LE(0);
@@ -204,6 +213,11 @@ export class FrontendChannel {
     }
   }
 
+  private forget(id: number, ex: Exchange | undefined): void {
+    this.streams.delete(id);
+    if (ex?.isTunnel) this.tunnels--;
+  }
+
   /** A process that takes no new requests is let go once its last stream is over: it exits when its channels are closed. */
   private closeIfDone(): void {
     if (this.stopping && this.streams.size === 0 && !this.closed) this.socket.end();
@@ -219,9 +233,14 @@ export class FrontendChannel {
     if (this.closed) return;
     this.closed = true;
     this.grants = 0;
-    const streams = [...this.streams.values()];
+    const streams = [...this.streams];
     this.streams.clear();
-    for (const ex of streams) ex.onChannelClosed(this.goingCause, err);
+    this.tunnels = 0;
+    // What the process never read goes to another process; what it read it may have run.
+    for (const [id, ex] of streams) {
+      if (id > this.taken) ex.onUndelivered();
+      else ex.onChannelClosed(this.goingCause, err);
+    }
     this.owner.closed(this, err);
   }
 

@@ -2,7 +2,9 @@
 // None of the daemon options apply here (no queue, no request-timeout, no
 // recycling): only the front end's own timeouts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HandlerCache, type Handler } from '../app/load.js';
+import type net from 'node:net';
+import { HandlerCache, type Handler, type UpgradeListener } from '../app/load.js';
+import { TunnelWatch } from './tunnel-watch.js';
 import { LiveContext, logAppError, runHandler, sendError } from '../app/run-handler.js';
 import { contextStorage } from '../app/context.js';
 import { GLOBAL } from '../config/options.js';
@@ -16,11 +18,36 @@ export interface EmbeddedResult {
   cause: string | undefined;
 }
 
+/** What becomes of an Upgrade request run embedded. */
+export interface UpgradeEvents {
+  /** The app answered 101: the tunnel is open. */
+  opened(): void;
+  /** The app takes no upgrades (answered 501 by the caller). */
+  noUpgrade(why: string): void;
+  /** The connection closed: what was sent and taken, and why it ended if not as the app meant. */
+  done(r: { status: number; bytes: number; received: number | undefined; cause: string | undefined }): void;
+}
+
+type Client = { address: string; port: number; scheme: 'http' | 'https'; remoteUser: string | undefined };
+
+/** A request running here, as an uncaught exception in its context finds it. */
+interface Running {
+  what: string;
+  setCause(c: string): void;
+  /** Whether its client has had bytes of the answer (then it can only be cut). */
+  started(): boolean;
+  status(): number | undefined;
+  answer500(): void;
+  cut(): void;
+}
+
 export class EmbeddedApps {
   private readonly cache = new HandlerCache();
   private readonly errors = new Map<EffectiveMount, string>();
   /** Requests running, by their context: an uncaught exception is answered through it. */
-  private readonly running = new Map<LiveContext, { res: ServerResponse; what: string; setCause(c: string): void }>();
+  private readonly running = new Map<LiveContext, Running>();
+  /** Upgraded connections of embedded apps in this process (handshakes under way included). */
+  private tunnels = 0;
 
   /** The apps that failed to load at start, and why, one line each. */
   loadErrors(): string[] {
@@ -47,42 +74,70 @@ export class EmbeddedApps {
     mount: EffectiveMount,
     appUrl: string,
     requestId: string,
-    client: { address: string; port: number; scheme: 'http' | 'https'; remoteUser: string | undefined },
+    client: Client,
     done: (r: EmbeddedResult) => void,
   ): void {
-    const h: Handler | undefined = this.cache.ready(mount.app, mount.applicationGroup, mount.callableObject);
-    const failed = (why: string) => {
-      logError(`${mount.app} could not be loaded: ${why}`, { group: GLOBAL, request: requestId, status: 500, cause: 'app-load-error' });
-      sendError(res, 500, 'app-load-error', 'Internal Server Error');
-      done({ status: 500, cause: 'app-load-error' });
-    };
-    if (h) return this.start(h, req, res, mount, appUrl, requestId, client, done);
-    const loadError = this.errors.get(mount);
-    if (loadError !== undefined) return failed(loadError);
-    // An application group or callable a dispatch hook chose, not loaded at start: load it now.
-    this.cache.preload(mount.app, mount.applicationGroup, mount.callableObject, mount.style).then(
-      (loaded) => this.start(loaded, req, res, mount, appUrl, requestId, client, done),
-      (err: Error) => failed(err?.message ?? String(err)),
-    );
+    this.withHandler(mount, requestId, res, () => done({ status: 500, cause: 'app-load-error' }), (h) => this.start(h, req, res, mount, appUrl, requestId, client, done));
   }
 
-  private start(
-    h: Handler,
+  /** Calls `use` with the mount's handler (loading it first if a dispatch hook chose one not loaded at start); 500 if it cannot load. */
+  private withHandler(mount: EffectiveMount, requestId: string, res: ServerResponse, failed: () => void, use: (h: Handler) => void): void {
+    const fail = (why: string) => {
+      logError(`${mount.app} could not be loaded: ${why}`, { group: GLOBAL, request: requestId, status: 500, cause: 'app-load-error' });
+      sendError(res, 500, 'app-load-error', 'Internal Server Error');
+      failed();
+    };
+    const h: Handler | undefined = this.cache.ready(mount.app, mount.applicationGroup, mount.callableObject);
+    if (h) return use(h);
+    const loadError = this.errors.get(mount);
+    if (loadError !== undefined) return fail(loadError);
+    this.cache.preload(mount.app, mount.applicationGroup, mount.callableObject, mount.style).then(use, (err: Error) => fail(err?.message ?? String(err)));
+  }
+
+  /**
+   * An Upgrade request for an embedded app: its upgrade listener gets the
+   * client's connection itself. Tunnels are bounded per process
+   * (maxTunnels) and, once open, by tunnelIdleTimeout only.
+   */
+  runUpgrade(
     req: IncomingMessage,
     res: ServerResponse,
+    socket: net.Socket,
+    head: Buffer,
     mount: EffectiveMount,
     appUrl: string,
     requestId: string,
-    client: { address: string; port: number; scheme: 'http' | 'https'; remoteUser: string | undefined },
-    done: (r: EmbeddedResult) => void,
+    client: Client,
+    limits: { maxTunnels: number; tunnelIdleTimeout: number },
+    on: UpgradeEvents,
   ): void {
-    const now = wallNow();
-    const ctx = new LiveContext(requestId, mount.path, GLOBAL, mount.applicationGroup, now, now, client.address, client.port, client.scheme, client.remoteUser);
+    const failed = () => on.done({ status: 500, bytes: 0, received: undefined, cause: 'app-load-error' });
+    this.withHandler(mount, requestId, res, failed, (h) => {
+      const listener = h.upgrade?.();
+      if (!listener) return on.noUpgrade(`${mount.app} takes no upgrades (export its http.Server, not listening, or an upgrade(req, socket, head) function)`);
+      if (this.tunnels >= limits.maxTunnels) {
+        logError(`${req.method} ${req.url}: this front-end process holds maxTunnels ${limits.maxTunnels} tunnels: handshake refused`, { group: GLOBAL, request: requestId, status: 503, cause: 'tunnel-limit' });
+        sendError(res, 503, 'tunnel-limit', 'Service Unavailable');
+        return on.done({ status: 503, bytes: 0, received: undefined, cause: 'tunnel-limit' });
+      }
+      this.startUpgrade(listener, req, res, socket, head, mount, appUrl, requestId, client, limits.tunnelIdleTimeout, on);
+    });
+  }
+
+  private start(h: Handler, req: IncomingMessage, res: ServerResponse, mount: EffectiveMount, appUrl: string, requestId: string, client: Client, done: (r: EmbeddedResult) => void): void {
+    const ctx = this.context(mount, requestId, client);
     const method = req.method;
     const url = req.url;
     req.url = appUrl;
     let cause: string | undefined;
-    this.running.set(ctx, { res, what: `${method} ${url}`, setCause: (c) => (cause = c) });
+    this.running.set(ctx, {
+      what: `${method} ${url}`,
+      setCause: (c) => (cause = c),
+      started: () => res.headersSent || res.destroyed,
+      status: () => (res.headersSent ? res.statusCode : undefined),
+      answer500: () => sendError(res, 500, 'uncaught-exception', 'Internal Server Error'),
+      cut: () => res.destroy(),
+    });
     res.once('close', () => this.running.delete(ctx));
     runHandler(h, req, res, ctx, {
       onAppError: (err, status, c) => {
@@ -94,21 +149,95 @@ export class EmbeddedApps {
     });
   }
 
+  private context(mount: EffectiveMount, requestId: string, client: Client): LiveContext {
+    const now = wallNow();
+    return new LiveContext(requestId, mount.path, GLOBAL, mount.applicationGroup, now, now, client.address, client.port, client.scheme, client.remoteUser);
+  }
+
+  private startUpgrade(
+    listener: UpgradeListener,
+    req: IncomingMessage,
+    res: ServerResponse,
+    socket: net.Socket,
+    head: Buffer,
+    mount: EffectiveMount,
+    appUrl: string,
+    requestId: string,
+    client: Client,
+    idleTimeout: number,
+    on: UpgradeEvents,
+  ): void {
+    const ctx = this.context(mount, requestId, client);
+    const what = `${req.method} ${req.url} (upgrade)`;
+    const log = { group: GLOBAL, request: requestId };
+    let cause: string | undefined;
+    let clientEnded = false;
+    socket.once('end', () => (clientEnded = true));
+    const watch = new TunnelWatch(socket, head, idleTimeout * 1000, () => on.opened(), () => {
+      cause = 'tunnel-idle-timeout';
+      logNotice(`${what}: the tunnel carried no bytes for tunnelIdleTimeout ${idleTimeout} s: closed it`, { ...log, status: 101, cause });
+      socket.destroy();
+    });
+    this.tunnels++;
+    this.running.set(ctx, {
+      what,
+      setCause: (c) => (cause = c),
+      started: () => watch.sent > 0 || socket.destroyed,
+      status: () => watch.status,
+      answer500: () => sendError(res, 500, 'uncaught-exception', 'Internal Server Error'),
+      cut: () => socket.destroy(),
+    });
+    socket.once('close', () => {
+      this.tunnels--;
+      watch.stop();
+      this.running.delete(ctx);
+      if (!ctx.signal.aborted) ctx.abort(new Error('the connection closed'));
+      let status = watch.status || 0;
+      if (watch.sent === 0) {
+        // Closed with nothing said: by the client, or by the app.
+        status = clientEnded ? 499 : 502;
+        cause ??= clientEnded ? 'client-gone' : 'app-error';
+        if (!clientEnded) logNotice(`${what}: the app closed the connection without answering the handshake`, { ...log, status, cause });
+      }
+      on.done({ status, bytes: watch.sent, received: watch.received, cause });
+    });
+    req.url = appUrl;
+    if (ctx.mountPoint) (req as IncomingMessage & { originalUrl?: string }).originalUrl = ctx.mountPoint + appUrl;
+    const fail = (err: unknown) => {
+      cause = 'app-error';
+      if (watch.sent === 0 && !socket.destroyed) {
+        logError(`${what} threw: ${(err as Error)?.stack ?? String(err)}`, { ...log, status: 500, cause });
+        sendError(res, 500, 'app-error', 'Internal Server Error');
+      } else {
+        logError(`${what} threw after it answered (status ${watch.status ?? '?'}); the connection is closed: ${(err as Error)?.stack ?? String(err)}`, { ...log, status: watch.status, cause });
+        socket.destroy();
+      }
+    };
+    contextStorage.run(ctx, () => {
+      try {
+        const ret = listener(req, socket, head) as Promise<unknown> | undefined;
+        if (ret && typeof ret.then === 'function') ret.then(undefined, fail);
+      } catch (err) {
+        fail(err);
+      }
+    });
+  }
+
   /** Answers 500 the request an uncaught exception was raised in (from its request context), or cuts its response; logs it. */
   uncaught(err: unknown, kind: string): void {
     const ctx = contextStorage.getStore();
     const r = ctx instanceof LiveContext ? this.running.get(ctx) : undefined;
-    const answered = r !== undefined && !r.res.headersSent && !r.res.destroyed;
+    const answered = r !== undefined && !r.started();
     logError(`${kind}${r ? ` in ${r.what}` : ' (outside any request)'}: ${(err as Error)?.stack ?? String(err)}`, {
       group: GLOBAL,
       request: ctx?.requestId,
-      status: answered ? 500 : r?.res.headersSent ? r.res.statusCode : undefined,
+      status: answered ? 500 : r?.status(),
       cause: 'uncaught-exception',
     });
     if (!r) return;
     r.setCause('uncaught-exception');
     (ctx as LiveContext).abort(err);
-    if (answered) sendError(r.res, 500, 'uncaught-exception', 'Internal Server Error');
-    else r.res.destroy();
+    if (answered) r.answer500();
+    else r.cut();
   }
 }

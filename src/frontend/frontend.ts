@@ -8,10 +8,12 @@ import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Router, type Route } from './router.js';
 import { TlsListeners } from './tls.js';
-import { Exchange, type ExchangeResult } from './proxy.js';
+import { Http2Sessions } from './http2-sessions.js';
+import { Exchange, type ExchangeInfo, type ExchangeResult } from './proxy.js';
+import { TunnelExchange } from './tunnel.js';
 import { GroupLine, type DaemonAddress } from './group-line.js';
 import type { GroupsState } from './main.js';
-import { badRequest, checkDeclaredLength, checkExpectation, checkFraming, checkHeaderCount, limitChunkedBody, refusalForParseError, type Refusal } from './request-limits.js';
+import { badRequest, checkDeclaredLength, checkExpectation, checkFraming, checkHeaderCount, checkUpgrade, limitChunkedBody, refusalForParseError, type Refusal } from './request-limits.js';
 import { checkHost, decideTarget } from './request-target.js';
 import { watchRequestBody } from './body-timeout.js';
 import { EmbeddedApps } from './embedded.js';
@@ -19,15 +21,17 @@ import { serveStatic, STATIC_GROUP } from './static.js';
 import { Hooks, type HookClient } from './hooks/run.js';
 import { removeHeader, setHeader } from './request-headers.js';
 import { AccessLog } from '../log/access-log.js';
-import { Meter } from '../metrics/meter.js';
+import { Meter, type RequestMeter } from '../metrics/meter.js';
 import { StatusEndpoints } from '../metrics/status-page.js';
+import { HealthEndpoints } from './health.js';
 import { log, logError, logNotice } from '../log/error-log.js';
 import { sendError } from '../app/run-handler.js';
+import { beginDrain } from '../app/drain.js';
 import { CAUSE_HEADER, ENVELOPE_HEADER } from '../protocol/envelope.js';
 import { GLOBAL } from '../config/options.js';
 import { SlotAcceptor } from '../native/slot-acceptor.js';
 import { native } from '../native/index.js';
-import type { EffectiveConfig, EffectiveMount } from '../config/types.js';
+import type { EffectiveConfig, EffectiveGroup, EffectiveMount } from '../config/types.js';
 import type { StandardFds } from '../log/sink.js';
 
 export interface FrontendBoot {
@@ -60,8 +64,16 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 
 export const FRONTEND_BOOT_ENV = 'SLUICE_FRONTEND_BOOT';
 
+/** Where a request came in. */
+interface Arrival {
+  /** Index of the listener (config.listen) it came in on: hosts are matched among that listener's. */
+  listener: number;
+  /** The client connection's descriptor; -1 for an HTTP/2 stream, whose progress is not its connection's. */
+  fd: number;
+}
+
 /** A client connection: it holds a slot until it closes. */
-interface Connection {
+interface Connection extends Arrival {
   /** Requests started on it. */
   requests: number;
   /** Requests in progress (running or waiting their turn). */
@@ -70,51 +82,193 @@ interface Connection {
   running: number;
   runningUnsafe: number;
   /** Pipelined requests held back until those before them are done, in arrival order. */
-  waiting: Array<{ safe: boolean; start(): void }>;
+  waiting: Transaction[];
   firstRequest: NodeJS.Timeout;
-  /** Index of the listener (config.listen) it came in on: hosts are matched among that listener's. */
-  listener: number;
-  /** Its descriptor. */
-  fd: number;
   /** The request whose body the parser is reading: a bad chunk in it is that request's to answer. */
-  reading: { req: IncomingMessage; refuse(r: Refusal): void } | undefined;
+  reading: Transaction | undefined;
   /** A later pipelined request could not be parsed: answered so, then closed, once those before it are done. */
   closeWith: Refusal | undefined;
 }
 
-/** What dispatch() reports back to the request's bookkeeping in handle(). */
-interface RequestEnd {
-  done(status: number, bytes: number, group: string, pid: number | undefined, queueMs: number | undefined, cause: string | undefined): void;
-  setUser(user: string | undefined): void;
-  /** Who answers a refusal of the request from now on (its daemon exchange, or the embedded run). */
-  hold(refuse: (r: Refusal) => void): void;
-  refused(): boolean;
-  atGroup(group: string): void;
-  pickedUp(): void;
+/** One request's course through this front end: its bookkeeping, its refusal, its access-log line. */
+class Transaction {
+  readonly started = performance.now();
+  readonly requestId: string;
+  readonly meter: RequestMeter;
+  readonly safe: boolean;
+  readonly address: string;
+  readonly port: number;
+  readonly scheme: 'http' | 'https';
+  /** Set by the mount's auth hook (src/frontend/hooks/). */
+  remoteUser: string | undefined;
+  hostName: string | undefined;
+  private running = false;
+  private over = false;
+  refused = false;
+  /** Who answers a refusal of the request from now on: its daemon exchange, or the embedded run. */
+  holder: Exchange | 'embedded' | undefined;
+  /** The refusal the embedded run answered. */
+  holderRefusal: Refusal | undefined;
+  private stopBodyWatch: (() => void) | undefined;
+  /** Counts an open tunnel's close (the upgrade was answered 101). */
+  private closeTunnel: (() => void) | undefined;
+
+  constructor(
+    private readonly fe: Frontend,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    /** The target as the client sent it (the access log's). */
+    private readonly sent: string,
+    /** Its HTTP/1.1 connection's bookkeeping (pipelining, closing); undefined for an HTTP/2 stream. */
+    readonly conn: Connection | undefined,
+    readonly at: Arrival | undefined,
+    readonly route: Route | undefined,
+    /** An Upgrade request: what the client sent after its head (the connection is the tunnel's if an app takes it). */
+    readonly upgradeHead: Buffer | undefined,
+  ) {
+    this.requestId = fe.newRequestId();
+    fe.inFlight++;
+    this.meter = fe.meter.begin();
+    // An upgrade takes the connection: nothing pipelined runs beside it.
+    this.safe = upgradeHead === undefined && SAFE_METHODS.has(req.method ?? '');
+    const socket = req.socket;
+    this.address = socket.remoteAddress ?? '';
+    this.port = socket.remotePort ?? 0;
+    this.scheme = (socket as net.Socket & { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  }
+
+  /** The body, if the request has one: each wait for it bounded by `timeout`, a chunked one by the body limit. */
+  watchBody(timeout: number, limit: number): void {
+    const h = this.req.headers;
+    if (h['transfer-encoding'] === undefined && (h['content-length'] === undefined || h['content-length'] === '0')) return;
+    const refuse = (r: Refusal) => this.refuse(r);
+    this.stopBodyWatch = watchRequestBody(this.req, timeout * 1000, () =>
+      refuse({ status: 408, text: 'Request Timeout', cause: 'timeout', why: `the client sent no more of the request body for timeout ${timeout} s` }),
+    );
+    limitChunkedBody(this.req, limit, refuse);
+  }
+
+  start(hostName: string | undefined): void {
+    if (this.over) return;
+    this.running = true;
+    this.hostName = hostName;
+    const conn = this.conn;
+    if (conn) {
+      conn.running++;
+      if (!this.safe) conn.runningUnsafe++;
+    }
+    this.fe.dispatch(this, hostName);
+  }
+
+  /**
+   * Refusing the request while it is under way (a bad chunk, a body over
+   * the limit, a stalled body): whoever holds it answers, else it is answered here.
+   */
+  refuse(r: Refusal): void {
+    if (this.over || this.refused) return;
+    this.refused = true;
+    const { req, res } = this;
+    if (this.holder instanceof Exchange) return this.holder.refuse(r);
+    if (this.holder === 'embedded') {
+      this.holderRefusal = r;
+      logNotice(`${req.method} ${req.url} refused: ${r.why}`, { group: GLOBAL, request: this.requestId, status: r.status, cause: r.cause });
+      // The app's read of the body fails as if the client had gone (the connection closes after the answer).
+      if (res.headersSent) res.destroy();
+      else {
+        res.shouldKeepAlive = false;
+        sendError(res, r.status, r.cause, r.text);
+        // Node ends a request with its response: this one's body never ends.
+        res.once('finish', () => req.destroy());
+      }
+      return;
+    }
+    logNotice(`${req.method} ${this.sent} refused: ${r.why}`, { request: this.requestId, status: r.status, cause: r.cause });
+    // Nothing of the request was read or forwarded: the connection cannot be reused.
+    res.shouldKeepAlive = false;
+    sendError(res, r.status, r.cause, r.text);
+    this.done(r.status, 0, this.route?.mount.processGroup ?? '-', process.pid, undefined, r.cause);
+  }
+
+  /** The upgrade was answered 101: the tunnel is open (and counted) until the request is done. */
+  tunnelOpened(group: string | undefined): void {
+    this.meter.tunnelOpened();
+    this.closeTunnel = this.fe.meter.tunnel(group);
+  }
+
+  done(status: number, bytes: number, group: string, pid: number | undefined, queueMs: number | undefined, cause: string | undefined, received?: number): void {
+    if (this.over) return;
+    this.over = true;
+    this.stopBodyWatch?.();
+    this.closeTunnel?.();
+    const { fe, req, res, conn } = this;
+    fe.accessLog.write({
+      clientAddress: this.address,
+      remoteUser: this.remoteUser,
+      method: req.method ?? '-',
+      url: this.sent,
+      httpVersion: req.httpVersion,
+      status,
+      bytes,
+      received,
+      totalMs: performance.now() - this.started,
+      queueMs,
+      group,
+      pid,
+      requestId: this.requestId,
+      cause,
+      frontendPid: process.pid,
+    });
+    this.meter.end(status, cause, queueMs);
+    fe.inFlight--;
+    fe.responses.delete(res);
+    if (!conn) return;
+    if (conn.reading === this) conn.reading = undefined;
+    conn.active--;
+    if (this.running) {
+      conn.running--;
+      if (!this.safe) conn.runningUnsafe--;
+    }
+    fe.startWaiting(conn);
+    // Once the response is out: the refusal of a later pipelined request,
+    // or (stopping) the close of a connection left idle.
+    if (conn.active === 0 && (conn.closeWith || fe.isStopping)) {
+      const socket = req.socket;
+      const after = () => setImmediate(() => (conn.closeWith ? fe.answerRaw(socket, conn.closeWith, undefined) : fe.closeIfIdle(socket)));
+      if (res.writableFinished) after();
+      else res.once('finish', after);
+    }
+  }
 }
 
 export class Frontend {
   private readonly router: Router;
   private readonly tls: TlsListeners;
+  private readonly http2: Http2Sessions;
   /** Embedded apps; their load errors go to the supervisor with the ready message. */
   readonly embedded = new EmbeddedApps();
   /** Each daemon group's waiting line and channels in this process. */
   private readonly lines = new Map<string, GroupLine>();
   private readonly hooks: Hooks;
-  private readonly accessLog: AccessLog;
+  readonly accessLog: AccessLog;
   /** Capacity figures (src/metrics), read by the supervisor for `sluice status`. */
   readonly meter: Meter;
   private readonly statusEndpoints: StatusEndpoints | undefined;
+  /** Liveness and readiness (src/frontend/health.ts); undefined when neither is configured. */
+  readonly health: HealthEndpoints | undefined;
   private readonly server: http.Server;
   private readonly acceptor: SlotAcceptor;
   private readonly idPrefix = randomBytes(3).toString('hex');
   private nextId = 0;
   inFlight = 0;
   private stopping = false;
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
   /** Open client connections: requests in progress on each. */
   private readonly connections = new Map<net.Socket, Connection>();
   /** Responses in progress whose head is not out yet may still be told to close. */
-  private readonly responses = new Set<ServerResponse>();
+  readonly responses = new Set<ServerResponse>();
   private onDrained: (() => void) | undefined;
   accepted = 0;
   /** Called whenever a slot is taken or freed. */
@@ -125,8 +279,10 @@ export class Frontend {
   constructor(private readonly boot: FrontendBoot) {
     this.router = new Router(boot.config);
     for (const g of Object.values(boot.config.groups)) this.lines.set(g.name, new GroupLine(g));
+    this.health = HealthEndpoints.of(boot.config);
     this.groups(boot.groups);
     this.tls = new TlsListeners(boot.config.listen);
+    this.http2 = new Http2Sessions(boot.config, (req, res, listener, refusal) => this.handle(req, res, undefined, { listener, refusal }));
     this.hooks = new Hooks(boot.config);
     this.accessLog = new AccessLog(boot.config.accessLog, boot.config.logFormat);
     this.meter = new Meter(boot.config, boot.slots);
@@ -148,6 +304,7 @@ export class Frontend {
     // Expect: 100-continue is answered once the request is accepted (handle()); other expectations get 417 there.
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
     this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
+    this.server.on('upgrade', (req: IncomingMessage, socket: net.Socket, head: Buffer) => this.upgrade(req, socket, head));
     // CONNECT is not proxied: answered rather than dropped.
     this.server.on('connect', (req: IncomingMessage, socket: net.Socket) => {
       this.answerRaw(socket, { status: 405, text: 'Method Not Allowed', cause: 'method-not-allowed', why: 'CONNECT is not served' }, req);
@@ -199,7 +356,10 @@ export class Frontend {
       ? raw
       : this.tls.wrap(raw, listener, (s) => {
           handshaken = true;
-          this.server.emit('connection', s);
+          if (s.alpnProtocol !== 'h2') return void this.server.emit('connection', s);
+          // The session bounds its idle time itself (src/frontend/http2-sessions.ts).
+          clearTimeout(firstRequest);
+          this.http2.serve(s, listener);
         }, (err) => log('info', `TLS handshake failed from ${raw.remoteAddress}: ${err.message}`));
     const firstRequest = setTimeout(() => {
       // Once bytes came in, the head timeout has started and answers 408.
@@ -256,7 +416,7 @@ export class Frontend {
    * it could not parse (or will not serve, CONNECT): with its cause, an
    * error-log line and an access-log line; the connection closes after it.
    */
-  private answerRaw(socket: net.Socket, r: Refusal, req: IncomingMessage | undefined): void {
+  answerRaw(socket: net.Socket, r: Refusal, req: IncomingMessage | undefined): void {
     if (!socket.writable) return void socket.destroy();
     const requestId = this.newRequestId();
     const body = `${r.status} ${r.text}\n`;
@@ -284,117 +444,60 @@ export class Frontend {
     this.meter.begin().end(r.status, r.cause, undefined);
   }
 
-  private newRequestId(): string {
+  newRequestId(): string {
     return `${this.idPrefix}-${(++this.nextId).toString(36)}`;
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * An Upgrade request (a WebSocket handshake): the same pipeline as any
+   * request, answered on a response of its own after which the connection
+   * closes, unless an app takes the upgrade (embedded here, or in its daemon
+   * process through a tunnel).
+   */
+  private upgrade(req: IncomingMessage, socket: net.Socket, head: Buffer): void {
+    // Node's server lets go of an upgraded connection altogether, its error handling too.
+    socket.on('error', () => socket.destroy());
+    const res = new http.ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.once('finish', () => socket.end());
+    this.handle(req, res, head);
+  }
+
+  /**
+   * A request: of an HTTP/1.1 connection (an Upgrade request with what its
+   * client sent after the head), or an HTTP/2 stream (`stream`, with what the
+   * front end refuses of its pseudo-headers) that runs beside the other
+   * streams of its connection.
+   */
+  private handle(req: IncomingMessage, res: ServerResponse, upgradeHead?: Buffer, stream?: { listener: number; refusal: Refusal | undefined }): void {
     const sent = req.url ?? '/';
-    const decision = this.decide(req);
-    if (!decision.refusal && this.statusEndpoints?.serve(req, res)) return;
-    const started = performance.now();
-    const requestId = this.newRequestId();
-    this.inFlight++;
-    const metered = this.meter.begin();
-    const conn = this.connections.get(req.socket);
-    const safe = SAFE_METHODS.has(req.method ?? '');
+    const conn = stream ? undefined : this.connections.get(req.socket);
+    const at: Arrival | undefined = stream ? { listener: stream.listener, fd: -1 } : conn;
+    const decision = this.decide(req, at?.listener);
+    const refusal = stream?.refusal ?? decision.refusal;
+    if (!refusal && !upgradeHead && (this.health?.serve(req, res) || this.statusEndpoints?.serve(req, res))) return;
+    const tx = new Transaction(this, req, res, sent, conn, at, decision.route, upgradeHead);
     if (conn) {
       if (conn.requests++ === 0) clearTimeout(conn.firstRequest);
       conn.active++;
+      conn.reading = tx;
     }
     if (this.stopping) res.shouldKeepAlive = false;
     else this.responses.add(res);
-    const socket = req.socket;
-    const clientAddress = socket.remoteAddress ?? '';
-    const scheme: 'http' | 'https' = (socket as net.Socket & { encrypted?: boolean }).encrypted ? 'https' : 'http';
-    /** Set by the mount's auth hook (src/frontend/hooks/). */
-    let remoteUser: string | undefined;
-    let running = false;
-    let over = false;
-    const done = (status: number, bytes: number, group: string, pid: number | undefined, queueMs: number | undefined, cause: string | undefined) => {
-      if (over) return;
-      over = true;
-      stopBodyWatch();
-      this.accessLog.write({
-        clientAddress,
-        remoteUser,
-        method: req.method ?? '-',
-        url: sent,
-        httpVersion: req.httpVersion,
-        status,
-        bytes,
-        totalMs: performance.now() - started,
-        queueMs,
-        group,
-        pid,
-        requestId,
-        cause,
-        frontendPid: process.pid,
-      });
-      metered.end(status, cause, queueMs);
-      this.inFlight--;
-      this.responses.delete(res);
-      if (!conn) return;
-      if (conn.reading?.req === req) conn.reading = undefined;
-      conn.active--;
-      if (running) {
-        conn.running--;
-        if (!safe) conn.runningUnsafe--;
-      }
-      this.startWaiting(conn);
-      // Once the response is out: the refusal of a later pipelined request,
-      // or (stopping) the close of a connection left idle.
-      if (conn.active === 0 && (conn.closeWith || this.stopping)) {
-        const after = () => setImmediate(() => (conn.closeWith ? this.answerRaw(socket, conn.closeWith, undefined) : this.closeIfIdle(socket)));
-        if (res.writableFinished) after();
-        else res.once('finish', after);
-      }
-    };
-
-    // Refusing the request while it is under way (a bad chunk, a body over
-    // the limit, a stalled body): whoever holds it answers, else it is answered here.
-    let holder: ((r: Refusal) => void) | undefined;
-    let refused = false;
-    const group = () => decision.route?.mount.processGroup ?? '-';
-    const refuse = (r: Refusal) => {
-      if (over || refused) return;
-      refused = true;
-      if (holder) return holder(r);
-      logNotice(`${req.method} ${sent} refused: ${r.why}`, { request: requestId, status: r.status, cause: r.cause });
-      // Nothing of the request was read or forwarded: the connection cannot be reused.
-      res.shouldKeepAlive = false;
-      sendError(res, r.status, r.cause, r.text);
-      done(r.status, 0, group(), process.pid, undefined, r.cause);
-    };
-    if (conn) conn.reading = { req, refuse };
-    const stopBodyWatch = watchRequestBody(req, this.config.timeout * 1000, () =>
-      refuse({ status: 408, text: 'Request Timeout', cause: 'timeout', why: `the client sent no more of the request body for timeout ${this.config.timeout} s` }),
-    );
-
-    limitChunkedBody(req, this.config.limitRequestBody, refuse);
-    const first = decision.refusal ?? checkHeaderCount(req) ?? checkFraming(req) ?? checkExpectation(req) ?? checkDeclaredLength(req, this.config.limitRequestBody);
-    if (first) return refuse(first);
-
-    const start = () => {
-      if (over) return;
-      running = true;
-      if (conn) {
-        conn.running++;
-        if (!safe) conn.runningUnsafe++;
-      }
-      this.dispatch(req, res, decision.route, decision.hostName, conn, requestId, { address: clientAddress, port: socket.remotePort ?? 0, scheme }, {
-        done,
-        setUser: (u) => (remoteUser = u),
-        hold: (h) => (holder = h),
-        refused: () => refused,
-        atGroup: (g) => metered.atGroup(g),
-        pickedUp: metered.pickedUp,
-      });
-    };
+    if (!upgradeHead) tx.watchBody(this.config.timeout, this.config.limitRequestBody);
+    const first =
+      refusal ??
+      checkHeaderCount(req) ??
+      checkFraming(req) ??
+      checkExpectation(req) ??
+      checkDeclaredLength(req, this.config.limitRequestBody) ??
+      (upgradeHead ? checkUpgrade(req) : undefined);
+    if (first) return tx.refuse(first);
     // Pipelined requests: safe ones run side by side, any other waits until
     // those before it are done, and those after it wait for it (RFC 9112 9.3.2).
-    if (conn && !this.mayStart(conn, safe)) conn.waiting.push({ safe, start });
-    else start();
+    if (conn && !this.mayStart(conn, tx.safe)) conn.waiting.push(tx);
+    else tx.start(decision.hostName);
   }
 
   private mayStart(conn: Connection, safe: boolean): boolean {
@@ -402,12 +505,12 @@ export class Frontend {
     return conn.running === 0 || (safe && conn.runningUnsafe === 0);
   }
 
-  private startWaiting(conn: Connection): void {
+  startWaiting(conn: Connection): void {
     while (conn.waiting.length > 0) {
       const next = conn.waiting[0]!;
       if (!(conn.running === 0 || (next.safe && conn.runningUnsafe === 0))) return;
       conn.waiting.shift();
-      next.start();
+      next.start(next.hostName);
     }
   }
 
@@ -417,7 +520,7 @@ export class Frontend {
    * the Host, a client-sent envelope header removed. Routing, hooks, static
    * files and the app see this decision only.
    */
-  private decide(req: IncomingMessage): { route: Route | undefined; hostName: string | undefined; refusal: Refusal | undefined } {
+  private decide(req: IncomingMessage, listener: number | undefined): { route: Route | undefined; hostName: string | undefined; refusal: Refusal | undefined } {
     if (req.headers[ENVELOPE_HEADER] !== undefined) removeHeader(req, ENVELOPE_HEADER);
     let target = req.url ?? '/';
     let hostName = req.headers.host;
@@ -435,96 +538,118 @@ export class Frontend {
     if ('refused' in decided) return refuse(decided.refused);
     req.url = decided.url;
     if (absolute) setHeader(req, 'host', 'Host', hostName!);
-    const conn = this.connections.get(req.socket);
-    return { route: this.router.route(hostName, decided.url, conn?.listener), hostName, refusal: undefined };
+    return { route: this.router.route(hostName, decided.url, listener), hostName, refusal: undefined };
   }
 
   /** Runs an accepted request: a static file, or its mount's hooks and then its app, embedded or in its daemon group. */
-  private dispatch(
-    req: IncomingMessage,
-    res: ServerResponse,
-    route: Route | undefined,
-    hostName: string | undefined,
-    conn: Connection | undefined,
-    requestId: string,
-    client: HookClient,
-    end: RequestEnd,
-  ): void {
+  dispatch(tx: Transaction, hostName: string | undefined): void {
+    const { req, res, route } = tx;
     const url = req.url ?? '/';
-    const staticRoute = this.router.staticRoute(hostName, url, route, conn?.listener);
+    const staticRoute = this.router.staticRoute(hostName, url, route, tx.at?.listener);
+    if (staticRoute && tx.upgradeHead) return this.noUpgrade(tx, STATIC_GROUP, `static mount ${staticRoute.mount.path || '/'} takes no upgrades`);
     if (staticRoute) {
-      return serveStatic(req, res, staticRoute, requestId, this.config.timeout, (r) => end.done(r.status, r.bytes, STATIC_GROUP, process.pid, undefined, r.cause));
+      return serveStatic(req, res, staticRoute, tx.requestId, this.config.timeout, (r) => tx.done(r.status, r.bytes, STATIC_GROUP, process.pid, undefined, r.cause));
     }
     if (!route) {
       sendError(res, 404, 'no-route', 'Not Found');
-      return end.done(404, 0, '-', process.pid, undefined, 'no-route');
+      return tx.done(404, 0, '-', process.pid, undefined, 'no-route');
     }
-    const delegate = (mount: EffectiveMount, remoteUser: string | undefined): void => {
-      if (end.refused()) return;
-      // The client waits for this before it sends the body: the request is accepted.
-      if (req.headers.expect !== undefined && !res.headersSent) res.writeContinue();
-      if (mount.processGroup === GLOBAL) {
-        const bytes = countBodyBytes(res);
-        let refusal: Refusal | undefined;
-        end.hold((r) => {
-          refusal = r;
-          logNotice(`${req.method} ${url} refused: ${r.why}`, { group: GLOBAL, request: requestId, status: r.status, cause: r.cause });
-          // The app's read of the body fails as if the client had gone (the connection closes after the answer).
-          if (res.headersSent) res.destroy();
-          else {
-            res.shouldKeepAlive = false;
-            sendError(res, r.status, r.cause, r.text);
-            // Node ends a request with its response: this one's body never ends.
-            res.once('finish', () => req.destroy());
-          }
-        });
-        this.embedded.run(req, res, mount, route.appUrl, requestId, { ...client, remoteUser }, (r) =>
-          refusal ? end.done(refusal.status, bytes(), GLOBAL, process.pid, 0, refusal.cause) : end.done(r.status, bytes(), GLOBAL, process.pid, 0, r.cause),
-        );
-        return;
-      }
-      const group = this.config.groups[mount.processGroup]!;
-      end.atGroup(group.name);
-      const exchange = new Exchange(
-        req,
-        res,
-        {
-          requestId,
-          group,
-          line: this.lines.get(group.name)!,
-          mount,
-          appUrl: route.appUrl,
-          clientAddress: client.address,
-          clientPort: client.port,
-          clientFd: conn?.fd ?? -1,
-          scheme: client.scheme,
-          remoteUser,
-          serverTimeout: this.config.timeout,
-          onPickup: end.pickedUp,
-        },
-        (r: ExchangeResult) => end.done(r.status, r.bytes, group.name, r.pid, r.queueMs, r.cause),
-      );
-      end.hold((r) => exchange.refuse(r));
-      exchange.start();
-    };
-    if (!route.mount.hooks) return delegate(route.mount, undefined);
+    if (!route.mount.hooks) return this.delegate(tx, route, route.mount);
     // Access, auth and dispatch hooks decide first; the request goes to the mount the dispatch hook chose.
-    this.hooks.run(req, res, route, client, requestId).then((o) => {
-      if (end.refused()) return;
-      if (!o.proceed) return end.done(o.status, 0, route.mount.processGroup, process.pid, undefined, o.cause);
-      end.setUser(o.remoteUser);
-      delegate(o.mount, o.remoteUser);
+    this.hooks.run(req, res, route, tx, tx.requestId).then((o) => {
+      if (tx.refused) return;
+      if (!o.proceed) return tx.done(o.status, 0, route.mount.processGroup, process.pid, undefined, o.cause);
+      tx.remoteUser = o.remoteUser;
+      this.delegate(tx, route, o.mount);
     });
+  }
+
+  /** An Upgrade request where nothing takes upgrades: 501, and the connection closes. */
+  noUpgrade(tx: Transaction, group: string, why: string): void {
+    logNotice(`${tx.req.method} ${tx.req.url} with Upgrade: ${tx.req.headers.upgrade}: ${why}`, { group, request: tx.requestId, status: 501, cause: 'no-upgrade-handler' });
+    sendError(tx.res, 501, 'no-upgrade-handler', 'Not Implemented');
+    tx.done(501, 0, group, process.pid, undefined, 'no-upgrade-handler');
+  }
+
+  /** The request goes to its app: embedded here, or to its daemon group's waiting line. */
+  private delegate(tx: Transaction, route: Route, mount: EffectiveMount): void {
+    if (tx.refused) return;
+    if (tx.upgradeHead) return this.delegateUpgrade(tx, route, mount, tx.upgradeHead);
+    const { req, res } = tx;
+    // The client waits for this before it sends the body: the request is accepted.
+    if (req.headers.expect !== undefined && !res.headersSent) res.writeContinue();
+    if (mount.processGroup === GLOBAL) {
+      const bytes = countBodyBytes(res);
+      tx.holder = 'embedded';
+      this.embedded.run(req, res, mount, route.appUrl, tx.requestId, tx, (r) =>
+        tx.holderRefusal ? tx.done(tx.holderRefusal.status, bytes(), GLOBAL, process.pid, 0, tx.holderRefusal.cause) : tx.done(r.status, bytes(), GLOBAL, process.pid, 0, r.cause),
+      );
+      return;
+    }
+    const group = this.config.groups[mount.processGroup]!;
+    tx.meter.atGroup(group.name);
+    const exchange = new Exchange(req, res, this.exchangeInfo(tx, route, mount, group), (r: ExchangeResult) =>
+      tx.done(r.status, r.bytes, group.name, r.pid, r.queueMs, r.cause),
+    );
+    tx.holder = exchange;
+    exchange.start();
+  }
+
+  private exchangeInfo(tx: Transaction, route: Route, mount: EffectiveMount, group: EffectiveGroup): ExchangeInfo {
+    return {
+      requestId: tx.requestId,
+      group,
+      line: this.lines.get(group.name)!,
+      mount,
+      appUrl: route.appUrl,
+      clientAddress: tx.address,
+      clientPort: tx.port,
+      clientFd: tx.at?.fd ?? -1,
+      scheme: tx.scheme,
+      remoteUser: tx.remoteUser,
+      serverTimeout: this.config.timeout,
+      onPickup: tx.meter.pickedUp,
+    };
+  }
+
+  /** An Upgrade request goes to its app: run embedded here, or tunnelled to its daemon process. */
+  private delegateUpgrade(tx: Transaction, route: Route, mount: EffectiveMount, head: Buffer): void {
+    const { req, res } = tx;
+    const socket = req.socket;
+    if (mount.processGroup === GLOBAL) {
+      tx.holder = 'embedded';
+      this.embedded.runUpgrade(req, res, socket, head, mount, route.appUrl, tx.requestId, tx, this.config, {
+        opened: () => tx.tunnelOpened(undefined),
+        noUpgrade: (why) => this.noUpgrade(tx, GLOBAL, why),
+        done: (r) => tx.done(r.status, r.bytes, GLOBAL, process.pid, 0, r.cause, r.received),
+      });
+      return;
+    }
+    const group = this.config.groups[mount.processGroup]!;
+    tx.meter.atGroup(group.name);
+    const exchange = new TunnelExchange(
+      req,
+      res,
+      socket,
+      head,
+      this.exchangeInfo(tx, route, mount, group),
+      (r: ExchangeResult) => tx.done(r.status, r.bytes, group.name, r.pid, r.queueMs, r.cause, r.received),
+      () => tx.tunnelOpened(group.name),
+    );
+    tx.holder = exchange;
+    exchange.start();
   }
 
   /** The supervisor's word on the daemon groups (src/frontend/main.ts). */
   groups(state: GroupsState): void {
     for (const [group, daemons] of Object.entries(state.daemons)) this.daemons(group, daemons);
     for (const [group, line] of this.lines) line.setUnavailable(state.unavailable[group]);
+    if (state.stopping) this.health?.stop();
   }
 
   daemons(group: string, daemons: DaemonAddress[]): void {
     this.lines.get(group)?.setDaemons(daemons);
+    this.health?.daemons(group, daemons.length);
   }
 
   going(group: string, pid: number, cause: string): void {
@@ -561,9 +686,12 @@ export class Frontend {
     // nobody serves.
     for (const fd of this.boot.listenFds) native().closeFd(fd);
     this.onSlots?.();
+    // Embedded apps with open tunnels (WebSockets) learn that they close within `seconds`.
+    beginDrain({ cause: 'shutdown', seconds });
     for (const res of this.responses) if (!res.headersSent) res.shouldKeepAlive = false;
     this.responses.clear();
     for (const socket of this.connections.keys()) this.closeIfIdle(socket);
+    this.http2.stop();
     logNotice(`stopping: not accepting; ${this.inFlight} request(s) in flight get ${seconds} s`);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -581,7 +709,7 @@ export class Frontend {
   }
 
   /** Closes a keep-alive connection that has served a request and has none in progress. */
-  private closeIfIdle(socket: net.Socket): void {
+  closeIfIdle(socket: net.Socket): void {
     const conn = this.connections.get(socket);
     if (conn && conn.requests > 0 && conn.active === 0) socket.destroy();
   }

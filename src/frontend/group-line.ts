@@ -120,7 +120,7 @@ export class GroupLine implements ChannelOwner {
   /** Hands the oldest waiting requests to processes with a free slot for this front end. */
   dispatch(): void {
     while (this.line.length > 0) {
-      const c = this.pick();
+      const c = this.pick(this.line[0]!.isTunnel);
       if (!c) break;
       const ex = this.line.shift()!;
       const start: Start = ex.startFrame(this.line.length, this.line[0]?.queueStart ?? 0);
@@ -139,12 +139,20 @@ export class GroupLine implements ChannelOwner {
     }
   }
 
-  /** The channel to start the next request on: one with a grant, a process that is not draining first, the one with most grants. */
-  private pick(): FrontendChannel | undefined {
+  /**
+   * The channel to start the next request on: one with a grant, a process
+   * that is not draining first, then (for a tunnel, which stays) the one
+   * with fewest tunnels, then the one with most grants.
+   */
+  private pick(tunnel: boolean): FrontendChannel | undefined {
     let best: FrontendChannel | undefined;
     for (const c of this.channels.values()) {
       if (c.grants <= 0 || c.stopping || c.closed) continue;
-      if (!best || (best.draining && !c.draining) || (best.draining === c.draining && c.grants > best.grants)) best = c;
+      if (!best || (best.draining && !c.draining)) best = c;
+      else if (best.draining !== c.draining) continue;
+      else if (tunnel && c.tunnels !== best.tunnels) {
+        if (c.tunnels < best.tunnels) best = c;
+      } else if (c.grants > best.grants) best = c;
     }
     return best;
   }

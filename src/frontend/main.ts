@@ -23,6 +23,8 @@ export type FrontendMessage =
 export interface GroupsState {
   daemons: Record<string, DaemonAddress[]>;
   unavailable: Record<string, { cause: string; why: string }>;
+  /** The server is stopping (readiness fails; src/frontend/health.ts). */
+  stopping: boolean;
 }
 export type SupervisorMessage =
   | { t: 'stop'; seconds: number }
@@ -33,6 +35,10 @@ export type SupervisorMessage =
   /** A daemon process is going, for `cause`. */
   | { t: 'going'; group: string; pid: number; cause: string }
   | { t: 'group-state'; group: string; unavailable: { cause: string; why: string } | null }
+  /** The supervisor is healthy (every HEARTBEAT_MS; src/frontend/health.ts). */
+  | { t: 'heartbeat' }
+  /** The server is stopping: not ready from now on; keep serving until told to stop. */
+  | { t: 'draining' }
   | { t: 'reopen-logs' };
 export type RetireCause = 'maximum-connections' | 'uncaught-exception';
 
@@ -108,6 +114,10 @@ process.on('message', (m: SupervisorMessage) => {
       return frontend.going(m.group, m.pid, m.cause);
     case 'group-state':
       return frontend.groupState(m.group, m.unavailable ?? undefined);
+    case 'heartbeat':
+      return frontend.health?.heartbeat();
+    case 'draining':
+      return frontend.health?.stop();
     case 'reopen-logs':
       return send({ t: 'reopened', pid: process.pid, problems: reopenLogFiles() });
   }

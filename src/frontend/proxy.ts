@@ -13,6 +13,7 @@
 // that takes none of the response. While the front end waits on its client
 // (the request body coming, or the response going) the daemon is not blamed.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { FrontendChannel } from './channel.js';
 import type { GroupLine } from './group-line.js';
 import { MAX_BODY_FRAME, WINDOW } from '../protocol/frames.js';
@@ -45,6 +46,8 @@ export interface ExchangeInfo {
 export interface ExchangeResult {
   status: number;
   bytes: number;
+  /** Bytes of a tunnel that came from the client (an upgraded connection); undefined for a request. */
+  received?: number;
   pid: number | undefined;
   queueMs: number | undefined;
   cause: string | undefined;
@@ -77,33 +80,50 @@ function dropRequestHeader(name: string): 'drop' | 'length' | 'chunked' | undefi
   return undefined;
 }
 
+/** How a request's head and body travel: what the daemon is told, and what the body is read from. */
+export interface RequestFraming {
+  rawHeaders: string[];
+  body: BodyKind;
+  contentLength: number;
+  source: Readable;
+}
+
 export class Exchange {
   /** Wall-clock ms when it entered the group's waiting line (the envelope's queue start). */
   queueStart = 0;
+  /** An Upgrade request, which may stay as a tunnel (src/frontend/tunnel.ts). */
+  get isTunnel(): boolean {
+    return false;
+  }
   private readonly rawHeaders: string[];
-  private readonly body: BodyKind;
+  protected readonly body: BodyKind;
   private readonly contentLength: number;
+  /** What the request body is read from: the request, or an upgraded connection. */
+  protected readonly source: Readable;
   private readonly socketTimeoutMs: number;
   private readonly responseSocketTimeoutMs: number;
-  private channel: FrontendChannel | undefined;
-  private stream = 0;
+  protected channel: FrontendChannel | undefined;
+  protected stream = 0;
   private reconnects = 0;
-  private bytes = 0;
-  private pid: number | undefined;
+  protected bytes = 0;
+  protected pid: number | undefined;
   private queueMs: number | undefined;
-  private cause: string | undefined;
-  private status = 0;
-  private over = false;
+  protected cause: string | undefined;
+  protected status = 0;
+  protected over = false;
   private acked = false;
-  private headReceived = false;
+  protected headReceived = false;
   /** Request body bytes the daemon takes before it grants more; bytes held back for want of window. */
   private sendWindow = WINDOW;
   private held: Buffer | undefined;
-  private bodySent = false;
+  /** The client's body is in: REQUEST_END goes once nothing is held. */
+  private bodyEnded = false;
+  protected bodySent = false;
   /** Response bytes written to the client and not yet granted back to the daemon. */
-  private owed = 0;
-  /** socket-timeout on the daemon; the connect-timeout retry of a full line. */
+  protected owed = 0;
+  /** socket-timeout on the daemon (from `activeAt`); the connect-timeout retry of a full line. */
   private timer: NodeJS.Timeout | undefined;
+  private activeAt = 0;
   private retry: NodeJS.Timeout | undefined;
   /** Set while the client is slower than the app: stops watching its progress. */
   private clientStall: (() => void) | undefined;
@@ -111,14 +131,24 @@ export class Exchange {
   private readonly onReqEnd = () => this.endBody();
 
   constructor(
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
-    private readonly info: ExchangeInfo,
+    protected readonly req: IncomingMessage,
+    protected readonly res: ServerResponse,
+    protected readonly info: ExchangeInfo,
     private readonly finish: (r: ExchangeResult) => void,
+    framing?: RequestFraming,
   ) {
     const g = info.group;
     this.socketTimeoutMs = (g.socketTimeout > 0 ? g.socketTimeout : info.serverTimeout) * 1000;
     this.responseSocketTimeoutMs = g.responseSocketTimeout > 0 ? g.responseSocketTimeout * 1000 : this.socketTimeoutMs;
+    res.once('close', () => this.onClientClose());
+    if (framing) {
+      this.rawHeaders = framing.rawHeaders;
+      this.body = framing.body;
+      this.contentLength = framing.contentLength;
+      this.source = framing.source;
+      return;
+    }
+    this.source = req;
     let body: BodyKind = 'none';
     let contentLength = 0;
     const headers: string[] = [];
@@ -136,7 +166,6 @@ export class Exchange {
     this.rawHeaders = headers;
     this.body = body;
     this.contentLength = contentLength;
-    res.once('close', () => this.onClientClose());
   }
 
   get isOver(): boolean {
@@ -199,7 +228,7 @@ export class Exchange {
       head: {
         method: this.req.method ?? 'GET',
         url: i.appUrl,
-        httpVersion: this.req.httpVersion === '1.0' ? '1.0' : '1.1',
+        httpVersion: this.req.httpVersionMajor === 2 ? '2.0' : this.req.httpVersion === '1.0' ? '1.0' : '1.1',
         rawHeaders: this.rawHeaders,
         body: this.body,
         contentLength: this.contentLength,
@@ -216,6 +245,7 @@ export class Exchange {
     // Known here even if the process never gets to acknowledge it (its loop blocked); the ACK refines them.
     this.pid = channel.pid;
     this.queueMs = wallNow() - this.queueStart;
+    this.info.onPickup?.();
     this.arm();
   }
 
@@ -226,11 +256,10 @@ export class Exchange {
     this.queueMs = queueMicros / 1000;
     this.acked = true;
     this.arm();
-    this.info.onPickup?.();
-    if (this.body === 'none' || this.bodySent) return;
+    if (this.bodySent) return;
     this.bodySent = true;
-    this.req.on('data', this.onReqData);
-    this.req.once('end', this.onReqEnd);
+    this.source.on('data', this.onReqData);
+    this.source.once('end', this.onReqEnd);
   }
 
   /** Its START never reached the process (the channel was already broken): it starts again elsewhere. */
@@ -259,6 +288,7 @@ export class Exchange {
     this.arm();
     this.status = head.status;
     this.cause = head.cause;
+    this.queueMs = head.queueMicros / 1000;
     // Answered before the whole request body came in (the app did not read
     // it, or the daemon gave up on it): the rest is not forwarded, so the
     // client connection cannot be reused. Decided before the head goes out.
@@ -322,7 +352,7 @@ export class Exchange {
     if (this.over) return;
     // Not retried even when no acknowledgement came: the app may have run
     // the request before its process died, and running it twice is worse.
-    const where = !this.acked ? 'before acknowledging the pickup' : this.headReceived ? 'mid-response' : 'before responding';
+    const where = !this.acked && this.body !== 'none' ? 'before acknowledging the pickup' : this.headReceived ? 'mid-response' : 'before responding';
     this.fail(
       502,
       (cause ?? 'crash') as Cause,
@@ -333,7 +363,7 @@ export class Exchange {
 
   // --- the request body ----------------------------------------------------
 
-  private sendBody(chunk: Buffer): void {
+  protected sendBody(chunk: Buffer): void {
     if (this.over || !this.channel) return;
     let rest = chunk;
     while (rest.length > 0 && this.sendWindow > 0) {
@@ -346,30 +376,33 @@ export class Exchange {
       // The daemon has not taken what it was sent: hold the client back
       // until it grants more (REQUEST_WINDOW). That wait is on the daemon.
       this.held = rest;
-      this.req.pause();
+      this.source.pause();
       this.arm();
-    } else if (this.req.isPaused()) this.req.resume();
+    } else if (this.bodyEnded) this.channel.bodyEnd(this.stream);
+    else if (this.source.isPaused()) this.source.resume();
   }
 
   private endBody(): void {
     if (this.over || !this.channel) return;
+    this.bodyEnded = true;
+    // With a chunk held for the daemon's window, the end follows it
+    // (sendBody). Not on the request's 'resume': since Node 26 resume() on
+    // a request that has ended emits none, and the end was never sent.
     if (this.held) {
-      // Sent once the window allows, then the end.
       const held = this.held;
       this.held = undefined;
-      this.req.once('resume', () => this.channel?.bodyEnd(this.stream));
       return this.sendBody(held);
     }
     this.channel.bodyEnd(this.stream);
   }
 
-  private stopBody(): void {
-    this.req.off('data', this.onReqData);
-    this.req.off('end', this.onReqEnd);
+  protected stopBody(): void {
+    this.source.off('data', this.onReqData);
+    this.source.off('end', this.onReqEnd);
   }
 
   /** Response bytes the client took: the daemon may send that many more. */
-  private grantBack(): void {
+  protected grantBack(): void {
     if (this.owed === 0 || !this.channel) return;
     this.channel.window(this.stream, this.owed);
     this.owed = 0;
@@ -377,20 +410,30 @@ export class Exchange {
 
   // --- timeouts and failures ----------------------------------------------
 
-  /** (Re)starts socket-timeout: the front end waits on the daemon now. */
-  private arm(): void {
+  /**
+   * (Re)starts socket-timeout: the front end waits on the daemon from now.
+   * Called on every frame, so it only notes the time; the one timer looks
+   * at it when it fires and waits out the rest.
+   */
+  protected arm(): void {
     if (this.over || this.socketTimeoutMs <= 0) return;
-    if (this.timer) this.timer.refresh();
-    else this.timer = setTimeout(() => this.onSocketTimeout(), this.socketTimeoutMs);
+    this.activeAt = performance.now();
+    this.timer ??= setTimeout(this.onTimer, this.socketTimeoutMs);
   }
 
-  private disarm(): void {
+  private readonly onTimer = () => {
+    this.timer = undefined;
+    const left = this.socketTimeoutMs - (performance.now() - this.activeAt);
+    if (left > 1) this.timer = setTimeout(this.onTimer, left);
+    else this.onSocketTimeout();
+  };
+
+  protected disarm(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
   }
 
-  private onSocketTimeout(): void {
-    this.timer = undefined;
+  protected onSocketTimeout(): void {
     if (this.over) return;
     // Sending the body and waiting on the client, not on the daemon: the
     // front end's timeout bounds that (src/frontend/body-timeout.ts).
@@ -399,7 +442,7 @@ export class Exchange {
     if (this.clientStall) return;
     const phase = !this.channel
       ? 'waiting for a daemon slot to pick the request up'
-      : !this.acked
+      : !this.acked && this.body !== 'none'
         ? 'waiting for the daemon to acknowledge the pickup'
         : !this.headReceived
           ? this.held
@@ -418,7 +461,7 @@ export class Exchange {
     this.complete(this.status, 'response-socket-timeout');
   }
 
-  private onClientClose(): void {
+  protected onClientClose(): void {
     if (this.over) return;
     // The client went away first: let the daemon know (its request signal aborts).
     this.giveUp('client-gone', 'the client closed the connection');
@@ -436,11 +479,16 @@ export class Exchange {
     this.fail(r.status, r.cause, `${this.req.method} ${this.req.url} refused: ${r.why}`, r.text, logNotice);
   }
 
-  private fail(status: number, cause: Cause, why: string, text: string, log = logError): void {
+  /** Whether the client has had some of the response (its head): a failure from now on cuts it. */
+  protected get responseStarted(): boolean {
+    return this.res.headersSent;
+  }
+
+  protected fail(status: number, cause: Cause, why: string, text: string, log = logError): void {
     if (this.over) return;
     // A response under way is cut: the client got its status and part of
     // its body, and that is what the logs say.
-    const started = this.res.headersSent;
+    const started = this.responseStarted;
     const shown = started ? this.status : status;
     log(started ? `${why}: the client got ${shown} and ${this.bytes} bytes of the body, then the connection was cut` : why, {
       group: this.info.group.name,
@@ -459,21 +507,21 @@ export class Exchange {
   }
 
   /** Lets go of the line or the daemon stream. */
-  private giveUp(cause: string, why: string): void {
+  protected giveUp(cause: string, why: string): void {
     clearTimeout(this.retry);
     this.stopBody();
     if (this.channel) this.channel.abort(this.stream, cause, why);
     else this.info.line.leave(this);
   }
 
-  private complete(status: number, cause: string | undefined): void {
+  protected complete(status: number, cause: string | undefined, received?: number): void {
     if (this.over) return;
     this.over = true;
     this.disarm();
     clearTimeout(this.retry);
     this.clientStall?.();
     this.clientStall = undefined;
-    this.finish({ status, bytes: this.bytes, pid: this.pid, queueMs: this.queueMs, cause });
+    this.finish({ status, bytes: this.bytes, received, pid: this.pid, queueMs: this.queueMs, cause });
   }
 }
 

@@ -71,6 +71,17 @@ export function checkExpectation(req: IncomingMessage): Refusal | undefined {
   return { status: 417, text: 'Expectation Failed', cause: 'expectation-failed', why: `Expect ${JSON.stringify(expect.slice(0, 64))} cannot be met` };
 }
 
+/**
+ * An Upgrade to HTTP/2 over cleartext (h2c) is refused: HTTP/2 is offered by
+ * ALPN on HTTPS listeners, and a front end that passed h2c on would let a
+ * client speak past it (h2c smuggling).
+ */
+export function checkUpgrade(req: IncomingMessage): Refusal | undefined {
+  const upgrade = req.headers.upgrade ?? '';
+  if (!/(^|,)\s*h2c\s*(,|$)/i.test(upgrade)) return undefined;
+  return { status: 400, text: 'Bad Request', cause: 'upgrade-refused', why: `Upgrade ${JSON.stringify(upgrade.slice(0, 64))} is not served: HTTP/2 is offered by ALPN on HTTPS listeners` };
+}
+
 /** Framing Node's parser accepts but a second parser (or an app) might read otherwise. */
 export function checkFraming(req: IncomingMessage): Refusal | undefined {
   const te = req.headers['transfer-encoding'];

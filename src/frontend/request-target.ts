@@ -136,17 +136,26 @@ const REG_NAME_HOST = /^[A-Za-z0-9\-._~!$&'()*+,;=]*(?::\d{0,5})?$/;
  * WHATWG parser (which rejects some reg-names and rewrites numeric ones).
  */
 export function checkHost(host: string): string | undefined {
-  if (host === '') return undefined;
-  const bad = `Host ${JSON.stringify(host.slice(0, 64))} is not a valid host[:port]`;
+  if (host === '' || validHosts.has(host)) return undefined;
+  if (!isValidHost(host)) return `Host ${JSON.stringify(host.slice(0, 64))} is not a valid host[:port]`;
+  // Clients send the same few names over and over: remember them.
+  if (validHosts.size >= 256) validHosts.clear();
+  validHosts.add(host);
+  return undefined;
+}
+
+const validHosts = new Set<string>();
+
+function isValidHost(host: string): boolean {
   const colon = host.lastIndexOf(':');
   const port = colon >= 0 && host.indexOf(']', colon) < 0 ? host.slice(colon + 1) : '';
-  if (port !== '' && Number(port) > 65535) return bad;
-  if (SIMPLE_HOST.test(host) || IPV4_HOST.test(host)) return undefined;
+  if (port !== '' && Number(port) > 65535) return false;
+  if (SIMPLE_HOST.test(host) || IPV4_HOST.test(host)) return true;
   const name = colon >= 0 && host.indexOf(']', colon) < 0 ? host.slice(0, colon) : host;
-  if (name === '') return bad;
-  if (IPV6_HOST.test(host)) return parsesAsHost(name) ? undefined : bad;
-  if (REG_NAME_HOST.test(host)) return parsesAsHost(name) === name.toLowerCase() ? undefined : bad;
-  return bad;
+  if (name === '') return false;
+  if (IPV6_HOST.test(host)) return parsesAsHost(name) !== undefined;
+  if (REG_NAME_HOST.test(host)) return parsesAsHost(name) === name.toLowerCase();
+  return false;
 }
 
 /** The host name a WHATWG parser makes of `name`, or undefined if it refuses it. */

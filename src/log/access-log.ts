@@ -1,7 +1,9 @@
 // The access log: Common Log Format, then the pipeline's figures:
 //   127.0.0.1 - - [22/Nov/2026:22:43:01 +0000] "GET /x HTTP/1.1" 200 12 total=1.234ms queue=0.101ms group=app pid=4242 id=k3x.1f cause=- frontend=4200
-// (pid: the process that ran the request; frontend: the front-end process that took the connection)
-// or as JSON lines (logFormat json), one object per line:
+// (pid: the process that ran the request; frontend: the front-end process that took the connection;
+// an Upgrade request ends with received=N, the bytes its tunnel took from the client, and its line
+// is written when the tunnel closes: status 101, bytes sent, total = how long it was open)
+// or as JSON lines (logFormat json), one object per line ("received" only for an Upgrade request):
 //   {"time":"2026-11-22T22:43:01.123Z","client":"127.0.0.1","user":null,"method":"GET","url":"/x","http":"1.1","status":200,"bytes":12,"totalMs":1.234,"queueMs":0.101,"group":"app","pid":4242,"id":"k3x.1f","cause":null,"frontend":4200}
 import { LogSink } from './sink.js';
 import type { LogFormat } from '../config/types.js';
@@ -14,6 +16,8 @@ export interface AccessRecord {
   httpVersion: string;
   status: number;
   bytes: number;
+  /** A tunnel's bytes from the client (printed as received=); undefined for a request. */
+  received?: number;
   totalMs: number;
   queueMs: number | undefined;
   group: string;
@@ -56,7 +60,8 @@ export class AccessLog {
         `"${r.method} ${r.url} HTTP/${r.httpVersion}" ${r.status} ${r.bytes > 0 ? r.bytes : '-'} ` +
         `total=${r.totalMs.toFixed(3)}ms queue=${r.queueMs === undefined ? '-' : r.queueMs.toFixed(3) + 'ms'} ` +
         `group=${r.group} pid=${r.pid ?? '-'} id=${r.requestId} cause=${r.cause ?? '-'}` +
-        (r.frontendPid === undefined ? '' : ` frontend=${r.frontendPid}`),
+        (r.frontendPid === undefined ? '' : ` frontend=${r.frontendPid}`) +
+        (r.received === undefined ? '' : ` received=${r.received}`),
     );
   }
 }
@@ -80,5 +85,6 @@ function jsonLine(r: AccessRecord): string {
     id: r.requestId,
     cause: r.cause ?? null,
     frontend: r.frontendPid ?? null,
+    received: r.received,
   });
 }

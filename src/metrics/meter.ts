@@ -32,6 +32,13 @@ export class RequestMeter {
     this.group.slotTaken();
   };
 
+  /** The upgrade was answered 101: its daemon slot is free; the tunnel stays in flight until it closes. */
+  tunnelOpened(): void {
+    if (!this.picked || !this.group) return;
+    this.picked = false;
+    this.group.slotFreed();
+  }
+
   end(status: number, cause: string | undefined, queueMs: number | undefined): void {
     const now = Date.now();
     if (this.group) {
@@ -69,6 +76,17 @@ export class Meter {
   /** Called with the end of a request that begin() counted. */
   requestEnded(): void {
     if (!this.countsConnections) this.frontend.slotFreed();
+  }
+
+  /** A tunnel (an upgraded connection) opened, of a daemon group or (undefined) an embedded app; returns what counts its close. */
+  tunnel(group: string | undefined): () => void {
+    const g = group === undefined ? undefined : this.groups.get(group);
+    this.frontend.tunnelOpened();
+    g?.tunnelOpened();
+    return () => {
+      this.frontend.tunnelClosed();
+      g?.tunnelClosed();
+    };
   }
 
   /** The front end's busy connection slots changed. */

@@ -40,6 +40,7 @@ function figures(x: Exposition, p: string, base: Labels, f: Figures): void {
   x.add(`${p}_slots`, 'gauge', 'Request slots available now.', base, f.slots);
   x.add(`${p}_slots_busy`, 'gauge', 'Request slots busy now.', base, f.slotsBusy);
   x.add(`${p}_requests_in_flight`, 'gauge', 'Requests in flight now.', base, f.inFlight);
+  x.add(`${p}_tunnels_open`, 'gauge', 'Upgraded connections (WebSockets) open now.', base, f.tunnels);
   x.add(`${p}_busy_slot_seconds_total`, 'counter', 'Busy slot-seconds since start (rate() / slots = utilisation).', base, f.totals.busySlotMs / 1000);
   for (const [w, v] of Object.entries(f.windows)) {
     const l = { ...base, window: w };

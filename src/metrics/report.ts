@@ -43,6 +43,8 @@ export interface Figures {
   slots: number;
   slotsBusy: number;
   inFlight: number;
+  /** Upgraded connections (WebSockets) open now. */
+  tunnels: number;
   windows: Record<Window, WindowFigures>;
   totals: SeriesTotals;
   /** Process restarts by trigger, since the server started. */
@@ -293,6 +295,7 @@ function figures(
     slots,
     slotsBusy: live.reduce((a, s) => a + s.slotsBusy, 0),
     inFlight: live.reduce((a, s) => a + s.inFlight, 0),
+    tunnels: live.reduce((a, s) => a + (s.tunnels ?? 0), 0),
     windows: {
       '1m': windowFigures('1m', parts, sec, capacity, now, since),
       '1h': windowFigures('1h', parts, min, capacity, now, since),

@@ -92,6 +92,8 @@ export interface SeriesSnapshot {
   capacity: number;
   slotsBusy: number;
   inFlight: number;
+  /** Upgraded connections (WebSockets) open now; absent in figures from before tunnels were counted. */
+  tunnels?: number;
   sec: BucketRow[];
   min: BucketRow[];
   queue1m: { sketch: SparseSketch; max: number };
@@ -108,6 +110,7 @@ export class Series {
   private readonly min = new Ring(60, 60_000);
   private slots = 0;
   private requests = 0;
+  private tunnels = 0;
   private last = Date.now();
   readonly totals = emptyTotals();
 
@@ -165,6 +168,14 @@ export class Series {
     this.peak(F_PEAK_SLOTS, n, now);
   }
 
+  tunnelOpened(): void {
+    this.tunnels++;
+  }
+
+  tunnelClosed(): void {
+    if (this.tunnels > 0) this.tunnels--;
+  }
+
   requestStarted(now = Date.now()): void {
     this.advance(now);
     this.peak(F_PEAK_REQUESTS, ++this.requests, now);
@@ -212,6 +223,7 @@ export class Series {
       capacity: this.capacity,
       slotsBusy: this.slots,
       inFlight: this.requests,
+      tunnels: this.tunnels,
       sec: this.sec.rows(now),
       min: this.min.rows(now),
       queue1m: { sketch: m.sparse(), max: m.max },

@@ -172,6 +172,7 @@ function table(f) {
     ["utilisation", pct(m.utilisation), pct(h.utilisation), ""],
     ["busy slots (peak)", m.peakSlots + s, h.peakSlots + s, "now " + f.slotsBusy + s],
     ["concurrent requests (peak)", m.peakRequests, h.peakRequests, "now " + f.inFlight],
+    ["open tunnels (WebSockets)", "", "", "now " + f.tunnels],
     ["requests", m.requests, h.requests, f.totals.requests],
     ["5xx", m.errors5xx, h.errors5xx, f.totals.errors5xx],
     ["queue p50 / p99", q(m), q(h), ""],

@@ -4,10 +4,9 @@
 // stops polling, so pending connections stay in the kernel listen queue (the
 // shared waiting line, bounded by the listen backlog) until a process with a
 // free slot accepts them, in arrival order. This is mod_wsgi's "idle worker
-// thread calls accept()" in one event loop. Daemon processes gate their
-// group's UNIX listener on request slots; front-end processes gate the TCP
-// listeners on connection slots (threadsPerChild), as the threads of an
-// Apache worker child do.
+// thread calls accept()" in one event loop, used by the front-end
+// processes on the TCP listeners: a connection takes a connection slot
+// (threadsPerChild), as a thread of an Apache worker child does.
 import { native, isWouldBlock, isTransientAcceptError, isOutOfDescriptors, type NativeWatcher } from './index.js';
 
 export class SlotAcceptor {

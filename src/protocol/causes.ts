@@ -38,6 +38,10 @@ export const CAUSES = {
   'auth-required': 'the mount authenticates users (HTTP Basic): credentials missing, unknown user or wrong password',
   'hook-error': 'an access, auth or dispatch hook threw or returned something it may not',
   'hook-timeout': 'the hooks of the request did not finish within hookTimeout',
+  'no-upgrade-handler': 'an Upgrade request (a WebSocket handshake) for an app, static mount or endpoint that takes no upgrades (src/app/load.ts says how an app takes them)',
+  'upgrade-refused': 'Upgrade: h2c on HTTP/1.1 is not served (HTTP/2 is offered by ALPN on HTTPS listeners)',
+  'tunnel-limit': 'the process already holds max-tunnels open tunnels (WebSockets): the handshake was not run',
+  'tunnel-idle-timeout': 'an open tunnel carried no bytes either way for tunnel-idle-timeout: it was closed',
   'dispatch-error': 'the dispatch hook chose a process group that is not configured (or embedded mode where it is restricted)',
 } as const;
 

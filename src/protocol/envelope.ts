@@ -30,8 +30,12 @@ export interface Envelope {
   remoteUser: string | undefined;
 }
 
-/** How the request body comes: none, a known length, or until REQUEST_END (chunked). */
-export type BodyKind = 'none' | 'length' | 'chunked';
+/**
+ * How the request body comes: none, a known length, or until REQUEST_END
+ * (chunked); or 'tunnel': an Upgrade request, whose body frames carry what
+ * the client sends on the upgraded connection, in both directions raw.
+ */
+export type BodyKind = 'none' | 'length' | 'chunked' | 'tunnel';
 
 export interface RequestHead {
   method: string;
@@ -56,15 +60,20 @@ export interface Start {
 
 const NUL = '\0';
 
-export function encodeStart(s: Start): string {
+/** The START payload up to its headers; each header name and value follows, NUL first (FrameWriter.sendList). */
+export function startPrefix(s: Start): string {
   const e = s.env;
   const h = s.head;
-  let out =
+  return (
     e.queueStart.toFixed(3) + NUL + e.requestId + NUL + e.app + NUL + e.mountPoint + NUL + e.processGroup + NUL + e.applicationGroup + NUL +
     e.callableObject + NUL + e.clientAddress + NUL + e.clientPort + NUL + e.scheme + NUL + (e.remoteUser === undefined ? '0' : '1' + e.remoteUser) + NUL +
-    s.waiting + NUL + s.oldestWaiting.toFixed(3) + NUL + h.body + NUL + h.contentLength + NUL + h.method + NUL + h.url + NUL + h.httpVersion;
-  const raw = h.rawHeaders;
-  for (let i = 0; i < raw.length; i++) out += NUL + raw[i];
+    s.waiting + NUL + s.oldestWaiting.toFixed(3) + NUL + h.body + NUL + h.contentLength + NUL + h.method + NUL + h.url + NUL + h.httpVersion
+  );
+}
+
+export function encodeStart(s: Start): string {
+  let out = startPrefix(s);
+  for (const x of s.head.rawHeaders) out += NUL + x;
   return out;
 }
 
@@ -75,7 +84,7 @@ export function decodeStart(f: string[]): Start | undefined {
   const queueStart = Number(f[0]);
   const user = f[10]!;
   const body = f[13] as BodyKind;
-  if (!Number.isFinite(queueStart) || (body !== 'none' && body !== 'length' && body !== 'chunked')) return undefined;
+  if (!Number.isFinite(queueStart) || (body !== 'none' && body !== 'length' && body !== 'chunked' && body !== 'tunnel')) return undefined;
   return {
     env: {
       queueStart,
@@ -115,18 +124,63 @@ export interface ResponseHead {
   headers: string[];
   /** Value of the sluice-cause header, if any. */
   cause: string | undefined;
+  /** How long the request waited before the process picked it up, as the process measured it (it decided queue-timeout on it). */
+  queueMicros: number;
 }
 
-export function encodeResponseHead(h: ResponseHead): string {
-  let out = h.status + NUL + h.statusMessage + NUL + (h.cause ?? '');
-  for (const x of h.headers) out += NUL + x;
-  return out;
+// Response headers that are the front end's business (it frames the response for its client).
+function isHopByHop(lowerName: string): boolean {
+  switch (lowerName.length) {
+    case 2:
+      return lowerName === 'te';
+    case 7:
+      return lowerName === 'upgrade' || lowerName === 'trailer';
+    case 10:
+      return lowerName === 'connection' || lowerName === 'keep-alive';
+    case 16:
+      return lowerName === 'proxy-connection';
+    case 17:
+      return lowerName === 'transfer-encoding';
+  }
+  return false;
+}
+
+/**
+ * The RESPONSE_HEAD payload of a head as Node's ServerResponse stores it
+ * ("HTTP/1.1 200 OK\r\nName: value\r\n...\r\n\r\n"), written straight from it:
+ * status, status message, cause, queue microseconds, then each header name
+ * and value but the hop-by-hop ones.
+ */
+export function encodeStoredHead(stored: string, status: number, queueMicros: number): string {
+  const eol = stored.indexOf('\r\n');
+  const space = stored.indexOf(' ', 9);
+  const statusMessage = space < 0 || space > eol ? '' : stored.slice(space + 1, eol);
+  let headers = '';
+  let cause = '';
+  for (let at = eol + 2; at < stored.length; ) {
+    const end = stored.indexOf('\r\n', at);
+    if (end <= at) break;
+    const colon = stored.indexOf(':', at);
+    if (colon > at && colon < end) {
+      const name = stored.slice(at, colon);
+      const n = name.length;
+      const lower = n === 2 || n === 7 || n === 10 || n === 12 || n === 16 || n === 17 ? name.toLowerCase() : '';
+      if (!isHopByHop(lower)) {
+        const value = stored.slice(stored.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1, end).trim();
+        if (lower === CAUSE_HEADER) cause = value;
+        headers += NUL + name + NUL + value;
+      }
+    }
+    at = end + 2;
+  }
+  return status + NUL + statusMessage + NUL + cause + NUL + queueMicros + headers;
 }
 
 export function decodeResponseHead(f: string[]): ResponseHead | undefined {
   const status = Number(f[0]);
-  if (!Number.isInteger(status) || status < 100 || status > 999 || f.length < 3 || (f.length - 3) % 2 !== 0) return undefined;
-  return { status, statusMessage: f[1]!, cause: f[2] || undefined, headers: f.slice(3) };
+  const queueMicros = Number(f[3]);
+  if (!Number.isInteger(status) || status < 100 || status > 999 || f.length < 4 || (f.length - 4) % 2 !== 0 || !(queueMicros >= 0)) return undefined;
+  return { status, statusMessage: f[1]!, cause: f[2] || undefined, queueMicros, headers: f.slice(4) };
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */

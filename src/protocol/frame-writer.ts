@@ -68,9 +68,54 @@ export class FrameWriter {
     }
   }
 
+  /**
+   * Queues a frame whose payload is `first` then each of `rest`, NUL before
+   * each, encoded straight into the batch (no string of them all is made).
+   */
+  sendList(type: number, stream: number, first: string, rest: readonly string[], track = false): void {
+    if (this.socket.destroyed) {
+      if (track) this.onUndelivered?.([stream]);
+      return;
+    }
+    if (track) this.tracked.push(stream);
+    let chars = first.length;
+    for (let i = 0; i < rest.length; i++) chars += rest[i]!.length + 1;
+    this.reserve(HEADER_BYTES + chars * 3);
+    const a = this.arena;
+    const start = this.used;
+    let at = start + HEADER_BYTES;
+    at += a.write(first, at, 'utf8');
+    for (let i = 0; i < rest.length; i++) {
+      a[at++] = 0;
+      at += a.write(rest[i]!, at, 'utf8');
+    }
+    this.header(type, stream, at - start - HEADER_BYTES);
+    this.used = at;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushLater);
+    }
+  }
+
   /** Writes what is queued now. */
   flush(): void {
     if (this.used > 0 && !this.socket.destroyed) this.writeArena();
+  }
+
+  /**
+   * Writes what is queued now (something is); `then` runs once it is with
+   * the kernel: at once, unless the socket had to hold some of it.
+   */
+  flushThen(then: () => void): void {
+    if (this.socket.destroyed) return;
+    let done = false;
+    const once = () => {
+      if (done) return;
+      done = true;
+      then();
+    };
+    this.writeArena(once);
+    if (this.socket.writableLength === 0) once();
   }
 
   private header(type: number, stream: number, length: number): void {
@@ -89,14 +134,16 @@ export class FrameWriter {
   }
 
   /** Hands the batch to the socket; the next one goes into a fresh buffer (the socket may still hold this one). */
-  private writeArena(): void {
+  private writeArena(written?: () => void): void {
     if (this.used === 0) return;
     const tracked = this.tracked;
-    if (tracked.length === 0) this.socket.write(this.arena.subarray(0, this.used));
+    const batch = this.arena.subarray(0, this.used);
+    if (tracked.length === 0 && !written) this.socket.write(batch);
     else {
       this.tracked = [];
-      this.socket.write(this.arena.subarray(0, this.used), (err) => {
+      this.socket.write(batch, (err) => {
         if (err) this.onUndelivered?.(tracked);
+        else written?.();
       });
     }
     this.arena = Buffer.allocUnsafe(Math.max(ARENA_BYTES, this.arena.length));

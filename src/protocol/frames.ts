@@ -30,6 +30,7 @@ export const RESPONSE_BODY = 27;
 export const RESPONSE_END = 28; // "1" when the slot is granted back to this channel, "0" if not
 export const RESET = 29; // the daemon cut the stream: "cause\0why\0renew" (renew as in RESPONSE_END)
 export const REQUEST_WINDOW = 30; // uint32: more request-body bytes the daemon takes for this stream
+export const TAKEN = 31; // stream 0: uint32: the last stream whose START the process has read; written before it runs any of them
 
 export const HEADER_BYTES = 9;
 

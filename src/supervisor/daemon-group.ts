@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { BOOT_ENV, type DaemonApp, type DaemonBoot } from '../daemon/boot.js';
 import { identityEnv } from './privileges.js';
+import { daemonEnvironment } from '../config/env-file.js';
 import { STD_LOG_FD, type DaemonMessage } from '../daemon/status-pipe.js';
 import { captureOutput, STD_LOG_STDIO } from './app-output.js';
 import { REOPEN_ANSWER_MS } from './frontend-process.js';
@@ -109,9 +110,10 @@ export interface GroupEvents {
   onUnavailable?(state: { cause: Cause; why: string } | undefined): void;
 }
 
-/** The environment of a daemon process of `g`: its user's, the group's env, then lang / locale, over the supervisor's. */
-export function daemonEnvironment(g: EffectiveGroup): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...identityEnv(g), ...g.env };
+/** The environment of a daemon process of `g` (and of the throwaway process `sluice check` loads its apps in). */
+export function groupEnvironment(g: EffectiveGroup): NodeJS.ProcessEnv {
+  // The group's env, then lang / locale, over the supervisor's environment (and that over its envFile).
+  const env = daemonEnvironment(g, { ...identityEnv(g), ...g.env });
   if (g.lang) env.LANG = g.lang;
   if (g.locale) env.LC_ALL = g.locale;
   return env;
@@ -147,7 +149,7 @@ export class DaemonGroup {
     private readonly socketDir: string,
     private apps: DaemonApp[],
     private allowedApps: DaemonApp[],
-    private readonly base: { errorLog: string; logFormat: LogFormat; serverTimeout: number; maxHeaderSize: number; serveLoadErrors: boolean },
+    private readonly base: { errorLog: string; logFormat: LogFormat; serverTimeout: number; serverShutdownTimeout: number; maxHeaderSize: number; serveLoadErrors: boolean },
     private readonly events: GroupEvents = {},
   ) {
     this.loadFailures = new Array(group.processes).fill(0);
@@ -246,12 +248,13 @@ export class DaemonGroup {
       logFormat: this.base.logFormat,
       logFds: { stdout: STD_LOG_FD, stderr: STD_LOG_FD + 1 },
       serverTimeout: this.base.serverTimeout,
+      serverShutdownTimeout: this.base.serverShutdownTimeout,
       maxHeaderSize: this.base.maxHeaderSize,
       index,
       loadFailures: this.loadFailures[index] ?? 0,
       startedForReload: replacing === 'reload',
     };
-    const env = { ...daemonEnvironment(g), [BOOT_ENV]: JSON.stringify(boot) };
+    const env = { ...groupEnvironment(g), [BOOT_ENV]: JSON.stringify(boot) };
     // Its own socket (mode 0600, in the private directory): only the front
     // ends, running as the supervisor's user, can open channels on it.
     const socket = path.join(this.socketDir, `${g.name}.${++this.sequence}.sock`);
@@ -622,6 +625,11 @@ export class DaemonGroup {
         }),
     );
     return (await Promise.all(each)).flat();
+  }
+
+  /** SIGUSR2 to every active process: the server is stopping, the apps are told (drainSignal()). */
+  noticeStop(): void {
+    for (const m of this.active()) m.child.kill('SIGUSR2');
   }
 
   /** The server is stopping: a process that exits is not replaced. */

@@ -15,6 +15,8 @@
 //                     replaced unless the new processes load and become
 //                     ready: a broken deploy leaves the old ones serving.
 //   SIGUSR2           every process reopens its log files
+// Under systemd it speaks the notify protocol and takes socket-activated
+// listeners (src/supervisor/systemd.ts).
 // Start-up is done once every group's processes and the front end are ready;
 // an app that cannot be loaded makes it fail (exit 1) unless serveLoadErrors.
 import { DaemonGroup } from './daemon-group.js';
@@ -29,6 +31,8 @@ import { MetricsCollector } from '../metrics/collect.js';
 import type { StatusReport } from '../metrics/report.js';
 import path from 'node:path';
 import { native } from '../native/index.js';
+import { HEARTBEAT_MS } from '../frontend/health.js';
+import { Systemd } from './systemd.js';
 import { openErrorLog, logError, logNotice, logWarn } from '../log/error-log.js';
 import { reopenLogFiles } from '../log/sink.js';
 import { ConfigError } from '../config/errors.js';
@@ -78,6 +82,8 @@ export class Supervisor implements SignalTarget {
   /** A restart asked for while one runs: it runs after it, once however often it was asked for. */
   private queuedRestart: Promise<Outcome> | undefined;
   private readonly metrics = new MetricsCollector();
+  /** The service manager's protocols (src/supervisor/systemd.ts); set by start(). */
+  private systemd: Systemd | undefined;
 
   constructor(
     private config: EffectiveConfig,
@@ -95,9 +101,11 @@ export class Supervisor implements SignalTarget {
   async start(): Promise<void> {
     deliverSignalsTo(this);
     const config = this.config;
+    native(); // before anything starts: without the addon nothing can serve (NativeAddonMissing)
+    const systemd = (this.systemd = Systemd.fromEnvironment());
     openErrorLog(config.errorLog, 'supervisor', config.logFormat);
     checkPrivileges(config);
-    this.tcp = await openTcpListeners(config);
+    this.tcp = await openTcpListeners(config, systemd.inherited);
     try {
       this.socketDir = makeSocketDir(config);
     } catch (err) {
@@ -108,6 +116,7 @@ export class Supervisor implements SignalTarget {
     const allApps = appsOf(config, undefined);
     for (const name of Object.keys(config.groups)) this.addGroup(name, config, allApps);
     this.frontend = new FrontendPool(config, this.tcp.map((l) => l.fd), (c) => this.groupsState(c));
+    setInterval(() => this.frontend?.tell(() => ({ t: 'heartbeat' })), HEARTBEAT_MS).unref();
     const frontendProblems = this.frontend.start();
     await serveControl(this.socketDir, (req) => this.control(req));
     this.register();
@@ -117,14 +126,26 @@ export class Supervisor implements SignalTarget {
       // The groups and front ends logged each problem; the command line prints them again on exit.
       if (!config.serveLoadErrors) {
         logError(`start-up failed: ${problems.length === 1 ? 'an app cannot' : `${problems.length} apps cannot`} be loaded; stopping`, { cause: 'app-load-error' });
-        await this.teardown();
+        await this.teardown('start-up failed');
         throw new StartFailure(problems);
       }
       logWarn('serving although an app cannot be loaded (serveLoadErrors): its requests are answered 500, or 503 while no process of its group can serve', { cause: 'app-load-error' });
     }
     this.phase = 'serving';
     this.frontend.startMaintenance();
+    systemd.readyWhen(() => this.waitingFor(), this.serving());
     if (this.restartAfterStart) void this.restart(this.restartAfterStart);
+  }
+
+  /** What the server waits for before it is ready: a group without a ready process; undefined when none. */
+  private waitingFor(): string | undefined {
+    // daemons() of no app: the processes that take requests, whatever apps they run.
+    const waiting = [...this.groups.values()].filter((g) => g.daemons(new Set()).length === 0).map((g) => g.name);
+    return waiting.length > 0 ? `a ready process in group${waiting.length > 1 ? 's' : ''} ${waiting.join(', ')}` : undefined;
+  }
+
+  private serving(): string {
+    return `serving ${this.tcp.map((l) => `${l.address}:${l.port}`).join(', ')}; groups ${[...this.groups.keys()].join(', ') || 'none'}`;
   }
 
   /** What keeps the server from serving as configured once its processes have started: [] when nothing does. */
@@ -164,7 +185,7 @@ export class Supervisor implements SignalTarget {
       this.socketDir,
       appsOf(config, name),
       allApps,
-      { errorLog: config.errorLog, logFormat: config.logFormat, serverTimeout: config.timeout, maxHeaderSize: config.maxHeaderSize, serveLoadErrors: config.serveLoadErrors },
+      { errorLog: config.errorLog, logFormat: config.logFormat, serverTimeout: config.timeout, serverShutdownTimeout: config.shutdownTimeout, maxHeaderSize: config.maxHeaderSize, serveLoadErrors: config.serveLoadErrors },
       {
         // The front ends open channels to the processes that take requests,
         // and hear why one goes and whether the group can serve at all.
@@ -186,7 +207,7 @@ export class Supervisor implements SignalTarget {
   private groupsState(config: EffectiveConfig): GroupsState {
     const daemons: GroupsState['daemons'] = {};
     for (const [name, g] of this.groups) daemons[name] = g.daemons(mountedApps(config));
-    return { daemons, unavailable: Object.fromEntries(this.unavailable) };
+    return { daemons, unavailable: Object.fromEntries(this.unavailable), stopping: this.stopping };
   }
 
   layout(): string[] {
@@ -225,7 +246,7 @@ export class Supervisor implements SignalTarget {
         return this.restart('sluice restart');
       case 'stop':
         setImmediate(() => this.stop('sluice stop'));
-        return { ok: true, message: 'stopping', data: { seconds: this.config.shutdownTimeout } };
+        return { ok: true, message: 'stopping', data: { seconds: this.config.drainTime + this.config.shutdownTimeout } };
       case 'status':
         return { ok: true, data: await this.status(req.chart === true) };
       case 'reopen-logs':
@@ -322,8 +343,10 @@ export class Supervisor implements SignalTarget {
   }
 
   private runRestart(reason: string): Promise<Outcome> {
+    this.systemd?.reloading(reason);
     const run = this.doRestart(reason).finally(() => {
       if (this.restarting === run) this.restarting = undefined;
+      if (!this.stopping) this.systemd?.readyWhen(() => this.waitingFor(), this.serving());
     });
     this.restarting = run;
     return run;
@@ -404,27 +427,42 @@ export class Supervisor implements SignalTarget {
 
   private async stopNow(reason: string): Promise<void> {
     if (this.stopping) return;
-    logNotice(`${reason}: stopping; in-flight requests get ${this.config.shutdownTimeout} s`, { cause: 'shutdown' });
-    await this.teardown();
+    await this.teardown(reason);
     logNotice('stopped');
     process.exit(0);
   }
 
   /**
    * Stops everything, whatever is under way (start-up, a graceful restart):
-   * the front end first, so its in-flight requests finish through daemons
-   * that still serve; then every daemon process (the ones a restart is
-   * starting too); then the sockets and the server record go.
+   * a server that serves keeps serving for drain-time while readiness fails;
+   * then the front end stops first, so its in-flight requests finish through
+   * daemons that still serve; then every daemon process (the ones a restart
+   * is starting too); then the sockets and the server record go.
    */
-  private async teardown(): Promise<void> {
+  private async teardown(reason: string): Promise<void> {
+    const serving = this.phase === 'serving';
     this.phase = 'stopping';
     this.beginStop();
+    // Readiness fails from now on (src/frontend/health.ts).
+    this.frontend?.tell(() => ({ t: 'draining' }));
+    this.systemd?.stopping(reason);
     // Daemons may be stopping already (a signal sent to the whole process
     // group): none of them is replaced from now on.
     for (const g of this.groups.values()) g.stopReplacing();
+    const drain = serving ? this.config.drainTime : 0;
+    if (drain > 0) {
+      logNotice(`${reason}: draining for drain-time ${drain} s: still serving, readiness answers 503`, { cause: 'shutdown' });
+      await new Promise((r) => setTimeout(r, drain * 1000));
+    }
+    const seconds = this.config.shutdownTimeout;
+    logNotice(`${reason}: stopping; in-flight requests get ${seconds} s`, { cause: 'shutdown' });
     for (const l of this.tcp) native().closeFd(l.fd);
     this.tcp = this.tcp.map((l) => ({ ...l, fd: -1 }));
-    await this.frontend?.stop(this.config.shutdownTimeout);
+    // Apps with open tunnels (WebSockets) learn now that they will be closed
+    // (during start-up there are none, and a daemon just spawned may not
+    // have its SIGUSR2 handler yet).
+    if (serving) for (const g of this.groups.values()) g.noticeStop();
+    await this.frontend?.stop(seconds);
     await Promise.all([...this.groups.values()].map((g) => g.stop()));
     this.cleanup();
   }
