@@ -132,7 +132,7 @@ test('a graceful restart whose new processes fail to load or to become ready kee
   const deploy = (app: string, embeddedApp = 'v1.ts') =>
     fs.writeFileSync(file, JSON.stringify({
       name: 'deploys', host: '127.0.0.1', port: 0,
-      groups: { web: { processes: 2, threads: 2, startupTimeout: 1.5, shutdownTimeout: 2 } },
+      groups: { web: { processes: 2, threads: 2, startupTimeout: 2.5, shutdownTimeout: 2 } },
       mounts: [{ path: '/', app: `./${app}`, processGroup: 'web' }, { path: '/embedded', app: `./${embeddedApp}`, processGroup: '%{GLOBAL}' }],
     }));
   deploy('v1.ts');
@@ -146,7 +146,7 @@ test('a graceful restart whose new processes fail to load or to become ready kee
   // Each broken deploy: the restart is refused at the first new process, the old ones keep every request.
   for (const [app, why] of [
     ['syntax.ts', /group web: daemon process \d+ could not load its app: .*syntax\.ts: .*ERROR: Unexpected end of file/],
-    ['hangs.ts', /group web: daemon process \d+ did not load its app within startup-timeout 1\.5 s/],
+    ['hangs.ts', /group web: daemon process \d+ did not load its app within startup-timeout 2\.5 s/],
     ['exits.ts', /group web: daemon process \d+ died while loading the app \(exit code 3\)/],
   ] as const) {
     deploy(app);

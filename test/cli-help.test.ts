@@ -23,6 +23,7 @@ const ACTING: Record<string, string[]> = {
   restart: ['restart'],
   stop: ['stop'],
   'reopen-logs': ['reopen-logs'],
+  'systemd-unit': ['systemd-unit'],
 };
 
 interface Members {

@@ -29,6 +29,8 @@ test('readiness: 200 once every group has a ready process; a group with none mak
   fs.writeFileSync(config, JSON.stringify({
     port: 0, host: '127.0.0.1', socketPrefix: dir,
     liveness: true, readiness: true,
+    // Up although a group's app cannot load (without this, start-up fails: test/broken-apps.test.ts).
+    serveLoadErrors: true,
     groups: { web: { processes: 1 }, broken: { processes: 1 } },
     mounts: [
       { path: '/', app: SLOW, processGroup: 'web' },
