@@ -166,3 +166,24 @@ test('sluice reopen-logs and SIGUSR2 reopen every process’s log files after th
     assert.equal(allErrors.split(new RegExp(`said \\S*/say\\?i=${i} on stdout\\n`)).length - 1, 1, `one captured stdout line for ${url}`);
   }
 });
+
+test('sluice reopen-logs of a file that cannot be reopened exits 1 naming it; every process keeps writing to the file it had open', async (t) => {
+  const dir = tempDir('sluice-ls-gone-');
+  const logs = path.join(dir, 'logs');
+  fs.mkdirSync(logs);
+  const errors = path.join(logs, 'error.log');
+  const { config } = project({ errorLog: errors });
+  const s = await startSluice(['serve', '-c', config]);
+  t.after(() => s.stop());
+  // The directory moved away and a file where it was: the name cannot be opened (even by root).
+  fs.renameSync(logs, `${logs}.old`);
+  fs.writeFileSync(logs, '');
+  const r = await runSluice(['reopen-logs', '--pid', String(s.pid)]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`^sluice: cannot reopen ${errors.replace(/[.]/g, '\\.')}: ENOTDIR[^\\n]*; still writing to the file it had open`));
+  assert.equal(r.stderr.split('\n').length, 2, 'one line');
+  assert.equal((await request(`${s.url}/say?k=4`)).status, 200);
+  const old = path.join(`${logs}.old`, 'error.log');
+  while (!fs.readFileSync(old, 'utf8').includes('said /say?k=4 on stdout')) await sleep(20);
+  assert.match(fs.readFileSync(old, 'utf8'), /\[error\] \[supervisor pid \d+\] sluice reopen-logs: cannot reopen /);
+});
