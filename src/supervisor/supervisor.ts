@@ -120,6 +120,8 @@ export class Supervisor implements SignalTarget {
     const frontendProblems = this.frontend.start();
     await serveControl(this.socketDir, (req) => this.control(req));
     this.register();
+    // STATUS= says what start-up waits for; READY=1 once it is done.
+    systemd.readyWhen(() => this.waitingFor(), this.serving());
     const problems = await Promise.race([this.startProblems(frontendProblems), this.stopBegun.then(() => undefined)]);
     if (problems === undefined || this.stopping) return this.stopped();
     if (problems.length > 0) {
@@ -133,15 +135,15 @@ export class Supervisor implements SignalTarget {
     }
     this.phase = 'serving';
     this.frontend.startMaintenance();
-    systemd.readyWhen(() => this.waitingFor(), this.serving());
     if (this.restartAfterStart) void this.restart(this.restartAfterStart);
   }
 
-  /** What the server waits for before it is ready: a group without a ready process; undefined when none. */
+  /** What the server waits for before it is ready: a group without a ready process, or the rest of start-up; undefined when none. */
   private waitingFor(): string | undefined {
     // daemons() of no app: the processes that take requests, whatever apps they run.
     const waiting = [...this.groups.values()].filter((g) => g.daemons(new Set()).length === 0).map((g) => g.name);
-    return waiting.length > 0 ? `a ready process in group${waiting.length > 1 ? 's' : ''} ${waiting.join(', ')}` : undefined;
+    if (waiting.length > 0) return `a ready process in group${waiting.length > 1 ? 's' : ''} ${waiting.join(', ')}`;
+    return this.phase === 'starting' ? 'the front end' : undefined;
   }
 
   private serving(): string {
