@@ -4,6 +4,7 @@
 // an Upgrade request ends with received=N, the bytes its tunnel took from the client, and its line
 // is written when the tunnel closes: status 101, bytes sent, total = how long it was open)
 import { LogSink } from './sink.js';
+import { logError, logNotice } from './error-log.js';
 
 export interface AccessRecord {
   clientAddress: string;
@@ -43,7 +44,15 @@ export class AccessLog {
   private readonly sink: LogSink | undefined;
 
   constructor(target: string | false) {
-    this.sink = target === false ? undefined : new LogSink(target, true);
+    // Reported once when writes start failing (a full disk), and once when they work again.
+    this.sink =
+      target === false
+        ? undefined
+        : new LogSink(target, true, (t) =>
+            'failed' in t
+              ? logError(`cannot write the access log ${target} (${t.failed.code ?? t.failed.message}): its lines are dropped until it can be written again; serving goes on`)
+              : logNotice(`the access log ${target} is written again; ${t.recovered} line(s) were dropped`),
+          );
   }
 
   write(r: AccessRecord): void {
