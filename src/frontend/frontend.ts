@@ -28,6 +28,7 @@ import { beginDrain } from '../app/drain.js';
 import { CAUSE_HEADER, ENVELOPE_HEADER } from '../protocol/envelope.js';
 import { GLOBAL } from '../config/options.js';
 import { SlotAcceptor } from '../native/slot-acceptor.js';
+import { AcceptShare } from '../native/accept-table.js';
 import { native } from '../native/index.js';
 import type { EffectiveConfig, EffectiveGroup, EffectiveMount } from '../config/types.js';
 
@@ -43,6 +44,8 @@ export interface FrontendBoot {
   maxConnections: number;
   /** Slot counts are reported to the supervisor at most once per this many ms. */
   reportMs: number;
+  /** The front ends' accept table (src/native/accept-table.ts), as an fd of this process, and this process's row in it. */
+  acceptTable?: { fd: number; row: number };
 }
 
 export interface SlotCounts {
@@ -292,7 +295,8 @@ export class Frontend {
     this.server.on('connect', (req: IncomingMessage, socket: net.Socket) => {
       this.answerRaw(socket, { status: 405, text: 'Method Not Allowed', cause: 'method-not-allowed', why: 'CONNECT is not served' }, req);
     });
-    this.acceptor = new SlotAcceptor(boot.listenFds, boot.slots, (fd, listener) => this.onConnection(fd, listener), (m) => logError(m));
+    const share = boot.acceptTable && new AcceptShare(boot.acceptTable.fd, boot.acceptTable.row);
+    this.acceptor = new SlotAcceptor(boot.listenFds, boot.slots, (fd, listener) => this.onConnection(fd, listener), (m) => logError(m), share);
   }
 
   slotCounts(): SlotCounts {

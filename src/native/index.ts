@@ -21,6 +21,14 @@ export interface Native {
   watchStart(w: NativeWatcher): void;
   watchStop(w: NativeWatcher): void;
   watchClose(w: NativeWatcher): void;
+  /** Whether the watcher accepts (watchAccept's way) or only calls back with 0 when the socket turns readable. */
+  watchAccepts(w: NativeWatcher, on: boolean): void;
+  /** Creates `cells` int32 cells of memory shared with whoever maps the returned fd (this process maps it). */
+  tableCreate(cells: number): number;
+  /** Maps the shared cells of `fd` (from tableCreate, inherited). */
+  tableMap(fd: number, cells: number): void;
+  tableGet(i: number): number;
+  tableSet(i: number, v: number): void;
 }
 
 export type NativeWatcher = { readonly __brand: 'NativeWatcher' };

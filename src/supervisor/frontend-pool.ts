@@ -7,8 +7,11 @@
 // (src/mpm/maintenance.ts) and does what it says: retire one process
 // gracefully, or start some; it logs the warnings it returns. A process that
 // reaches maxConnectionsPerChild retires on its own and is replaced at once;
-// one that dies is replaced.
+// one that dies is replaced. The processes share an accept table
+// (src/native/accept-table.ts) so that each takes its share of the
+// connections.
 import { FrontendProcess, type FrontendExit } from './frontend-process.js';
+import { AcceptTable } from '../native/accept-table.js';
 import type { MpmDirectives } from '../mpm/directives.js';
 import { newMaintenanceState, performIdleMaintenance, type ChildView, type MaintenanceState } from '../mpm/maintenance.js';
 import { log, logError, logNotice } from '../log/error-log.js';
@@ -27,6 +30,7 @@ export class FrontendPool {
   private quickDeaths = 0;
   /** Until then (performance.now() ms), maintenance starts nothing either: processes keep dying young. */
   private backoffUntil = 0;
+  private readonly table = new AcceptTable();
 
   constructor(
     private config: EffectiveConfig,
@@ -68,6 +72,7 @@ export class FrontendPool {
 
   private spawn(): FrontendProcess {
     const d = this.directives;
+    const row = this.table.claim();
     const p = new FrontendProcess(
       this.nextId++,
       this.config,
@@ -79,9 +84,13 @@ export class FrontendPool {
         reportMs: Math.max(10, Math.min(250, (this.interval * 1000) / 4)),
       },
       this.groupsState,
+      row === undefined ? undefined : { fd: this.table.fd, row },
     );
     this.procs.push(p);
-    p.onExit = (exit) => this.onExit(p, exit);
+    p.onExit = (exit) => {
+      if (row !== undefined) this.table.release(row);
+      this.onExit(p, exit);
+    };
     p.onRetiring = (cause) => {
       if (this.stopping || p.config !== this.config) return;
       const why = cause === 'uncaught-exception' ? 'had an uncaught exception' : `accepted maxConnectionsPerChild (${d.maxConnectionsPerChild}) connections`;

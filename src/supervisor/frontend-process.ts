@@ -1,5 +1,5 @@
 // One front-end process of the pool (frontend-pool.ts). It inherits the TCP
-// listening sockets (fd 4, 5, ...) and reports its busy and idle connection
+// listening sockets (fd 4, 5, ...), then the accept table, and reports its busy and idle connection
 // slots over the IPC channel; the pool reads them once per maintenance
 // interval, retires it, or replaces it when it dies.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -23,6 +23,12 @@ export interface FrontendSizing {
   maxConnections: number;
   /** Slot counts are reported at most once per this many ms. */
   reportMs: number;
+}
+
+/** The accept table's fd in the supervisor, and the row this process writes. */
+export interface AcceptRow {
+  fd: number;
+  row: number;
 }
 
 export interface FrontendExit {
@@ -58,6 +64,7 @@ export class FrontendProcess {
     readonly sizing: FrontendSizing,
     /** The daemon groups' state now: in its boot, and again once it is ready. */
     private readonly groupsState: () => GroupsState,
+    readonly acceptRow: AcceptRow | undefined,
   ) {
     const boot: FrontendBoot = {
       config,
@@ -66,9 +73,10 @@ export class FrontendProcess {
       slots: sizing.slots,
       maxConnections: sizing.maxConnections,
       reportMs: sizing.reportMs,
+      acceptTable: acceptRow && { fd: 4 + listenFds.length, row: acceptRow.row },
     };
     const child = spawn(process.execPath, [FRONTEND_MAIN], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...listenFds],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...listenFds, ...(acceptRow ? [acceptRow.fd] : [])],
       env: { ...process.env, [FRONTEND_BOOT_ENV]: JSON.stringify(boot) },
     });
     this.child = child;
