@@ -119,16 +119,27 @@ export function runHandler(h: Handler, req: IncomingMessage, res: ServerResponse
   });
 }
 
+const EMIT_CONTEXT = Symbol('sluice.emitContext');
+const EMIT = Symbol('sluice.emit');
+type Emit = IncomingMessage['emit'];
+type InContext = (IncomingMessage | ServerResponse) & { [EMIT_CONTEXT]: LiveContext; [EMIT]: Emit };
+
+function emitInContextOf(this: InContext, ...args: Parameters<Emit>): boolean {
+  const ctx = this[EMIT_CONTEXT];
+  return contextStorage.getStore() === ctx ? this[EMIT].apply(this, args) : contextStorage.run(ctx, Reflect.apply, this[EMIT], this, args);
+}
+
 /**
  * The events of req and res (body chunks, 'end', 'drain', 'finish', 'close')
  * come from a connection set up outside the request's context: deliver them
  * inside it, so requestContext() works in listeners the app registers.
+ * (An own property, as frameworks replace the prototype.)
  */
 function emitInContext(emitter: IncomingMessage | ServerResponse, ctx: LiveContext): void {
-  const emit = emitter.emit;
-  emitter.emit = function (this: typeof emitter, ...args: Parameters<typeof emit>): boolean {
-    return contextStorage.getStore() === ctx ? emit.apply(this, args) : contextStorage.run(ctx, Reflect.apply, emit, this, args);
-  } as typeof emit;
+  const e = emitter as InContext;
+  e[EMIT_CONTEXT] = ctx;
+  e[EMIT] = emitter.emit;
+  emitter.emit = emitInContextOf as Emit;
 }
 
 function runNode(listener: (req: IncomingMessage, res: ServerResponse) => unknown, req: IncomingMessage, res: ServerResponse, fail: (e: unknown) => void): void {

@@ -8,11 +8,9 @@ import { GROUP_OPTIONS } from '../config/options.js';
 import { validateConfig, defaultSocketPrefix } from '../config/validate.js';
 import { findConfigFile, loadConfigFile, readConfigFile } from '../config/load.js';
 import { parseArgs, one, startConfig, applyServerFlags, START_FLAGS, SERVER_FLAGS, type Parsed } from './args.js';
-import { configPitfalls, describeConfig } from './describe.js';
+import { configPitfalls } from '../config/pitfalls.js';
 import { checkHookScripts } from '../frontend/hooks/scripts.js';
-import { formatStatus } from './status.js';
 import type { StatusReport } from '../metrics/report.js';
-import { runSimulate } from './simulate.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { findInstances, sendControl, type ControlRequest } from '../supervisor/control-socket.js';
 import type { EffectiveConfig } from '../config/types.js';
@@ -156,7 +154,7 @@ async function control(command: string, p: Parsed): Promise<number> {
     process.stderr.write(`sluice: ${reply.error}\n`);
     return 1;
   }
-  if (command === 'status' && one(p, 'json') !== 'true' && reply.data !== undefined) process.stdout.write(formatStatus(reply.data as StatusReport));
+  if (command === 'status' && one(p, 'json') !== 'true' && reply.data !== undefined) process.stdout.write((await import('./status.js')).formatStatus(reply.data as StatusReport));
   else if (reply.data !== undefined) process.stdout.write(JSON.stringify(reply.data, null, one(p, 'json') === 'true' ? 0 : 2) + '\n');
   if (reply.message) process.stdout.write(`sluice: ${reply.message}\n`);
   return 0;
@@ -185,7 +183,7 @@ async function main(argv: string[]): Promise<number> {
       p = parseArgs(rest, ['config', 'json', ...START_FLAGS]);
       break;
     case 'simulate':
-      return runSimulate(rest);
+      return (await import('./simulate.js')).runSimulate(rest);
     case 'evict':
     case 'restart':
     case 'stop':
@@ -202,7 +200,7 @@ async function main(argv: string[]): Promise<number> {
   await checkHookScripts(config);
   if (command === 'check') {
     process.stdout.write(
-      one(p, 'json') === 'true' ? JSON.stringify({ ...config, warnings: configPitfalls(config) }, null, 2) + '\n' : describeConfig(config),
+      one(p, 'json') === 'true' ? JSON.stringify({ ...config, warnings: configPitfalls(config) }, null, 2) + '\n' : (await import('./describe.js')).describeConfig(config),
     );
     for (const w of await busyPorts(config)) process.stderr.write(`sluice: warning: ${w}\n`);
     return 0;

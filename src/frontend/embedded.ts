@@ -31,8 +31,8 @@ type Client = { address: string; port: number; scheme: 'http' | 'https'; remoteU
 
 /** A request running here, as an uncaught exception in its context finds it. */
 interface Running {
-  what: string;
-  setCause(c: string): void;
+  readonly what: string;
+  cause: string | undefined;
   /** Whether its client has had bytes of the answer (then it can only be cut). */
   started(): boolean;
   status(): number | undefined;
@@ -40,11 +40,43 @@ interface Running {
   cut(): void;
 }
 
+/** An embedded request (not an upgrade) while it runs. */
+class RunningRequest implements Running {
+  cause: string | undefined;
+
+  constructor(
+    private readonly method: string | undefined,
+    private readonly url: string | undefined,
+    private readonly res: ServerResponse,
+  ) {}
+
+  get what(): string {
+    return `${this.method} ${this.url}`;
+  }
+
+  started(): boolean {
+    return this.res.headersSent || this.res.destroyed;
+  }
+
+  status(): number | undefined {
+    return this.res.headersSent ? this.res.statusCode : undefined;
+  }
+
+  answer500(): void {
+    sendError(this.res, 500, 'uncaught-exception', 'Internal Server Error');
+  }
+
+  cut(): void {
+    this.res.destroy();
+  }
+}
+
+/** Requests running, by their context: an uncaught exception is answered through it. */
+const running = new Map<LiveContext, Running>();
+
 export class EmbeddedApps {
   private readonly cache = new HandlerCache();
   private readonly errors = new Map<EffectiveMount, string>();
-  /** Requests running, by their context: an uncaught exception is answered through it. */
-  private readonly running = new Map<LiveContext, Running>();
   /** Upgraded connections of embedded apps in this process (handshakes under way included). */
   private tunnels = 0;
 
@@ -120,26 +152,19 @@ export class EmbeddedApps {
 
   private start(h: Handler, req: IncomingMessage, res: ServerResponse, mount: EffectiveMount, appUrl: string, requestId: string, client: Client, done: (r: EmbeddedResult) => void): void {
     const ctx = this.context(mount, requestId, client);
-    const method = req.method;
-    const url = req.url;
+    const r = new RunningRequest(req.method, req.url, res);
     req.url = appUrl;
-    let cause: string | undefined;
-    this.running.set(ctx, {
-      what: `${method} ${url}`,
-      setCause: (c) => (cause = c),
-      started: () => res.headersSent || res.destroyed,
-      status: () => (res.headersSent ? res.statusCode : undefined),
-      answer500: () => sendError(res, 500, 'uncaught-exception', 'Internal Server Error'),
-      cut: () => res.destroy(),
-    });
-    res.once('close', () => this.running.delete(ctx));
+    running.set(ctx, r);
     runHandler(h, req, res, ctx, {
       onAppError: (err, status, c) => {
-        cause = c;
-        if (c === 'request-timeout-recovered') logNotice(`${method} ${url} unwound after its signal was aborted`, { group: GLOBAL, request: requestId, status, cause: c });
-        else logAppError(`${method} ${url}`, err, status, c, res, { group: GLOBAL, request: requestId });
+        r.cause = c;
+        if (c === 'request-timeout-recovered') logNotice(`${r.what} unwound after its signal was aborted`, { group: GLOBAL, request: requestId, status, cause: c });
+        else logAppError(r.what, err, status, c, res, { group: GLOBAL, request: requestId });
       },
-      onDone: (finished) => done({ status: finished || res.headersSent ? res.statusCode : 499, cause: cause ?? (finished ? undefined : 'client-gone') }),
+      onDone: (finished) => {
+        running.delete(ctx);
+        done({ status: finished || res.headersSent ? res.statusCode : 499, cause: r.cause ?? (finished ? undefined : 'client-gone') });
+      },
     });
   }
 
@@ -173,18 +198,20 @@ export class EmbeddedApps {
       socket.destroy();
     });
     this.tunnels++;
-    this.running.set(ctx, {
+    const tunnel: Running = {
       what,
-      setCause: (c) => (cause = c),
+      cause: undefined,
       started: () => watch.sent > 0 || socket.destroyed,
       status: () => watch.status,
       answer500: () => sendError(res, 500, 'uncaught-exception', 'Internal Server Error'),
       cut: () => socket.destroy(),
-    });
+    };
+    running.set(ctx, tunnel);
     socket.once('close', () => {
       this.tunnels--;
       watch.stop();
-      this.running.delete(ctx);
+      running.delete(ctx);
+      cause = tunnel.cause ?? cause;
       if (!ctx.signal.aborted) ctx.abort(new Error('the connection closed'));
       let status = watch.status || 0;
       if (watch.sent === 0) {
@@ -220,7 +247,7 @@ export class EmbeddedApps {
   /** Answers 500 the request an uncaught exception was raised in (from its request context), or cuts its response; logs it. */
   uncaught(err: unknown, kind: string): void {
     const ctx = contextStorage.getStore();
-    const r = ctx instanceof LiveContext ? this.running.get(ctx) : undefined;
+    const r = ctx instanceof LiveContext ? running.get(ctx) : undefined;
     const answered = r !== undefined && !r.started();
     logError(`${kind}${r ? ` in ${r.what}` : ' (outside any request)'}: ${(err as Error)?.stack ?? String(err)}`, {
       group: GLOBAL,
@@ -229,7 +256,7 @@ export class EmbeddedApps {
       cause: 'uncaught-exception',
     });
     if (!r) return;
-    r.setCause('uncaught-exception');
+    r.cause = 'uncaught-exception';
     (ctx as LiveContext).abort(err);
     if (answered) r.answer500();
     else r.cut();

@@ -31,22 +31,7 @@ import { SlotAcceptor } from '../native/slot-acceptor.js';
 import { AcceptShare } from '../native/accept-table.js';
 import { native } from '../native/index.js';
 import type { EffectiveConfig, EffectiveGroup, EffectiveMount } from '../config/types.js';
-
-export interface FrontendBoot {
-  config: EffectiveConfig;
-  /** The daemon groups' processes (and which groups cannot serve) when it started. */
-  groups: GroupsState;
-  /** Listening sockets, as fds of this process, in the order of config.listen. */
-  listenFds: number[];
-  /** Connection slots (threadsPerChild): open client connections, keep-alive ones included. */
-  slots: number;
-  /** Connections to accept before retiring (maxConnectionsPerChild); 0: no limit. */
-  maxConnections: number;
-  /** Slot counts are reported to the supervisor at most once per this many ms. */
-  reportMs: number;
-  /** The front ends' accept table (src/native/accept-table.ts), as an fd of this process, and this process's row in it. */
-  acceptTable?: { fd: number; row: number };
-}
+import type { FrontendBoot } from './boot.js';
 
 export interface SlotCounts {
   busy: number;
@@ -59,8 +44,6 @@ const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/i;
 
 /** Methods that pipelined requests may run side by side with (RFC 9112 9.3.2). */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
-
-export const FRONTEND_BOOT_ENV = 'SLUICE_FRONTEND_BOOT';
 
 /** A client connection: it holds a slot until it closes. */
 interface Connection {
@@ -689,22 +672,35 @@ export class Frontend {
   }
 }
 
-/** Body bytes an embedded app writes, for the access log (a streamed body has no content-length). */
+/** Body bytes an embedded app wrote so far, kept on its response by countBodyBytes(). */
+const BODY_BYTES = Symbol('sluice.bodyBytes');
+type Counted = ServerResponse & { [BODY_BYTES]: number };
+const { write: plainWrite, end: plainEnd } = http.ServerResponse.prototype;
+
+function addBytes(res: Counted, chunk: unknown, encoding: unknown): void {
+  if (typeof chunk === 'string') res[BODY_BYTES] += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  else if (chunk instanceof Uint8Array) res[BODY_BYTES] += chunk.byteLength;
+}
+
+function countingWrite(this: Counted, chunk: unknown, ...rest: unknown[]): boolean {
+  addBytes(this, chunk, rest[0]);
+  return (plainWrite as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+}
+
+function countingEnd(this: Counted, chunk?: unknown, ...rest: unknown[]): ServerResponse {
+  if (typeof chunk !== 'function') addBytes(this, chunk, rest[0]);
+  return (plainEnd as (...a: unknown[]) => ServerResponse).call(this, chunk, ...rest);
+}
+
+/**
+ * Counts the body bytes an embedded app writes, for the access log (a
+ * streamed body has no content-length). Own properties, not a subclass:
+ * frameworks (Express) replace a response's prototype.
+ */
 function countBodyBytes(res: ServerResponse): () => number {
-  let bytes = 0;
-  const add = (chunk: unknown, encoding: unknown) => {
-    if (typeof chunk === 'string') bytes += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-    else if (chunk instanceof Uint8Array) bytes += chunk.byteLength;
-  };
-  const write = res.write;
-  const end = res.end;
-  res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
-    add(chunk, rest[0]);
-    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
-  } as typeof res.write;
-  res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
-    if (typeof chunk !== 'function') add(chunk, rest[0]);
-    return (end as (...a: unknown[]) => ServerResponse).call(this, chunk, ...rest);
-  } as typeof res.end;
-  return () => (res.req?.method === 'HEAD' ? 0 : bytes);
+  const counted = res as Counted;
+  counted[BODY_BYTES] = 0;
+  res.write = countingWrite as unknown as typeof res.write;
+  res.end = countingEnd as unknown as typeof res.end;
+  return () => (res.req?.method === 'HEAD' ? 0 : counted[BODY_BYTES]);
 }

@@ -1,6 +1,7 @@
 // Entry point of a front-end process (spawned by the supervisor).
 //   fd 3: IPC with the supervisor; fd 4...: the listening sockets.
-import { Frontend, FRONTEND_BOOT_ENV, type FrontendBoot } from './frontend.js';
+import { Frontend } from './frontend.js';
+import { FRONTEND_BOOT_ENV, type FrontendBoot } from './boot.js';
 import type { DaemonAddress } from './group-line.js';
 import { SlotReporter } from './slot-report.js';
 import { answerMetrics, sendFinalMetrics } from '../metrics/ipc.js';

@@ -6,10 +6,9 @@ import fs from 'node:fs';
 
 /** A buffered sink's lines are written at most this long after they came... */
 const FLUSH_MS = 100;
-/** ...or as soon as this many characters are waiting. */
-const FLUSH_CHARS = 64 * 1024;
-// In characters: a line's characters (Latin-1 from the HTTP parser) take at most 2 bytes each.
-const PIPE_PIECE = 4096 / 2;
+/** ...or as soon as its buffer of this many bytes is full. */
+const BUFFER_BYTES = 64 * 1024;
+const PIPE_BUF = 4096;
 
 /** A buffered sink's write failed (`err`), or works again after failing (`lost` lines were dropped meanwhile). */
 export type SinkTrouble = { failed: NodeJS.ErrnoException } | { recovered: number };
@@ -18,7 +17,9 @@ export class LogSink {
   private fd: number;
   /** Regular files take a write of any size whole; pipes and terminals at most PIPE_BUF. */
   private readonly pieceMax: number;
-  private buffered = '';
+  /** Lines waiting, copied in as they come (no string of them kept on the JavaScript heap). */
+  private readonly buf: Buffer | undefined;
+  private used = 0;
   private lines = 0;
   private timer: NodeJS.Timeout | undefined;
   /** Lines dropped since the last write failed; undefined while writes succeed. */
@@ -33,18 +34,29 @@ export class LogSink {
     if (target === 'stdout') this.fd = 1;
     else if (target === 'stderr') this.fd = 2;
     else this.fd = fs.openSync(target, 'a');
-    this.pieceMax = fs.fstatSync(this.fd).isFile() ? Infinity : PIPE_PIECE;
+    this.pieceMax = fs.fstatSync(this.fd).isFile() ? Infinity : PIPE_BUF;
+    this.buf = buffer ? Buffer.allocUnsafe(BUFFER_BYTES) : undefined;
     // However the process ends (a stop, a signal, an uncaught exception that
     // retires it), it ends through process.exit(): the buffer goes out then.
     if (buffer) process.on('exit', () => this.flush());
   }
 
+  /**
+   * `line` without its newline. A buffered sink takes Latin-1 text (what
+   * the HTTP parser gives; anything else is escaped by the caller).
+   */
   write(line: string): void {
-    if (!this.buffer) return void this.out(line + '\n', 1);
-    this.buffered += line + '\n';
+    const buf = this.buf;
+    if (!buf) return void this.out(Buffer.from(line + '\n'), 1);
+    // A line that cannot fit goes as it is, after what is waiting.
+    if (this.used + line.length + 1 > buf.length) {
+      this.flush();
+      if (line.length + 1 > buf.length) return void this.out(Buffer.from(line + '\n', 'latin1'), 1);
+    }
+    this.used += buf.write(line, this.used, 'latin1');
+    buf[this.used++] = 10;
     this.lines++;
-    if (this.buffered.length >= FLUSH_CHARS) this.flush();
-    else if (!this.timer) {
+    if (!this.timer) {
       this.timer = setTimeout(() => this.flush(), FLUSH_MS);
       this.timer.unref();
     }
@@ -53,16 +65,16 @@ export class LogSink {
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.buffered === '') return;
-    const text = this.buffered;
+    if (this.used === 0) return;
+    const data = this.buf!.subarray(0, this.used);
     const lines = this.lines;
-    this.buffered = '';
+    this.used = 0;
     this.lines = 0;
-    this.out(text, lines);
+    this.out(data, lines);
   }
 
-  private out(text: string, lines: number): void {
-    const err = this.pieceMax === Infinity || text.length <= this.pieceMax ? writeAll(this.fd, text) : writePieces(this.fd, text, this.pieceMax);
+  private out(data: Buffer, lines: number): void {
+    const err = data.length <= this.pieceMax ? writeAll(this.fd, data) : writePieces(this.fd, data, this.pieceMax);
     if (err) {
       if (this.lost === undefined) {
         this.lost = 0;
@@ -78,29 +90,21 @@ export class LogSink {
 }
 
 /** Writes whole-line pieces of at most `max` bytes (a line longer than that goes alone). */
-function writePieces(fd: number, text: string, max: number): NodeJS.ErrnoException | undefined {
+function writePieces(fd: number, data: Buffer, max: number): NodeJS.ErrnoException | undefined {
   let start = 0;
-  while (start < text.length) {
-    let end = start + max >= text.length ? text.length : text.lastIndexOf('\n', start + max - 1) + 1;
-    if (end <= start) end = text.indexOf('\n', start) + 1 || text.length;
-    const err = writeAll(fd, text.slice(start, end));
+  while (start < data.length) {
+    let end = start + max >= data.length ? data.length : data.lastIndexOf(10, start + max - 1) + 1;
+    if (end <= start) end = data.indexOf(10, start) + 1 || data.length;
+    const err = writeAll(fd, data.subarray(start, end));
     if (err) return err;
     start = end;
   }
   return undefined;
 }
 
-/** Writes all of `text`; the error that stopped it, if any. */
-function writeAll(fd: number, text: string): NodeJS.ErrnoException | undefined {
-  // Usually one write takes it all, straight from the string (no Buffer copy).
-  let done = 0;
-  try {
-    done = fs.writeSync(fd, text);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return err as NodeJS.ErrnoException;
-  }
-  if (done === Buffer.byteLength(text)) return undefined;
-  let buf = Buffer.from(text).subarray(done);
+/** Writes all of `data`; the error that stopped it, if any. */
+function writeAll(fd: number, data: Buffer): NodeJS.ErrnoException | undefined {
+  let buf = data;
   while (buf.length > 0) {
     try {
       const n = fs.writeSync(fd, buf);

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { FRONTEND_BOOT_ENV, type FrontendBoot } from '../frontend/frontend.js';
+import { FRONTEND_BOOT_ENV, type FrontendBoot } from '../frontend/boot.js';
 import type { FrontendMessage, GroupsState, RetireCause, SupervisorMessage } from '../frontend/main.js';
 import { logNotice } from '../log/error-log.js';
 import { askMetrics, keepFinalMetrics } from '../metrics/ipc.js';
