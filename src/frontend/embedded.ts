@@ -77,6 +77,8 @@ const running = new Map<LiveContext, Running>();
 export class EmbeddedApps {
   private readonly cache = new HandlerCache();
   private readonly errors = new Map<EffectiveMount, string>();
+  /** Each mount's handler once loaded: the per-request lookup, by the mount itself. */
+  private readonly byMount = new Map<EffectiveMount, Handler>();
   /** Upgraded connections of embedded apps in this process (handshakes under way included). */
   private tunnels = 0;
 
@@ -113,7 +115,11 @@ export class EmbeddedApps {
       sendError(res, 500, 'app-load-error', 'Internal Server Error');
       failed();
     };
-    const h: Handler | undefined = this.cache.ready(mount.app, mount.applicationGroup, mount.callableObject);
+    let h = this.byMount.get(mount);
+    if (!h) {
+      h = this.cache.ready(mount.app, mount.applicationGroup, mount.callableObject);
+      if (h) this.byMount.set(mount, h);
+    }
     if (h) return use(h);
     const loadError = this.errors.get(mount);
     if (loadError !== undefined) return fail(loadError);

@@ -42,6 +42,9 @@ export interface SlotCounts {
 
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/i;
 
+/** How busy the event loop must have been for rebalance() to move connections away. */
+const REBALANCE_BUSY = 0.75;
+
 /** Methods that pipelined requests may run side by side with (RFC 9112 9.3.2). */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 
@@ -242,6 +245,8 @@ export class Frontend {
   readonly responses = new Set<ServerResponse>();
   private onDrained: (() => void) | undefined;
   accepted = 0;
+  /** Keep-alive connections to close after their current response, for a sibling to take them anew (rebalance()). */
+  private shed = 0;
   /** Called whenever a slot is taken or freed. */
   onSlots: (() => void) | undefined;
   /** Called once when maxConnectionsPerChild is reached: this process stops accepting and should retire. */
@@ -431,6 +436,17 @@ export class Frontend {
     this.handle(req, res, head);
   }
 
+  /**
+   * Called once per maintenance interval with how busy the event loop was.
+   * Keep-alive connections stay where they were accepted: when this process
+   * is short of CPU and holds more than a sibling (one just started, say), it
+   * closes that excess after their responses, and the clients' new
+   * connections go to the sibling.
+   */
+  rebalance(loopBusy: number): void {
+    this.shed = loopBusy >= REBALANCE_BUSY ? this.acceptor.excess() : 0;
+  }
+
   private handle(req: IncomingMessage, res: ServerResponse, upgradeHead?: Buffer): void {
     const sent = req.url ?? '/';
     const decision = this.decide(req);
@@ -444,6 +460,10 @@ export class Frontend {
     }
     if (this.stopping) res.shouldKeepAlive = false;
     else this.responses.add(res);
+    if (this.shed > 0 && conn && conn.active === 1 && conn.waiting.length === 0) {
+      this.shed--;
+      res.shouldKeepAlive = false;
+    }
     if (!upgradeHead) tx.watchBody(this.config.timeout, this.config.limitRequestBody);
     const first =
       decision.refusal ??

@@ -13,6 +13,8 @@ export type FrontendMessage =
   | { t: 'slots'; pid: number; busy: number; idle: number; accepted: number }
   /** No longer accepting (maxConnectionsPerChild reached, or an uncaught exception); exits once its connections are done. */
   | { t: 'retiring'; pid: number; accepted: number; cause: RetireCause }
+  /** How busy its event loop was since the last such report (0..1), once per maintenance interval. */
+  | { t: 'loop'; pid: number; busy: number }
   | { t: 'stopped'; pid: number };
 /** The daemon processes of every group the front ends open channels to, and the groups that cannot serve (and why). */
 export interface GroupsState {
@@ -50,6 +52,15 @@ answerMetrics(frontend.meter);
 const reporter = new SlotReporter(boot.reportMs, () =>
   send({ t: 'slots', pid: process.pid, ...frontend.slotCounts() }),
 );
+let loopSince = performance.eventLoopUtilization();
+const loopReport = setInterval(() => {
+  const now = performance.eventLoopUtilization();
+  const busy = performance.eventLoopUtilization(now, loopSince).utilization;
+  loopSince = now;
+  send({ t: 'loop', pid: process.pid, busy });
+  frontend.rebalance(busy);
+}, boot.reportMs * 4);
+loopReport.unref();
 frontend.onSlots = () => {
   reporter.changed();
   frontend.meter.connections(frontend.slotCounts().busy);
@@ -63,6 +74,7 @@ const stop = async (seconds: number) => {
   frontend.closeChannels();
   await sendFinalMetrics(frontend.meter);
   reporter.close();
+  clearInterval(loopReport);
   send({ t: 'stopped', pid: process.pid });
   process.exit(0);
 };

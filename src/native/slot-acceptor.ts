@@ -143,6 +143,12 @@ export class SlotAcceptor {
     return performance.now() - this.heldSince >= STALL_MS;
   }
 
+  /** Connections held beyond LEAD more than the least loaded sibling that accepts (0 without siblings). */
+  excess(): number {
+    const fewest = this.share?.fewestOfSiblings();
+    return fewest === undefined ? 0 : Math.max(0, this.active - (fewest + LEAD));
+  }
+
   private took(fd: number, i: number): void {
     this.active++;
     this.taken++;

@@ -9,9 +9,12 @@
 // reaches maxConnectionsPerChild retires on its own and is replaced at once;
 // one that dies is replaced. The processes share an accept table
 // (src/native/accept-table.ts) so that each takes its share of the
-// connections.
+// connections. Beyond the slot rules, a pool whose event loops are all busy
+// grows up to the machine's cores (src/supervisor/cpu-scaling.ts).
 import { FrontendProcess, type FrontendExit } from './frontend-process.js';
 import { AcceptTable } from '../native/accept-table.js';
+import { cores, shortOfCpu, usingCpu, BUSY } from './cpu-scaling.js';
+import { daemonsLimit } from '../mpm/directives.js';
 import type { MpmDirectives } from '../mpm/directives.js';
 import { newMaintenanceState, performIdleMaintenance, type ChildView, type MaintenanceState } from '../mpm/maintenance.js';
 import { log, logError, logNotice } from '../log/error-log.js';
@@ -136,7 +139,8 @@ export class FrontendPool {
     }));
     const action = performIdleMaintenance(this.directives, views, this.maintenance);
     for (const l of action.logs) log(l.level, l.message);
-    if (action.retire !== undefined) {
+    const loops = this.members().map((p) => ({ busy: p.loopBusy, starting: p.state === 'starting', retiring: p.state === 'retiring' }));
+    if (action.retire !== undefined && !usingCpu(loops)) {
       const p = this.procs.find((q) => q.id === action.retire);
       if (p && p.state !== 'retiring' && p.state !== 'exited') {
         log('info', `retiring front-end process ${p.pid}: more than maxSpareThreads (${this.directives.maxSpareThreads}) idle slots`);
@@ -149,6 +153,9 @@ export class FrontendPool {
       const idle = views.reduce((n, v) => n + (v.retiring ? 0 : v.idleSlots), 0);
       const pids = Array.from({ length: action.spawn }, () => this.spawn().pid);
       log('info', `starting ${action.spawn} front-end process${action.spawn > 1 ? 'es' : ''} (${pids.join(', ')}): ${idle} idle slots, fewer than minSpareThreads (${this.directives.minSpareThreads})`);
+    } else if (action.spawn === 0 && performance.now() >= this.backoffUntil && shortOfCpu(loops, daemonsLimit(this.directives))) {
+      const pid = this.spawn().pid;
+      log('info', `starting front-end process ${pid}: the event loop of every front-end process was busy ${BUSY * 100}% or more of the last interval, and there are fewer than the ${cores()} CPU cores`);
     }
   }
 

@@ -46,6 +46,8 @@ export class FrontendProcess {
   idle = 0;
   /** Connections accepted so far. */
   accepted = 0;
+  /** How busy its event loop was over the last maintenance interval (0..1). */
+  loopBusy = 0;
   readonly startedAt = performance.now();
   /** Resolves when the process is ready to accept, or has exited. */
   readonly ready: Promise<void>;
@@ -112,6 +114,9 @@ export class FrontendProcess {
           this.send({ t: 'groups', state: this.groupsState() });
           ready();
         }
+        break;
+      case 'loop':
+        this.loopBusy = m.busy;
         break;
       case 'retiring':
         this.accepted = m.accepted;
