@@ -15,6 +15,7 @@ import { openTcpListeners, makeSocketDir, removeSocketDir, type TcpListener } fr
 import { checkPrivileges } from './privileges.js';
 import { serveControl, type ControlReply, type ControlRequest } from './control-socket.js';
 import { MetricsCollector } from '../metrics/collect.js';
+import { rssOf } from '../metrics/rss.js';
 import type { StatusReport } from '../metrics/report.js';
 import { native } from '../native/index.js';
 import { openErrorLog, logError, logNotice, logWarn } from '../log/error-log.js';
@@ -152,7 +153,7 @@ export class Supervisor {
           name: g.name,
           processes: g.group.processes,
           threads: g.group.threads,
-          members: [...g.members.values()].map((m) => ({ pid: m.pid, index: m.index, state: m.state, cause: m.cause })),
+          members: [...g.members.values()].map((m) => ({ pid: m.pid, index: m.index, state: m.state, cause: m.cause, rssBytes: rssOf(m.pid) })),
           restarts: Object.fromEntries(g.recycles),
         })),
       },
