@@ -55,7 +55,8 @@ interface Config {
 }
 
 const threads = values.threads!;
-const sluiceArgs = (extra: string[], logFile: string) => [SLUICE, 'start', APP, '--port', '0', '--host', '127.0.0.1', '--access-log', logFile, ...extra];
+// Each run's sockets go under its log file's directory (private to this run).
+const sluiceArgs = (extra: string[], logFile: string) => [SLUICE, 'start', APP, '--port', '0', '--host', '127.0.0.1', '--access-log', logFile, '--socket-prefix', path.join(path.dirname(logFile), 's'), ...extra];
 const SERVING = /serving (http:\/\/\S+)/;
 const LISTENING_PIDS = /listening (\d+) pids/;
 const local = (m: RegExpMatchArray) => `http://127.0.0.1:${m[1]}/`;

@@ -103,15 +103,15 @@ function summarise(p: Profile, top: number): string[] {
 
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-profile-'));
-  const hook = path.join(HERE, 'lib', 'profile-hook.ts');
+  const hook = path.join(HERE, 'lib', 'profile-hook.mjs');
   const loadgen: LoadgenKind = pickLoadgen(values.loadgen as 'auto' | LoadgenKind);
   const mode = values.embedded ? ['--embedded'] : ['--processes', values.processes!, '--threads', values.threads!];
   const log = path.join(dir, 'access.log');
   process.env.SLUICE_PROFILE_DIR = dir;
-  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import tsx --import ${hook}`.trim();
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${hook} --import tsx`.trim();
   const server = await startProcess(
     process.execPath,
-    [path.join(ROOT, 'bin', 'sluice'), 'start', path.join(HERE, 'apps', 'hello.ts'), '--port', '0', '--host', '127.0.0.1', '--access-log', log, ...mode],
+    [path.join(ROOT, 'bin', 'sluice'), 'start', path.join(HERE, 'apps', 'hello.ts'), '--port', '0', '--host', '127.0.0.1', '--access-log', log, '--socket-prefix', path.join(dir, 's'), ...mode],
     /serving (http:\/\/\S+)/,
     (m) => m[1]!,
   );
@@ -126,8 +126,8 @@ async function main(): Promise<void> {
   let rps = 0;
   try {
     const m = await measure(loadgen, server.url, { connections: Number(values.connections), durationS: Number(values.duration), warmupS: 1 }, {
-      start: () => procs.forEach((p) => process.kill(p.pid, 'SIGUSR2')),
-      end: () => procs.forEach((p) => process.kill(p.pid, 'SIGUSR2')),
+      start: () => procs.forEach((p) => process.kill(p.pid, 'SIGPWR')),
+      end: () => procs.forEach((p) => process.kill(p.pid, 'SIGPWR')),
     });
     rps = m.rps;
     await new Promise((r) => setTimeout(r, 1000)); // let the profiles be written

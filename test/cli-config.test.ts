@@ -369,6 +369,7 @@ test('sluice start: the tuned defaults, and every daemon option accepted as a fl
     env: ['A=1 B=two', { A: '1', B: 'two' }],
     'max-tunnels': ['20', 20],
     'tunnel-idle-timeout': ['30', 30],
+    'env-file': [path.join(FIXTURES, 'env', 'app.env'), path.join(FIXTURES, 'env', 'app.env')],
   };
   assert.deepEqual(Object.keys(values).sort(), GROUP_OPTIONS.map((o) => o.flag).sort(), 'every daemon option is tried');
   const flags = Object.entries(values).flatMap(([flag, [v]]) => [`--${flag}`, v]);

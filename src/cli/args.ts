@@ -12,7 +12,7 @@ export interface Parsed {
   flags: Map<string, string[]>;
 }
 
-const BOOLEAN_FLAGS = new Set(['embedded', 'restrict-embedded', 'json', 'help', 'version', 'no-script-reloading']);
+const BOOLEAN_FLAGS = new Set(['embedded', 'restrict-embedded', 'json', 'help', 'version', 'no-script-reloading', 'socket']);
 
 export function parseArgs(argv: string[], allowed: readonly string[]): Parsed {
   const positional: string[] = [];
@@ -69,6 +69,9 @@ export const SERVER_FLAGS = [
   'maintenance-interval',
   'status-path',
   'metrics-path',
+  'liveness-path',
+  'readiness-path',
+  'drain-time',
 ];
 export const START_FLAGS = [
   ...SERVER_FLAGS,
@@ -175,6 +178,9 @@ export function applyServerFlags(p: Parsed, cfg: UserConfig): void {
   // The status page and /metrics for loopback clients (a config file can set another allow rule).
   if (one(p, 'status-path') !== undefined) cfg.status = { path: one(p, 'status-path') };
   if (one(p, 'metrics-path') !== undefined) cfg.metrics = { path: one(p, 'metrics-path') };
+  if (one(p, 'liveness-path') !== undefined) cfg.liveness = { path: one(p, 'liveness-path') };
+  if (one(p, 'readiness-path') !== undefined) cfg.readiness = { path: one(p, 'readiness-path') };
+  if (one(p, 'drain-time') !== undefined) cfg.drainTime = seconds('drain-time');
   for (const { key, flag } of FRONT_END_KEYS) {
     const v = one(p, flag);
     if (v !== undefined) cfg.frontEnd = { ...cfg.frontEnd, [key]: parseDirective(v, `--${flag}`) };

@@ -7,6 +7,7 @@ import { FRONT_END_KEYS } from '../config/front-end.js';
 import { daemonsLimit, type MpmDirectives } from '../mpm/directives.js';
 import { shapeProfile } from '../mpm/load-profile.js';
 import { simulate } from '../mpm/simulate.js';
+import { stopSeconds } from './systemd-unit.js';
 
 function show(kind: string, v: unknown): string {
   if (v === undefined) return '(unset)';
@@ -26,6 +27,10 @@ export function describeConfig(c: EffectiveConfig): string {
   out.push(`max-header-size: ${c.maxHeaderSize} bytes   limit-request-body: ${c.limitRequestBody === 0 ? '0 (no limit)' : `${c.limitRequestBody} bytes`}`);
   const endpoint = (e: EffectiveConfig['status']) => (e ? `${e.path} (allow ${e.allow.join(', ')})` : 'off');
   out.push(`status page: ${endpoint(c.status)}   metrics: ${endpoint(c.metrics)}`);
+  const health = (e: EffectiveConfig['liveness']) => (e ? `${e.path} (${e.allow ? `allow ${e.allow.join(', ')}` : 'any client'})` : 'off');
+  out.push(`liveness: ${health(c.liveness)}   readiness: ${health(c.readiness)}   drain-time: ${c.drainTime} s`);
+  const daemonStop = Math.max(0, ...Object.values(c.groups).map((g) => g.shutdownTimeout));
+  out.push(`a stop takes at most ${stopSeconds(c)} s: drain-time ${c.drainTime} s, the front end's ${c.shutdownTimeout} s (+2 s), then the daemons' ${daemonStop} s (+1 s)`);
   out.push(...describeFrontEnd(c.frontEnd, c.maintenanceInterval));
   for (const g of Object.values(c.groups)) {
     out.push(`group ${g.name}:`);
@@ -36,6 +41,7 @@ export function describeConfig(c: EffectiveConfig): string {
       }
       out.push(line);
     }
+    if (g.envFileVariables) out.push(`  env-file sets: ${Object.keys(g.envFileVariables).join(' ') || '(nothing)'}`);
     if (g.identity) out.push(`  runs as: ${g.identity.user} (uid ${g.identity.uid}, gid ${g.identity.gid}); sluice must start as root to switch`);
     if (g.requestTimeout > 0) {
       const fire = requestTimeoutFirePoint(g.requestTimeout, g.threads);

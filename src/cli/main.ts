@@ -4,14 +4,16 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/errors.js';
-import { GROUP_OPTIONS } from '../config/options.js';
+import { GROUP_OPTIONS, OPTION_BY_KEY } from '../config/options.js';
 import { validateConfig, defaultSocketPrefix } from '../config/validate.js';
 import { findConfigFile, loadConfigFile, readConfigFile } from '../config/load.js';
 import { parseArgs, one, startConfig, applyServerFlags, START_FLAGS, SERVER_FLAGS, type Parsed } from './args.js';
 import { configPitfalls } from '../config/pitfalls.js';
 import { checkHookScripts } from '../frontend/hooks/scripts.js';
 import type { StatusReport } from '../metrics/report.js';
+import { serviceUnit, socketUnit } from './systemd-unit.js';
 import { Supervisor } from '../supervisor/supervisor.js';
+import { NativeAddonMissing } from '../native/index.js';
 import { findInstances, sendControl, type ControlRequest } from '../supervisor/control-socket.js';
 import type { EffectiveConfig } from '../config/types.js';
 
@@ -24,6 +26,9 @@ const USAGE = `usage:
                              validate a config and print the effective configuration
   sluice check APP [start options]
                              the same for what \`sluice start\` would run
+  sluice systemd-unit [-c FILE | APP start options] [--socket] [--unit-user USER]
+                             a systemd service (Type=notify, watchdog) running that, or with --socket
+                             its socket unit (socket activation); docs/deploy.md
   sluice simulate [--profile idle|ramp|spike|daily|FILE.csv] [-c FILE] [--start-servers N ...] [--svg FILE]
                              front-end process management over simulated time (\`sluice simulate --help\`)
   sluice evict GROUP         drain and replace a group's processes (SIGUSR1 to each)
@@ -39,6 +44,8 @@ Front-end processes (Apache worker MPM's directives): --start-servers --min-spar
   frontEnd: { startServers, ... } in a config file; \`sluice check\` shows them resolved, with any correction.
 Status page and Prometheus metrics (off by default; loopback clients): --status-path /server-status
   --metrics-path /metrics for start/serve, or status / metrics: { path, allow } in a config file (docs/status.md).
+Health (off by default; any client): --liveness-path /livez --readiness-path /readyz, or liveness / readiness:
+  { path, allow }; --drain-time SECONDS (drainTime): on stop, keep serving that long while readiness says 503 (docs/deploy.md).
 Request limits: --max-header-size BYTES (431, or 414 for the request line) --limit-request-body BYTES (413;
   0, the default, is no limit) for start/serve, or maxHeaderSize / limitRequestBody in a config file.
 Daemon options: \`sluice start --help\` lists them; docs/timeouts.md explains each.`;
@@ -68,16 +75,19 @@ function startKeyPath(key: string, embedded: boolean): string {
   if (/^mounts\[[1-9]\d*\]\.(path|static)$/.test(key)) return '--static';
   if (key === 'mounts[0].processGroup') return embedded ? '--embedded' : 'APP';
   if (key === 'restrictEmbedded') return '--restrict-embedded';
-  if (key === 'status.path' || key === 'metrics.path') return `--${key.replace('.', '-')}`;
+  if (key === 'status.path' || key === 'metrics.path' || key === 'liveness.path' || key === 'readiness.path') return `--${key.replace('.', '-')}`;
+  if (key === 'drainTime') return '--drain-time';
   const m = /^mounts\[0\]\.(applicationGroup|callableObject|style)$/.exec(key);
   if (m) return `--${m[1]!.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
   if (key === 'port' || key === 'host' || key === 'socketPrefix') return `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
+  const option = /^groups\.[^.]+\.(\w+)$/.exec(key);
+  if (option && OPTION_BY_KEY.has(option[1]!)) return `--${OPTION_BY_KEY.get(option[1]!)!.flag}`;
   return key;
 }
 
 async function effectiveConfig(command: string, p: Parsed): Promise<EffectiveConfig> {
   const configFlag = one(p, 'config');
-  if (command === 'start' || (command === 'check' && p.positional.length > 0 && configFlag === undefined)) {
+  if (command === 'start' || ((command === 'check' || command === 'systemd-unit') && p.positional.length > 0 && configFlag === undefined)) {
     try {
       return validateConfig(startConfig(p), { baseDir: process.cwd(), tuned: true });
     } catch (err) {
@@ -127,6 +137,26 @@ async function busyPorts(config: EffectiveConfig): Promise<string[]> {
     }
   }
   return out;
+}
+
+/** What the unit's ExecStart runs: the command line given to systemd-unit, with absolute app and config paths. */
+function unitCommand(argv: string[], config: EffectiveConfig): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--socket' || a.startsWith('--unit-user=')) continue;
+    if (a === '--unit-user') i++;
+    else if (a === '-c' || a === '--config') out.push('-c', config.configFile!), i++;
+    else if (a.startsWith('--config=')) out.push('-c', config.configFile!);
+    else if (!a.startsWith('-') && config.configFile === undefined && out.every((x) => x.startsWith('-'))) out.push(path.resolve(a));
+    else out.push(a);
+  }
+  return config.configFile === undefined ? ['start', ...out] : ['serve', ...(out.includes('-c') ? out : ['-c', config.configFile, ...out])];
+}
+
+/** An env file's values are often secrets: `sluice check --json` names them only. */
+function hideEnvFileValues(key: string, value: unknown): unknown {
+  return key === 'envFileVariables' && value !== null && typeof value === 'object' ? Object.keys(value) : value;
 }
 
 /** Commands for a running server, over its control socket. */
@@ -182,6 +212,9 @@ async function main(argv: string[]): Promise<number> {
     case 'check':
       p = parseArgs(rest, ['config', 'json', ...START_FLAGS]);
       break;
+    case 'systemd-unit':
+      p = parseArgs(rest, ['config', 'socket', 'unit-user', ...START_FLAGS]);
+      break;
     case 'simulate':
       return (await import('./simulate.js')).runSimulate(rest);
     case 'evict':
@@ -190,7 +223,7 @@ async function main(argv: string[]): Promise<number> {
     case 'status':
       return control(command, parseArgs(rest, ['config', 'socket-prefix', 'pid', 'json', 'help']));
     default:
-      throw new ConfigError(command, 'unknown command (start, serve, check, simulate, evict, restart, stop, status)');
+      throw new ConfigError(command, 'unknown command (start, serve, check, systemd-unit, simulate, evict, restart, stop, status)');
   }
   if (one(p, 'help') === 'true') {
     process.stdout.write(USAGE + '\n' + (command === 'serve' ? '' : daemonOptionsHelp()));
@@ -200,9 +233,13 @@ async function main(argv: string[]): Promise<number> {
   await checkHookScripts(config);
   if (command === 'check') {
     process.stdout.write(
-      one(p, 'json') === 'true' ? JSON.stringify({ ...config, warnings: configPitfalls(config) }, null, 2) + '\n' : (await import('./describe.js')).describeConfig(config),
+      one(p, 'json') === 'true' ? JSON.stringify({ ...config, warnings: configPitfalls(config) }, hideEnvFileValues, 2) + '\n' : (await import('./describe.js')).describeConfig(config),
     );
     for (const w of await busyPorts(config)) process.stderr.write(`sluice: warning: ${w}\n`);
+    return 0;
+  }
+  if (command === 'systemd-unit') {
+    process.stdout.write(one(p, 'socket') === 'true' ? socketUnit(config) : serviceUnit({ command: unitCommand(rest, config), config, user: one(p, 'unit-user') }));
     return 0;
   }
   // What a graceful restart (SIGHUP, sluice restart) re-reads.
@@ -233,6 +270,10 @@ main(process.argv.slice(2)).then(
       // Always one line, whatever a reason quotes.
       process.stderr.write(`sluice: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
       process.exit(2);
+    }
+    if (err instanceof NativeAddonMissing) {
+      process.stderr.write(`sluice: ${err.message}\n`);
+      process.exit(1);
     }
     process.stderr.write(`sluice: ${(err as Error)?.stack ?? String(err)}\n`);
     process.exit(1);

@@ -1,19 +1,26 @@
 // The listeners (`listen`, or `port`/`host`), HTTPS ones with their PEM
-// files, and which listeners each virtual host answers on (`hosts[i].listen`).
+// files and HTTP/2 limits, and which listeners each virtual host answers on
+// (`hosts[i].listen`).
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { X509Certificate, KeyObject } from 'node:crypto';
 import { ConfigError } from './errors.js';
-import type { EffectiveListen } from './types.js';
+import type { EffectiveListen, Http2Limits } from './types.js';
 
 // Loaded only for a TLS listener: the supervisor of a plain-HTTP server does without OpenSSL's start-up.
 const crypto = () => createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
 
 type Raw = Record<string, unknown>;
 
-const LISTEN_KEYS = ['port', 'host', 'tls', 'name'];
+const LISTEN_KEYS = ['port', 'host', 'tls', 'name', 'http2'];
 const TLS_KEYS = ['cert', 'key'];
+const HTTP2_KEYS = ['maxConcurrentStreams', 'maxHeaderListSize'];
+
+/** Apache's H2MaxSessionStreams; Node's own default is unlimited. */
+const DEFAULT_MAX_CONCURRENT_STREAMS = 100;
+/** The largest value an HTTP/2 SETTINGS parameter can carry. */
+const MAX_SETTING = 2 ** 32 - 1;
 
 function isObject(v: unknown): v is Raw {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -67,18 +74,48 @@ export function checkTlsFiles(cert: string, key: string, at: string): void {
   if (!x509.checkPrivateKey(k)) throw new ConfigError(`${at}.key`, `does not match the certificate ${cert}`);
 }
 
-export function parseListen(raw: Raw, baseDir: string): EffectiveListen[] {
+function parseSetting(v: unknown, at: string, min: number): number {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > MAX_SETTING) {
+    throw new ConfigError(at, `must be a whole number from ${min} to ${MAX_SETTING} (got ${show(v)})`);
+  }
+  return n;
+}
+
+/**
+ * `listen[i].http2`: whether an HTTPS listener offers HTTP/2 (by default it
+ * does), and its limits. undefined: it does not.
+ */
+function parseHttp2(v: unknown, at: string, https: boolean, maxHeaderSize: number): Http2Limits | undefined {
+  if (v === false) return undefined;
+  if (v !== undefined && v !== true && !isObject(v)) {
+    throw new ConfigError(at, `must be true, false or { ${HTTP2_KEYS.join(', ')} } (got ${show(v)})`);
+  }
+  if (!https) {
+    if (v === undefined) return undefined;
+    throw new ConfigError(at, 'HTTP/2 is offered on HTTPS listeners only (this one has no tls); plain HTTP is HTTP/1.1');
+  }
+  const o = isObject(v) ? v : {};
+  for (const k of Object.keys(o)) if (!HTTP2_KEYS.includes(k)) throw new ConfigError(`${at}.${k}`, `unknown key (http2 has ${HTTP2_KEYS.join(', ')})`);
+  return {
+    maxConcurrentStreams: o.maxConcurrentStreams === undefined ? DEFAULT_MAX_CONCURRENT_STREAMS : parseSetting(o.maxConcurrentStreams, `${at}.maxConcurrentStreams`, 1),
+    maxHeaderListSize: o.maxHeaderListSize === undefined ? maxHeaderSize : parseSetting(o.maxHeaderListSize, `${at}.maxHeaderListSize`, 1024),
+  };
+}
+
+/** `maxHeaderSize`: the default header list size of HTTP/2 listeners. */
+export function parseListen(raw: Raw, baseDir: string, maxHeaderSize: number): EffectiveListen[] {
   const out: EffectiveListen[] = [];
   if (raw.listen !== undefined) {
     if (raw.port !== undefined || raw.host !== undefined) {
       throw new ConfigError('listen', 'give either "listen" or "port"/"host", not both');
     }
     if (!Array.isArray(raw.listen) || raw.listen.length === 0) {
-      throw new ConfigError('listen', `must be a non-empty array of { port, host, tls, name } (got ${show(raw.listen)})`);
+      throw new ConfigError('listen', `must be a non-empty array of { port, host, tls, name, http2 } (got ${show(raw.listen)})`);
     }
     raw.listen.forEach((l: unknown, i) => {
       const at = `listen[${i}]`;
-      if (!isObject(l)) throw new ConfigError(at, `must be { port, host, tls, name } (got ${show(l)})`);
+      if (!isObject(l)) throw new ConfigError(at, `must be { port, host, tls, name, http2 } (got ${show(l)})`);
       for (const k of Object.keys(l)) if (!LISTEN_KEYS.includes(k)) throw new ConfigError(`${at}.${k}`, `unknown key (listen entries have ${LISTEN_KEYS.join(', ')})`);
       const e: EffectiveListen = {
         host: l.host === undefined ? '0.0.0.0' : parseText(l.host, `${at}.host`),
@@ -96,6 +133,8 @@ export function parseListen(raw: Raw, baseDir: string): EffectiveListen[] {
         checkTlsFiles(cert, key, `${at}.tls`);
         e.tls = { cert, key };
       }
+      const http2 = parseHttp2(l.http2, `${at}.http2`, e.tls !== undefined, maxHeaderSize);
+      if (http2) e.http2 = http2;
       out.push(e);
     });
   } else {

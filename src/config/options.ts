@@ -35,6 +35,8 @@ export interface GroupOptions {
   home: string | undefined;
   /** Extra environment variables of the daemon processes. */
   env: Readonly<Record<string, string>> | undefined;
+  /** A file of environment variables for the daemon processes (src/config/env-file.ts). */
+  envFile: string | undefined;
   queueTimeout: number;
   socketTimeout: number;
   responseSocketTimeout: number;
@@ -61,7 +63,7 @@ export interface GroupOptions {
 export const GROUP_OPTIONS: readonly OptionSpec[] = [
   { key: 'processes', flag: 'processes', kind: 'count', default: 1, startDefault: 2, min: 1, doc: 'daemon processes in the group' },
   { key: 'threads', flag: 'threads', kind: 'count', default: 15, startDefault: 5, min: 1, doc: 'request slots per daemon process (requests it runs at once)' },
-  { key: 'listenBacklog', flag: 'listen-backlog', kind: 'count', default: 100, min: 1, doc: 'kernel queue of connections waiting for a free slot' },
+  { key: 'listenBacklog', flag: 'listen-backlog', kind: 'count', default: 100, min: 1, doc: 'requests of the group waiting for a free slot (the waiting line in each front-end process)' },
   { key: 'displayName', flag: 'display-name', kind: 'string', default: '%{GROUP}', doc: 'process title; %{GROUP} means (sluice:GROUP)' },
   { key: 'lang', flag: 'lang', kind: 'string', default: undefined, startDefault: 'en_US.UTF-8', doc: 'LANG for the daemon processes' },
   { key: 'locale', flag: 'locale', kind: 'string', default: undefined, startDefault: 'en_US.UTF-8', doc: 'LC_ALL for the daemon processes' },
@@ -69,10 +71,11 @@ export const GROUP_OPTIONS: readonly OptionSpec[] = [
   { key: 'group', flag: 'group', kind: 'string', default: undefined, doc: "run the daemon processes as this group (default: the user's primary group)" },
   { key: 'home', flag: 'home', kind: 'path', default: undefined, doc: 'working directory of the daemon processes' },
   { key: 'env', flag: 'env', kind: 'environment', default: undefined, doc: 'environment variables for the daemon processes (NAME=VALUE, space-separated on the command line)' },
+  { key: 'envFile', flag: 'env-file', kind: 'path', default: undefined, doc: "a file of environment variables for the daemon processes, parsed as node --env-file parses it; sluice's own environment and env win over it" },
   { key: 'queueTimeout', flag: 'queue-timeout', kind: 'seconds', default: 0, startDefault: 45, doc: 'discard a request at pickup (504) if it waited longer' },
   { key: 'socketTimeout', flag: 'socket-timeout', kind: 'seconds', default: 0, startDefault: 60, doc: 'bound on each read/write between front end and daemon (0: the server timeout)' },
   { key: 'responseSocketTimeout', flag: 'response-socket-timeout', kind: 'seconds', default: 0, doc: 'bound on waiting for a slow client to take a response (0: socket-timeout)' },
-  { key: 'connectTimeout', flag: 'connect-timeout', kind: 'seconds', default: 15, startDefault: 15, doc: 'budget for connecting to the group listener, retries included (503)' },
+  { key: 'connectTimeout', flag: 'connect-timeout', kind: 'seconds', default: 15, startDefault: 15, doc: 'budget for entering the group\'s waiting line when it is full, retries included (503)' },
   { key: 'requestTimeout', flag: 'request-timeout', kind: 'seconds', default: 0, startDefault: 60, doc: 'per-slot fail-safe; fires at request-timeout * (1 + ln(threads))' },
   { key: 'interruptTimeout', flag: 'interrupt-timeout', kind: 'seconds', default: 0, startDefault: 0, doc: 'grace for an aborted (interrupted) request to unwind before the process is recycled' },
   { key: 'deadlockTimeout', flag: 'deadlock-timeout', kind: 'seconds', default: 300, startDefault: 60, doc: 'replace the process when its event loop is blocked this long' },

@@ -3,6 +3,7 @@
 import type { GroupOptions } from './options.js';
 import type { DirectiveNote, MpmDirectives } from '../mpm/directives.js';
 import type { StatusEndpoint } from './status-endpoints.js';
+import type { HealthEndpoint } from './health-endpoints.js';
 import type { MountHooks } from './hooks.js';
 
 export type AppStyle = 'auto' | 'fetch' | 'node';
@@ -45,6 +46,19 @@ export interface ListenConfig {
   tls?: { cert: string; key: string };
   /** What hosts[].listen calls this listener. */
   name?: string;
+  /**
+   * HTTPS listeners offer HTTP/2 beside HTTP/1.1 (ALPN): on unless false;
+   * an object sets its limits per connection.
+   */
+  http2?: boolean | Partial<Http2Limits>;
+}
+
+/** What one HTTP/2 connection may ask of the front end. */
+export interface Http2Limits {
+  /** Streams (requests) open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  maxConcurrentStreams: number;
+  /** Bytes of one request's header list, as HTTP/2 counts them (SETTINGS_MAX_HEADER_LIST_SIZE); defaults to maxHeaderSize. */
+  maxHeaderListSize: number;
 }
 
 export interface HostConfig {
@@ -91,6 +105,12 @@ export interface UserConfig {
   status?: boolean | Partial<StatusEndpoint>;
   /** Prometheus text format of the same figures: true, or { path, allow } (default /metrics, loopback only). Off by default. */
   metrics?: boolean | Partial<StatusEndpoint>;
+  /** Liveness endpoint answered by the front end: true, or { path, allow } (default /livez, any client). Off by default. */
+  liveness?: boolean | Partial<HealthEndpoint>;
+  /** Readiness endpoint answered by the front end: true, or { path, allow } (default /readyz, any client). Off by default. */
+  readiness?: boolean | Partial<HealthEndpoint>;
+  /** Seconds a stopping server keeps serving, answering "not ready", before it stops accepting. */
+  drainTime?: number;
   groups?: Record<string, Partial<GroupOptions>>;
   /** Mounts of the default host. */
   mounts?: MountConfig[];
@@ -114,6 +134,8 @@ export interface EffectiveListen {
   /** Absolute PEM paths: an HTTPS listener. */
   tls?: { cert: string; key: string };
   name?: string;
+  /** Set when the listener offers HTTP/2 (HTTPS listeners, unless turned off). */
+  http2?: Http2Limits;
 }
 
 export interface EffectiveHost {
@@ -147,6 +169,8 @@ export interface EffectiveGroup extends GroupOptions {
   name: string;
   /** Set when the group has `user` or `group`. */
   identity?: DaemonIdentity;
+  /** What `envFile` (then absolute) sets, read with the configuration. */
+  envFileVariables?: Record<string, string>;
   /** Set by the supervisor when it creates the group's listener. */
   socketPath?: string;
 }
@@ -179,6 +203,10 @@ export interface EffectiveConfig {
   maintenanceInterval: number;
   status: StatusEndpoint | false;
   metrics: StatusEndpoint | false;
+  liveness: HealthEndpoint | false;
+  readiness: HealthEndpoint | false;
+  /** Seconds; the drain before a stop (src/supervisor/supervisor.ts). */
+  drainTime: number;
   groups: Record<string, EffectiveGroup>;
   /** The first host is the default host. */
   hosts: EffectiveHost[];

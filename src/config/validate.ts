@@ -5,17 +5,20 @@ import path from 'node:path';
 import os from 'node:os';
 import { ConfigError, suggest } from './errors.js';
 import { parseStatusEndpoint } from './status-endpoints.js';
+import { checkEndpointPaths, parseHealthEndpoint } from './health-endpoints.js';
 import { parseFrontEnd, parseMaintenanceInterval } from './front-end.js';
 import { checkHostNames, parseHostListen, parseListen } from './listen.js';
 import { HOOK_MOUNT_KEYS, parseHookTimeout, parseMountHooks } from './hooks.js';
 import { GROUP_OPTIONS, OPTION_BY_KEY, GLOBAL, EMBEDDED_REASON, defaultGroupOptions, type GroupOptions, type OptionSpec, type OptionValue } from './options.js';
 import { parseEnvironment, resolveIdentity } from './identity.js';
+import { readEnvFile } from './env-file.js';
 import { existingModuleFile } from './module-file.js';
 import type { AppStyle, EffectiveConfig, EffectiveGroup, EffectiveHost, EffectiveMount, EffectiveStaticMount, UserConfig } from './types.js';
 
 const TOP_KEYS = [
   'listen', 'port', 'host', 'timeout', 'keepAliveTimeout', 'maxTunnels', 'tunnelIdleTimeout', 'hookTimeout', 'shutdownTimeout', 'socketPrefix',
   'restrictEmbedded', 'accessLog', 'errorLog', 'maxHeaderSize', 'limitRequestBody', 'frontEnd', 'status', 'metrics', 'groups', 'mounts', 'hosts',
+  'liveness', 'readiness', 'drainTime',
 ] as const;
 const MOUNT_KEYS = ['path', 'app', 'static', 'processGroup', 'applicationGroup', 'callableObject', 'style', ...HOOK_MOUNT_KEYS] as const;
 const HOST_KEYS = ['serverName', 'serverAlias', 'mounts', 'groups', 'listen'] as const;
@@ -185,7 +188,8 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
   checkKeys(input, TOP_KEYS, '');
   const raw = input as Record<string, unknown>;
 
-  const listen = parseListen(raw, o.baseDir);
+  const maxHeaderSize = raw.maxHeaderSize === undefined ? 16384 : parseCount(raw.maxHeaderSize, 'maxHeaderSize', 1024);
+  const listen = parseListen(raw, o.baseDir, maxHeaderSize);
   const timeout = raw.timeout === undefined ? 60 : parseSeconds(raw.timeout, 'timeout');
   if (timeout === 0) throw new ConfigError('timeout', 'must be greater than 0');
   const keepAliveTimeout = raw.keepAliveTimeout === undefined ? 5 : parseSeconds(raw.keepAliveTimeout, 'keepAliveTimeout');
@@ -194,13 +198,16 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
   const socketPrefix = raw.socketPrefix === undefined ? defaultSocketPrefix() : path.resolve(o.baseDir, parseString(raw.socketPrefix, 'socketPrefix'));
   const accessLog = raw.accessLog === undefined ? 'stdout' : raw.accessLog === false ? false : parseString(raw.accessLog, 'accessLog');
   const errorLog = raw.errorLog === undefined ? 'stderr' : parseString(raw.errorLog, 'errorLog');
-  const maxHeaderSize = raw.maxHeaderSize === undefined ? 16384 : parseCount(raw.maxHeaderSize, 'maxHeaderSize', 1024);
   const maxTunnels = raw.maxTunnels === undefined ? OPTION_BY_KEY.get('maxTunnels')!.default as number : parseCount(raw.maxTunnels, 'maxTunnels', 0);
   const tunnelIdleTimeout = raw.tunnelIdleTimeout === undefined ? 0 : parseSeconds(raw.tunnelIdleTimeout, 'tunnelIdleTimeout');
   const limitRequestBody = raw.limitRequestBody === undefined ? 0 : parseBytes(raw.limitRequestBody, 'limitRequestBody');
   const frontEnd = parseFrontEnd(raw.frontEnd, 'frontEnd');
   const status = parseStatusEndpoint(raw.status, 'status');
   const metrics = parseStatusEndpoint(raw.metrics, 'metrics');
+  const liveness = parseHealthEndpoint(raw.liveness, 'liveness');
+  const readiness = parseHealthEndpoint(raw.readiness, 'readiness');
+  checkEndpointPaths([['status', status], ['metrics', metrics], ['liveness', liveness], ['readiness', readiness]]);
+  const drainTime = raw.drainTime === undefined ? 0 : parseSeconds(raw.drainTime, 'drainTime');
 
   // Groups: global ones, plus those declared inside hosts (scoped by serverName).
   const groups: Record<string, EffectiveGroup> = {};
@@ -210,7 +217,7 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     if (!isObject(g)) throw new ConfigError(at, `must be an object mapping group names to options (got ${show(g)})`);
     for (const [name, opts] of Object.entries(g)) {
       if (groups[name]) throw new ConfigError(join(at, name), 'a group of this name is already declared');
-      groups[name] = resolveIdentity(parseGroup(name, opts, join(at, name), tuned), join(at, name), o.baseDir);
+      groups[name] = readEnvFile(resolveIdentity(parseGroup(name, opts, join(at, name), tuned), join(at, name), o.baseDir), join(at, name), o.baseDir);
       groupScope.set(name, serverName);
     }
   };
@@ -354,6 +361,9 @@ export function validateConfig(input: unknown, o: ValidateOptions): EffectiveCon
     maintenanceInterval: parseMaintenanceInterval(isObject(raw.frontEnd) ? raw.frontEnd.maintenanceInterval : undefined, 'frontEnd.maintenanceInterval'),
     status,
     metrics,
+    liveness,
+    readiness,
+    drainTime,
     groups,
     hosts,
   };

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Router, type Route } from './router.js';
 import { TlsListeners } from './tls.js';
+import { Http2Sessions } from './http2-sessions.js';
 import { Exchange, type ExchangeInfo, type ExchangeResult } from './proxy.js';
 import { TunnelExchange } from './tunnel.js';
 import { GroupLine, type DaemonAddress } from './group-line.js';
@@ -22,6 +23,7 @@ import { removeHeader, setHeader } from './request-headers.js';
 import { AccessLog } from '../log/access-log.js';
 import { Meter, type RequestMeter } from '../metrics/meter.js';
 import { StatusEndpoints } from '../metrics/status-page.js';
+import { HealthEndpoints } from './health.js';
 import { log, logError, logNotice } from '../log/error-log.js';
 import { sendError } from '../app/run-handler.js';
 import { beginDrain } from '../app/drain.js';
@@ -48,8 +50,16 @@ const REBALANCE_BUSY = 0.75;
 /** Methods that pipelined requests may run side by side with (RFC 9112 9.3.2). */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 
+/** Where a request came in. */
+interface Arrival {
+  /** Index of the listener (config.listen) it came in on: hosts are matched among that listener's. */
+  listener: number;
+  /** The client connection's descriptor; -1 for an HTTP/2 stream, whose progress is not its connection's. */
+  fd: number;
+}
+
 /** A client connection: it holds a slot until it closes. */
-interface Connection {
+interface Connection extends Arrival {
   /** Requests started on it. */
   requests: number;
   /** Requests in progress (running or waiting their turn). */
@@ -60,10 +70,6 @@ interface Connection {
   /** Pipelined requests held back until those before them are done, in arrival order. */
   waiting: Transaction[];
   firstRequest: NodeJS.Timeout;
-  /** Index of the listener (config.listen) it came in on: hosts are matched among that listener's. */
-  listener: number;
-  /** Its descriptor. */
-  fd: number;
   /** The request whose body the parser is reading: a bad chunk in it is that request's to answer. */
   reading: Transaction | undefined;
   /** A later pipelined request could not be parsed: answered so, then closed, once those before it are done. */
@@ -99,7 +105,9 @@ class Transaction {
     readonly res: ServerResponse,
     /** The target as the client sent it (the access log's). */
     private readonly sent: string,
+    /** Its HTTP/1.1 connection's bookkeeping (pipelining, closing); undefined for an HTTP/2 stream. */
     readonly conn: Connection | undefined,
+    readonly at: Arrival | undefined,
     readonly route: Route | undefined,
     /** An Upgrade request: what the client sent after its head (the connection is the tunnel's if an app takes it). */
     readonly upgradeHead: Buffer | undefined,
@@ -221,6 +229,7 @@ class Transaction {
 export class Frontend {
   private readonly router: Router;
   private readonly tls: TlsListeners;
+  private readonly http2: Http2Sessions;
   private readonly embedded = new EmbeddedApps();
   /** Each daemon group's waiting line and channels in this process. */
   private readonly lines = new Map<string, GroupLine>();
@@ -229,6 +238,8 @@ export class Frontend {
   /** Capacity figures (src/metrics), read by the supervisor for `sluice status`. */
   readonly meter: Meter;
   private readonly statusEndpoints: StatusEndpoints | undefined;
+  /** Liveness and readiness (src/frontend/health.ts); undefined when neither is configured. */
+  readonly health: HealthEndpoints | undefined;
   private readonly server: http.Server;
   private readonly acceptor: SlotAcceptor;
   private readonly idPrefix = randomBytes(3).toString('hex');
@@ -255,8 +266,10 @@ export class Frontend {
   constructor(private readonly boot: FrontendBoot) {
     this.router = new Router(boot.config);
     for (const g of Object.values(boot.config.groups)) this.lines.set(g.name, new GroupLine(g));
+    this.health = HealthEndpoints.of(boot.config);
     this.groups(boot.groups);
     this.tls = new TlsListeners(boot.config.listen);
+    this.http2 = new Http2Sessions(boot.config, (req, res, listener, refusal) => this.handle(req, res, undefined, { listener, refusal }));
     this.hooks = new Hooks(boot.config);
     this.accessLog = new AccessLog(boot.config.accessLog);
     this.meter = new Meter(boot.config, boot.slots);
@@ -331,7 +344,10 @@ export class Frontend {
       ? raw
       : this.tls.wrap(raw, listener, (s) => {
           handshaken = true;
-          this.server.emit('connection', s);
+          if (s.alpnProtocol !== 'h2') return void this.server.emit('connection', s);
+          // The session bounds its idle time itself (src/frontend/http2-sessions.ts).
+          clearTimeout(firstRequest);
+          this.http2.serve(s, listener);
         }, (err) => log('info', `TLS handshake failed from ${raw.remoteAddress}: ${err.message}`));
     const firstRequest = setTimeout(() => {
       // Once bytes came in, the head timeout has started and answers 408.
@@ -447,12 +463,20 @@ export class Frontend {
     this.shed = loopBusy >= REBALANCE_BUSY ? this.acceptor.excess() : 0;
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse, upgradeHead?: Buffer): void {
+  /**
+   * A request: of an HTTP/1.1 connection (an Upgrade request with what its
+   * client sent after the head), or an HTTP/2 stream (`stream`, with what the
+   * front end refuses of its pseudo-headers) that runs beside the other
+   * streams of its connection.
+   */
+  private handle(req: IncomingMessage, res: ServerResponse, upgradeHead?: Buffer, stream?: { listener: number; refusal: Refusal | undefined }): void {
     const sent = req.url ?? '/';
-    const decision = this.decide(req);
-    if (!decision.refusal && !upgradeHead && this.statusEndpoints?.serve(req, res)) return;
-    const conn = this.connections.get(req.socket);
-    const tx = new Transaction(this, req, res, sent, conn, decision.route, upgradeHead);
+    const conn = stream ? undefined : this.connections.get(req.socket);
+    const at: Arrival | undefined = stream ? { listener: stream.listener, fd: -1 } : conn;
+    const decision = this.decide(req, at?.listener);
+    const refusal = stream?.refusal ?? decision.refusal;
+    if (!refusal && !upgradeHead && (this.health?.serve(req, res) || this.statusEndpoints?.serve(req, res))) return;
+    const tx = new Transaction(this, req, res, sent, conn, at, decision.route, upgradeHead);
     if (conn) {
       if (conn.requests++ === 0) clearTimeout(conn.firstRequest);
       conn.active++;
@@ -466,7 +490,7 @@ export class Frontend {
     }
     if (!upgradeHead) tx.watchBody(this.config.timeout, this.config.limitRequestBody);
     const first =
-      decision.refusal ??
+      refusal ??
       checkHeaderCount(req) ??
       checkFraming(req) ??
       checkExpectation(req) ??
@@ -499,7 +523,7 @@ export class Frontend {
    * the Host, a client-sent envelope header removed. Routing, hooks, static
    * files and the app see this decision only.
    */
-  private decide(req: IncomingMessage): { route: Route | undefined; hostName: string | undefined; refusal: Refusal | undefined } {
+  private decide(req: IncomingMessage, listener: number | undefined): { route: Route | undefined; hostName: string | undefined; refusal: Refusal | undefined } {
     if (req.headers[ENVELOPE_HEADER] !== undefined) removeHeader(req, ENVELOPE_HEADER);
     let target = req.url ?? '/';
     let hostName = req.headers.host;
@@ -517,15 +541,14 @@ export class Frontend {
     if ('refused' in decided) return refuse(decided.refused);
     req.url = decided.url;
     if (absolute) setHeader(req, 'host', 'Host', hostName!);
-    const conn = this.connections.get(req.socket);
-    return { route: this.router.route(hostName, decided.url, conn?.listener), hostName, refusal: undefined };
+    return { route: this.router.route(hostName, decided.url, listener), hostName, refusal: undefined };
   }
 
   /** Runs an accepted request: a static file, or its mount's hooks and then its app, embedded or in its daemon group. */
   dispatch(tx: Transaction, hostName: string | undefined): void {
-    const { req, res, route, conn } = tx;
+    const { req, res, route } = tx;
     const url = req.url ?? '/';
-    const staticRoute = this.router.staticRoute(hostName, url, route, conn?.listener);
+    const staticRoute = this.router.staticRoute(hostName, url, route, tx.at?.listener);
     if (staticRoute && tx.upgradeHead) return this.noUpgrade(tx, STATIC_GROUP, `static mount ${staticRoute.mount.path || '/'} takes no upgrades`);
     if (staticRoute) {
       return serveStatic(req, res, staticRoute, tx.requestId, this.config.timeout, (r) => tx.done(r.status, r.bytes, STATIC_GROUP, process.pid, undefined, r.cause));
@@ -584,7 +607,7 @@ export class Frontend {
       appUrl: route.appUrl,
       clientAddress: tx.address,
       clientPort: tx.port,
-      clientFd: tx.conn?.fd ?? -1,
+      clientFd: tx.at?.fd ?? -1,
       scheme: tx.scheme,
       remoteUser: tx.remoteUser,
       serverTimeout: this.config.timeout,
@@ -624,10 +647,12 @@ export class Frontend {
   groups(state: GroupsState): void {
     for (const [group, daemons] of Object.entries(state.daemons)) this.daemons(group, daemons);
     for (const [group, line] of this.lines) line.setUnavailable(state.unavailable[group]);
+    if (state.stopping) this.health?.stop();
   }
 
   daemons(group: string, daemons: DaemonAddress[]): void {
     this.lines.get(group)?.setDaemons(daemons);
+    this.health?.daemons(group, daemons.length);
   }
 
   going(group: string, pid: number, cause: string): void {
@@ -669,6 +694,7 @@ export class Frontend {
     for (const res of this.responses) if (!res.headersSent) res.shouldKeepAlive = false;
     this.responses.clear();
     for (const socket of this.connections.keys()) this.closeIfIdle(socket);
+    this.http2.stop();
     logNotice(`stopping: not accepting; ${this.inFlight} request(s) in flight get ${seconds} s`);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {

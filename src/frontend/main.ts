@@ -20,6 +20,8 @@ export type FrontendMessage =
 export interface GroupsState {
   daemons: Record<string, DaemonAddress[]>;
   unavailable: Record<string, { cause: string; why: string }>;
+  /** The server is stopping (readiness fails; src/frontend/health.ts). */
+  stopping: boolean;
 }
 export type SupervisorMessage =
   | { t: 'stop'; seconds: number }
@@ -29,7 +31,11 @@ export type SupervisorMessage =
   | { t: 'daemons'; group: string; daemons: DaemonAddress[] }
   /** A daemon process is going, for `cause`. */
   | { t: 'going'; group: string; pid: number; cause: string }
-  | { t: 'group-state'; group: string; unavailable: { cause: string; why: string } | null };
+  | { t: 'group-state'; group: string; unavailable: { cause: string; why: string } | null }
+  /** The supervisor is healthy (every HEARTBEAT_MS; src/frontend/health.ts). */
+  | { t: 'heartbeat' }
+  /** The server is stopping: not ready from now on; keep serving until told to stop. */
+  | { t: 'draining' };
 export type RetireCause = 'maximum-connections' | 'uncaught-exception';
 
 const boot = JSON.parse(process.env[FRONTEND_BOOT_ENV] ?? 'null') as FrontendBoot | null;
@@ -108,6 +114,10 @@ process.on('message', (m: SupervisorMessage) => {
       return frontend.going(m.group, m.pid, m.cause);
     case 'group-state':
       return frontend.groupState(m.group, m.unavailable ?? undefined);
+    case 'heartbeat':
+      return frontend.health?.heartbeat();
+    case 'draining':
+      return frontend.health?.stop();
   }
 });
 // The supervisor went away: stop as if told to.

@@ -116,6 +116,8 @@ export class Exchange {
   /** Request body bytes the daemon takes before it grants more; bytes held back for want of window. */
   private sendWindow = WINDOW;
   private held: Buffer | undefined;
+  /** The client's body is in: REQUEST_END goes once nothing is held. */
+  private bodyEnded = false;
   protected bodySent = false;
   /** Response bytes written to the client and not yet granted back to the daemon. */
   protected owed = 0;
@@ -226,7 +228,7 @@ export class Exchange {
       head: {
         method: this.req.method ?? 'GET',
         url: i.appUrl,
-        httpVersion: this.req.httpVersion === '1.0' ? '1.0' : '1.1',
+        httpVersion: this.req.httpVersionMajor === 2 ? '2.0' : this.req.httpVersion === '1.0' ? '1.0' : '1.1',
         rawHeaders: this.rawHeaders,
         body: this.body,
         contentLength: this.contentLength,
@@ -376,16 +378,19 @@ export class Exchange {
       this.held = rest;
       this.source.pause();
       this.arm();
-    } else if (this.source.isPaused()) this.source.resume();
+    } else if (this.bodyEnded) this.channel.bodyEnd(this.stream);
+    else if (this.source.isPaused()) this.source.resume();
   }
 
   private endBody(): void {
     if (this.over || !this.channel) return;
+    this.bodyEnded = true;
+    // With a chunk held for the daemon's window, the end follows it
+    // (sendBody). Not on the request's 'resume': since Node 26 resume() on
+    // a request that has ended emits none, and the end was never sent.
     if (this.held) {
-      // Sent once the window allows, then the end.
       const held = this.held;
       this.held = undefined;
-      this.source.once('resume', () => this.channel?.bodyEnd(this.stream));
       return this.sendBody(held);
     }
     this.channel.bodyEnd(this.stream);

@@ -1,4 +1,6 @@
-// Loader for the sluice_native addon (src/native/sluice_native.c).
+// Loader for the sluice_native addon (src/native/sluice_native.c): a build
+// made in this package (build/Release, by `npm install` from source) or the
+// prebuilt one the package ships (prebuilds/linux-x64, made by `npm pack`).
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -29,28 +31,43 @@ export interface Native {
   tableMap(fd: number, cells: number): void;
   tableGet(i: number): number;
   tableSet(i: number, v: number): void;
+  /** Sends one datagram to a UNIX datagram socket ("@name": abstract namespace): 0 or -errno. */
+  notify(path: string, message: string): number;
+  /** An inherited listening TCP socket's address; throws (with an errno code) for anything else. Makes it non-blocking and close-on-exec. */
+  adoptListener(fd: number): { host: string; port: number };
 }
 
 export type NativeWatcher = { readonly __brand: 'NativeWatcher' };
+
+/** No addon for this platform: sluice cannot serve (the message is one line). */
+export class NativeAddonMissing extends Error {}
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 let loaded: Native | undefined;
 
 export function native(): Native {
   if (loaded) return loaded;
-  if (process.platform === 'win32') {
-    throw new Error('sluice: daemon mode is not available on Windows (as with mod_wsgi); use --embedded');
-  }
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const root = path.resolve(here, '..', '..');
   const require = createRequire(import.meta.url);
+  const load = require('node-gyp-build') as (dir: string) => Native;
   try {
-    loaded = require(path.join(root, 'build', 'Release', 'sluice_native.node')) as Native;
+    loaded = load(ROOT);
   } catch (err) {
-    throw new Error(
-      `sluice: the native addon is not built (${(err as Error).message}); run "npm install" in ${root}`,
+    const message = (err as Error).message.split('\n')[0]!;
+    const why = message.startsWith('No native build was found') ? '' : `: ${message}`;
+    throw new NativeAddonMissing(
+      `no native addon for ${platformName()} (Node ${process.version}) in ${ROOT}${why}; ` +
+        'the package ships a prebuilt one for linux-x64 with glibc; elsewhere npm builds it from source at install, which needs a C compiler and Python (then run "npm rebuild sluice")',
     );
   }
   return loaded;
+}
+
+function platformName(): string {
+  const name = `${process.platform}-${process.arch}`;
+  if (process.platform !== 'linux') return name;
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return `${name} (${header?.glibcVersionRuntime ? 'glibc' : 'not glibc'})`;
 }
 
 const E = constants.errno;

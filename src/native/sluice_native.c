@@ -24,6 +24,16 @@
  *                                      processes that map the same fd (the
  *                                      front ends' accept table)
  *
+ * and two calls for running under a service manager (systemd):
+ *
+ *   notify(path, message)           -> 0 or -errno   one datagram to
+ *                                      NOTIFY_SOCKET (Node has no UNIX
+ *                                      datagram sockets)
+ *   adoptListener(fd)               -> { host, port } of an inherited
+ *                                      listening TCP socket (socket
+ *                                      activation), made non-blocking and
+ *                                      close-on-exec
+ *
  * The JavaScript side starts the watcher only while it has a free slot and
  * calls acceptOne() once per free slot.
  */
@@ -41,6 +51,8 @@ NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -264,6 +276,111 @@ static napi_value SendQueue(napi_env env, napi_callback_info info) {
   if (getsockopt(fd, SOL_SOCKET, SO_NWRITE, &n, &len) != 0) n = -1;
 #endif
   return make_int(env, n);
+}
+
+/* ---- service manager ---------------------------------------------------- */
+
+/* sd_notify's protocol: the message is one datagram to the UNIX socket named
+ * by NOTIFY_SOCKET; a name starting with "@" is in the abstract namespace. */
+static napi_value Notify(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct sockaddr_un addr;
+  size_t plen = 0, mlen = 0;
+  memset(&addr, 0, sizeof addr);
+  if (argc < 2 ||
+      napi_get_value_string_utf8(env, argv[0], addr.sun_path, sizeof addr.sun_path, &plen) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[1], NULL, 0, &mlen) != napi_ok) {
+    napi_throw_type_error(env, NULL, "notify(path, message)");
+    return NULL;
+  }
+  if (plen == 0 || plen >= sizeof addr.sun_path - 1) return make_int(env, -EINVAL);
+  addr.sun_family = AF_UNIX;
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';
+  char* msg = (char*)malloc(mlen + 1);
+  if (msg == NULL) return make_int(env, -ENOMEM);
+  if (napi_get_value_string_utf8(env, argv[1], msg, mlen + 1, &mlen) != napi_ok) {
+    free(msg);
+    napi_throw_type_error(env, NULL, "notify(path, message)");
+    return NULL;
+  }
+  int rc = 0;
+#ifdef SOCK_CLOEXEC
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+#else
+  int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+#endif
+  if (fd < 0) {
+    rc = -errno;
+  } else {
+    socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen);
+#ifdef MSG_NOSIGNAL
+    int flags = MSG_NOSIGNAL;
+#else
+    int flags = 0;
+#endif
+    ssize_t n;
+    do n = sendto(fd, msg, mlen, flags, (struct sockaddr*)&addr, alen);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) rc = -errno;
+    close(fd);
+  }
+  free(msg);
+  return make_int(env, rc);
+}
+
+/* An inherited socket (LISTEN_FDS): it must be a listening TCP socket; it is
+ * made non-blocking (the accept loop must never block) and close-on-exec (it
+ * reaches children only where they are given it). */
+static napi_value AdoptListener(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || get_int_arg(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "adoptListener(fd)");
+    return NULL;
+  }
+  int type = 0, listening = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return throw_errno(env, errno, "not a socket");
+  if (type != SOCK_STREAM) {
+    napi_throw_error(env, "EPROTOTYPE", "not a stream socket");
+    return NULL;
+  }
+#ifdef SO_ACCEPTCONN
+  len = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0) return throw_errno(env, errno, "getsockopt");
+  if (!listening) {
+    napi_throw_error(env, "EINVAL", "not a listening socket");
+    return NULL;
+  }
+#endif
+  struct sockaddr_storage ss;
+  len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr*)&ss, &len) < 0) return throw_errno(env, errno, "getsockname");
+  char host[INET6_ADDRSTRLEN];
+  int port;
+  if (ss.ss_family == AF_INET) {
+    struct sockaddr_in* a = (struct sockaddr_in*)&ss;
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6* a = (struct sockaddr_in6*)&ss;
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    port = ntohs(a->sin6_port);
+  } else {
+    napi_throw_error(env, "EAFNOSUPPORT", "not a TCP socket (a UNIX or other socket family)");
+    return NULL;
+  }
+  if (set_flags(fd) < 0) return throw_errno(env, errno, "fcntl");
+  napi_value out, h;
+  CHECK(env, napi_create_object(env, &out));
+  CHECK(env, napi_create_string_utf8(env, host, NAPI_AUTO_LENGTH, &h));
+  CHECK(env, napi_set_named_property(env, out, "host", h));
+  CHECK(env, napi_set_named_property(env, out, "port", make_int(env, port)));
+  return out;
 }
 
 /* ---- readability watcher ------------------------------------------------ */
@@ -520,6 +637,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"tableMap", NULL, TableMap, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tableGet", NULL, TableGet, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tableSet", NULL, TableSet, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"notify", NULL, Notify, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adoptListener", NULL, AdoptListener, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

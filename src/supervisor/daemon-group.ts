@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { BOOT_ENV, type DaemonApp, type DaemonBoot } from '../daemon/boot.js';
 import { identityEnv } from './privileges.js';
+import { daemonEnvironment } from '../config/env-file.js';
 import type { DaemonMessage } from '../daemon/status-pipe.js';
 import fs from 'node:fs';
 import { Liveness } from './liveness.js';
@@ -153,8 +154,8 @@ export class DaemonGroup {
       loadFailures: this.loadFailures[index] ?? 0,
       startedForReload: replacing === 'reload',
     };
-    // The group's env, then lang / locale, over the supervisor's environment.
-    const env: NodeJS.ProcessEnv = { ...process.env, ...identityEnv(g), ...g.env, [BOOT_ENV]: JSON.stringify(boot) };
+    // The group's env, then lang / locale, over the supervisor's environment (and that over its envFile).
+    const env = daemonEnvironment(g, { ...identityEnv(g), ...g.env, [BOOT_ENV]: JSON.stringify(boot) });
     if (g.lang) env.LANG = g.lang;
     if (g.locale) env.LC_ALL = g.locale;
     // Its own socket (mode 0600, in the private directory): only the front

@@ -8,6 +8,7 @@ import path from 'node:path';
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import { native } from '../native/index.js';
+import { adoptListeners, type InheritedSocket } from './systemd.js';
 import { ConfigError } from '../config/errors.js';
 import type { EffectiveConfig } from '../config/types.js';
 
@@ -20,7 +21,9 @@ export interface TcpListener {
 
 const MAX_SUN_PATH = process.platform === 'linux' ? 107 : 103;
 
-export async function openTcpListeners(config: EffectiveConfig): Promise<TcpListener[]> {
+/** The listeners' sockets: bound here, or the ones a service manager passed (socket activation). */
+export async function openTcpListeners(config: EffectiveConfig, inherited: InheritedSocket[] | undefined): Promise<TcpListener[]> {
+  if (inherited) return adoptListeners(config, inherited);
   const out: TcpListener[] = [];
   const single = config.listen.length === 1;
   try {

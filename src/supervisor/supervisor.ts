@@ -18,6 +18,8 @@ import { MetricsCollector } from '../metrics/collect.js';
 import { rssOf } from '../metrics/rss.js';
 import type { StatusReport } from '../metrics/report.js';
 import { native } from '../native/index.js';
+import { HEARTBEAT_MS } from '../frontend/health.js';
+import { Systemd } from './systemd.js';
 import { openErrorLog, logError, logNotice, logWarn } from '../log/error-log.js';
 import { ConfigError } from '../config/errors.js';
 import { GLOBAL } from '../config/options.js';
@@ -41,6 +43,8 @@ export class Supervisor {
   /** A restart asked for while one runs: it runs after it, once however often it was asked for. */
   private queuedRestart: Promise<string> | undefined;
   private readonly metrics = new MetricsCollector();
+  /** The service manager's protocols (src/supervisor/systemd.ts); set by start(). */
+  private systemd: Systemd | undefined;
 
   constructor(
     private config: EffectiveConfig,
@@ -51,9 +55,11 @@ export class Supervisor {
   /** Opens sockets (a ConfigError here means exit 2, nothing started), then starts everything. */
   async start(): Promise<void> {
     const config = this.config;
+    native(); // before anything starts: without the addon nothing can serve (NativeAddonMissing)
+    const systemd = (this.systemd = Systemd.fromEnvironment());
     openErrorLog(config.errorLog, 'supervisor');
     checkPrivileges(config);
-    this.tcp = await openTcpListeners(config);
+    this.tcp = await openTcpListeners(config, systemd.inherited);
     try {
       this.socketDir = makeSocketDir(config);
     } catch (err) {
@@ -63,10 +69,22 @@ export class Supervisor {
     const allApps = appsOf(config, undefined);
     for (const name of Object.keys(config.groups)) this.addGroup(name, config, allApps);
     this.frontend = new FrontendPool(config, this.tcp.map((l) => l.fd), () => this.groupsState());
+    setInterval(() => this.frontend?.broadcast({ t: 'heartbeat' }), HEARTBEAT_MS).unref();
     await Promise.all([this.frontend.start(), ...[...this.groups.values()].map((g) => g.whenStarted())]);
     await serveControl(this.socketDir, (req) => this.control(req));
     this.installSignals();
     this.frontend.startMaintenance();
+    systemd.readyWhen(() => this.waitingFor(), this.serving());
+  }
+
+  /** What the server waits for before it is ready: a group without a ready process; undefined when none. */
+  private waitingFor(): string | undefined {
+    const waiting = [...this.groups.values()].filter((g) => g.daemons().length === 0).map((g) => g.name);
+    return waiting.length > 0 ? `a ready process in group${waiting.length > 1 ? 's' : ''} ${waiting.join(', ')}` : undefined;
+  }
+
+  private serving(): string {
+    return `serving ${this.tcp.map((l) => `${l.host}:${l.port}`).join(', ')}; groups ${[...this.groups.keys()].join(', ') || 'none'}`;
   }
 
   private addGroup(name: string, config: EffectiveConfig, allApps: DaemonApp[]): DaemonGroup {
@@ -98,7 +116,7 @@ export class Supervisor {
   private groupsState(): GroupsState {
     const daemons: GroupsState['daemons'] = {};
     for (const [name, g] of this.groups) daemons[name] = g.daemons();
-    return { daemons, unavailable: Object.fromEntries(this.unavailable) };
+    return { daemons, unavailable: Object.fromEntries(this.unavailable), stopping: this.stopping };
   }
 
   layout(): string[] {
@@ -201,8 +219,10 @@ export class Supervisor {
   }
 
   private runRestart(reason: string): Promise<string> {
+    this.systemd?.reloading(reason);
     const run = this.doRestart(reason).finally(() => {
       if (this.restarting === run) this.restarting = undefined;
+      this.systemd?.readyWhen(() => this.waitingFor(), this.serving());
     });
     this.restarting = run;
     return run;
@@ -247,10 +267,18 @@ export class Supervisor {
   async stop(reason: string): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    // Readiness fails from now on (src/frontend/health.ts).
+    this.frontend?.broadcast({ t: 'draining' });
+    this.systemd?.stopping(reason);
     // Daemons may be stopping already (a signal sent to the whole process
     // group): none of them is replaced from now on.
     for (const g of this.groups.values()) g.stopReplacing();
     await (this.queuedRestart ?? this.restarting)?.catch(() => {});
+    const drain = this.config.drainTime;
+    if (drain > 0) {
+      logNotice(`${reason}: draining for drain-time ${drain} s: still serving, readiness answers 503`, { cause: 'shutdown' });
+      await new Promise((r) => setTimeout(r, drain * 1000));
+    }
     const seconds = this.config.shutdownTimeout;
     logNotice(`${reason}: stopping; in-flight requests get ${seconds} s`, { cause: 'shutdown' });
     // The front end first: it stops accepting and its in-flight requests
