@@ -159,7 +159,9 @@ function runNode(listener: (req: IncomingMessage, res: ServerResponse) => unknow
 }
 
 function isResponse(v: unknown): boolean {
-  return v instanceof Response || (typeof v === 'object' && v !== null && typeof (v as Response).status === 'number' && (v as Response).headers instanceof Headers);
+  // Most handlers return nothing: no look at the (lazily loaded) fetch globals for them.
+  if (typeof v !== 'object' || v === null) return false;
+  return v instanceof Response || (typeof (v as Response).status === 'number' && (v as Response).headers instanceof Headers);
 }
 
 // Rather than leave the client waiting for a response that never comes.

@@ -4,9 +4,12 @@
 // size the kernel writes in one piece).
 import fs from 'node:fs';
 
-/** A buffered sink's lines are written at most this long after they came... */
+/**
+ * A buffered sink writes at the end of the event-loop turn when it last wrote
+ * this long ago or more, else this long after its last write (under load: one
+ * write per FLUSH_MS), and whenever its buffer of BUFFER_BYTES is full.
+ */
 const FLUSH_MS = 100;
-/** ...or as soon as its buffer of this many bytes is full. */
 const BUFFER_BYTES = 64 * 1024;
 const PIPE_BUF = 4096;
 
@@ -22,6 +25,8 @@ export class LogSink {
   private used = 0;
   private lines = 0;
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+  private lastFlush = 0;
   /** Lines dropped since the last write failed; undefined while writes succeed. */
   private lost: number | undefined;
 
@@ -56,16 +61,19 @@ export class LogSink {
     this.used += buf.write(line, this.used, 'latin1');
     buf[this.used++] = 10;
     this.lines++;
-    if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), FLUSH_MS);
-      this.timer.unref();
+    if (!this.timer && !this.immediate) {
+      const since = performance.now() - this.lastFlush;
+      if (since >= FLUSH_MS) this.immediate = setImmediate(() => this.flush()).unref();
+      else this.timer = setTimeout(() => this.flush(), FLUSH_MS - since).unref();
     }
   }
 
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = this.immediate = undefined;
     if (this.used === 0) return;
+    this.lastFlush = performance.now();
     const data = this.buf!.subarray(0, this.used);
     const lines = this.lines;
     this.used = 0;
