@@ -93,30 +93,65 @@ const NO_CONTEXT = undefined as unknown as RequestContext;
  * streams) passes false.
  */
 export function runHandler(h: Handler, req: IncomingMessage, res: ServerResponse, ctx: LiveContext, hooks: RunHooks, eventsInContext = true): void {
-  res.once('close', () => {
-    const finished = res.writableFinished;
-    if (!finished) ctx.abort(new ClientDisconnected());
-    // Outside the request's context, but not with contextStorage.exit():
-    // on Node 20 that switches the async hooks off and on again per request.
-    contextStorage.run(NO_CONTEXT, hooks.onDone, finished);
-  });
+  const run = new HandlerRun(res, ctx, hooks);
+  (res as Running)[RUN] = run;
+  res.on('close', onResponseClose);
   if (h.style === 'node' && eventsInContext) {
     // Fetch-style apps see the body through promises, which keep the context.
     emitInContext(req, ctx);
     emitInContext(res, ctx);
   }
   if (ctx.mountPoint) (req as IncomingMessage & { originalUrl?: string }).originalUrl = ctx.mountPoint + req.url;
-  const fail = (err: unknown) => {
+  if (h.style === 'node') contextStorage.run(ctx, runNode, h.listener, req, res, run);
+  else contextStorage.run(ctx, startFetch, h.fetch, req, res, run);
+}
+
+/** One run of a handler: what its response's close and its failures report to. */
+class HandlerRun {
+  /** Its response closed (reported once, without a once() wrapper per request). */
+  over = false;
+
+  constructor(
+    readonly res: ServerResponse,
+    readonly ctx: LiveContext,
+    readonly hooks: RunHooks,
+  ) {}
+
+  fail(err: unknown): void {
+    const ctx = this.ctx;
     const timeout = isRequestTimeout(err) || (ctx.interrupted && ctx.signal.aborted);
     const status = timeout ? 504 : 500;
     const cause: Cause = timeout ? 'request-timeout-recovered' : 'app-error';
-    hooks.onAppError(err, status, cause);
-    sendError(res, status, cause, timeout ? 'Gateway Timeout' : 'Internal Server Error');
-  };
-  contextStorage.run(ctx, () => {
-    if (h.style === 'node') runNode(h.listener, req, res, fail);
-    else runFetch(h.fetch, req, res, ctx, fail).catch(fail);
-  });
+    this.hooks.onAppError(err, status, cause);
+    sendError(this.res, status, cause, timeout ? 'Gateway Timeout' : 'Internal Server Error');
+  }
+
+  closed(finished: boolean): void {
+    this.hooks.onDone(finished);
+  }
+}
+
+const RUN = Symbol('sluice.handlerRun');
+type Running = ServerResponse & { [RUN]: HandlerRun };
+
+function onResponseClose(this: Running): void {
+  const run = this[RUN];
+  if (run.over) return;
+  run.over = true;
+  const finished = this.writableFinished;
+  if (!finished) run.ctx.abort(new ClientDisconnected());
+  // Outside the request's context, but not with contextStorage.exit():
+  // on Node 20 that switches the async hooks off and on again per request.
+  contextStorage.run(NO_CONTEXT, closeRun, run, finished);
+}
+
+function closeRun(run: HandlerRun, finished: boolean): void {
+  run.closed(finished);
+}
+
+function startFetch(fetch: Parameters<typeof runFetch>[0], req: IncomingMessage, res: ServerResponse, run: HandlerRun): void {
+  const fail = (e: unknown) => run.fail(e);
+  runFetch(fetch, req, res, run.ctx, fail).catch(fail);
 }
 
 const EMIT_CONTEXT = Symbol('sluice.emitContext');
@@ -142,19 +177,22 @@ function emitInContext(emitter: IncomingMessage | ServerResponse, ctx: LiveConte
   emitter.emit = emitInContextOf as Emit;
 }
 
-function runNode(listener: (req: IncomingMessage, res: ServerResponse) => unknown, req: IncomingMessage, res: ServerResponse, fail: (e: unknown) => void): void {
+function runNode(listener: (req: IncomingMessage, res: ServerResponse) => unknown, req: IncomingMessage, res: ServerResponse, run: HandlerRun): void {
   let ret: unknown;
   try {
     ret = listener(req, res);
   } catch (err) {
-    fail(err);
+    run.fail(err);
     return;
   }
-  if (isResponse(ret)) return fail(misdetected());
+  if (isResponse(ret)) return run.fail(misdetected());
   if (ret !== undefined && ret !== null && typeof (ret as Promise<unknown>).then === 'function') {
-    (ret as Promise<unknown>).then((v) => {
-      if (isResponse(v) && !res.headersSent) fail(misdetected());
-    }, fail);
+    (ret as Promise<unknown>).then(
+      (v) => {
+        if (isResponse(v) && !res.headersSent) run.fail(misdetected());
+      },
+      (err) => run.fail(err),
+    );
   }
 }
 

@@ -5,7 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type net from 'node:net';
 import { HandlerCache, type Handler, type UpgradeListener } from '../app/load.js';
 import { TunnelWatch } from './tunnel-watch.js';
-import { LiveContext, logAppError, runHandler, sendError } from '../app/run-handler.js';
+import { LiveContext, logAppError, runHandler, sendError, type RunHooks } from '../app/run-handler.js';
+import type { Cause } from '../protocol/causes.js';
 import { contextStorage } from '../app/context.js';
 import { GLOBAL } from '../config/options.js';
 import { wallNow } from '../protocol/envelope.js';
@@ -40,15 +41,30 @@ interface Running {
   cut(): void;
 }
 
-/** An embedded request (not an upgrade) while it runs. */
-class RunningRequest implements Running {
+/** An embedded request (not an upgrade) while it runs: what runHandler reports to, and what an uncaught exception finds. */
+class RunningRequest implements Running, RunHooks {
   cause: string | undefined;
 
   constructor(
     private readonly method: string | undefined,
     private readonly url: string | undefined,
     private readonly res: ServerResponse,
+    private readonly ctx: LiveContext,
+    private readonly done: (r: EmbeddedResult) => void,
   ) {}
+
+  onAppError(err: unknown, status: number, c: Cause): void {
+    this.cause = c;
+    const fields = { group: GLOBAL, request: this.ctx.requestId };
+    if (c === 'request-timeout-recovered') logNotice(`${this.what} unwound after its signal was aborted`, { ...fields, status, cause: c });
+    else logAppError(this.what, err, status, c, this.res, fields);
+  }
+
+  onDone(finished: boolean): void {
+    setRunning(this.ctx, undefined);
+    const res = this.res;
+    this.done({ status: finished || res.headersSent ? res.statusCode : 499, cause: this.cause ?? (finished ? undefined : 'client-gone') });
+  }
 
   get what(): string {
     return `${this.method} ${this.url}`;
@@ -71,8 +87,13 @@ class RunningRequest implements Running {
   }
 }
 
-/** Requests running, by their context: an uncaught exception is answered through it. */
-const running = new Map<LiveContext, Running>();
+/** The request a context belongs to while it runs here: an uncaught exception in that context is answered through it. */
+const RUNNING = Symbol('sluice.running');
+type WithRunning = LiveContext & { [RUNNING]?: Running };
+
+function setRunning(ctx: LiveContext, r: Running | undefined): void {
+  (ctx as WithRunning)[RUNNING] = r;
+}
 
 export class EmbeddedApps {
   private readonly cache = new HandlerCache();
@@ -105,7 +126,19 @@ export class EmbeddedApps {
     client: Client,
     done: (r: EmbeddedResult) => void,
   ): void {
+    const h = this.handlerOf(mount);
+    if (h) return this.start(h, req, res, mount, appUrl, requestId, client, done);
     this.withHandler(mount, requestId, res, () => done({ status: 500, cause: 'app-load-error' }), (h) => this.start(h, req, res, mount, appUrl, requestId, client, done));
+  }
+
+  /** The mount's handler if it is loaded. */
+  private handlerOf(mount: EffectiveMount): Handler | undefined {
+    let h = this.byMount.get(mount);
+    if (!h) {
+      h = this.cache.ready(mount.app, mount.applicationGroup, mount.callableObject);
+      if (h) this.byMount.set(mount, h);
+    }
+    return h;
   }
 
   /** Calls `use` with the mount's handler (loading it first if a dispatch hook chose one not loaded at start); 500 if it cannot load. */
@@ -115,11 +148,7 @@ export class EmbeddedApps {
       sendError(res, 500, 'app-load-error', 'Internal Server Error');
       failed();
     };
-    let h = this.byMount.get(mount);
-    if (!h) {
-      h = this.cache.ready(mount.app, mount.applicationGroup, mount.callableObject);
-      if (h) this.byMount.set(mount, h);
-    }
+    const h = this.handlerOf(mount);
     if (h) return use(h);
     const loadError = this.errors.get(mount);
     if (loadError !== undefined) return fail(loadError);
@@ -158,20 +187,10 @@ export class EmbeddedApps {
 
   private start(h: Handler, req: IncomingMessage, res: ServerResponse, mount: EffectiveMount, appUrl: string, requestId: string, client: Client, done: (r: EmbeddedResult) => void): void {
     const ctx = this.context(mount, requestId, client);
-    const r = new RunningRequest(req.method, req.url, res);
+    const r = new RunningRequest(req.method, req.url, res, ctx, done);
     req.url = appUrl;
-    running.set(ctx, r);
-    runHandler(h, req, res, ctx, {
-      onAppError: (err, status, c) => {
-        r.cause = c;
-        if (c === 'request-timeout-recovered') logNotice(`${r.what} unwound after its signal was aborted`, { group: GLOBAL, request: requestId, status, cause: c });
-        else logAppError(r.what, err, status, c, res, { group: GLOBAL, request: requestId });
-      },
-      onDone: (finished) => {
-        running.delete(ctx);
-        done({ status: finished || res.headersSent ? res.statusCode : 499, cause: r.cause ?? (finished ? undefined : 'client-gone') });
-      },
-    });
+    setRunning(ctx, r);
+    runHandler(h, req, res, ctx, r);
   }
 
   private context(mount: EffectiveMount, requestId: string, client: Client): LiveContext {
@@ -212,11 +231,11 @@ export class EmbeddedApps {
       answer500: () => sendError(res, 500, 'uncaught-exception', 'Internal Server Error'),
       cut: () => socket.destroy(),
     };
-    running.set(ctx, tunnel);
+    setRunning(ctx, tunnel);
     socket.once('close', () => {
       this.tunnels--;
       watch.stop();
-      running.delete(ctx);
+      setRunning(ctx, undefined);
       cause = tunnel.cause ?? cause;
       if (!ctx.signal.aborted) ctx.abort(new Error('the connection closed'));
       let status = watch.status || 0;
@@ -253,7 +272,7 @@ export class EmbeddedApps {
   /** Answers 500 the request an uncaught exception was raised in (from its request context), or cuts its response; logs it. */
   uncaught(err: unknown, kind: string): void {
     const ctx = contextStorage.getStore();
-    const r = ctx instanceof LiveContext ? running.get(ctx) : undefined;
+    const r = ctx instanceof LiveContext ? (ctx as WithRunning)[RUNNING] : undefined;
     const answered = r !== undefined && !r.started();
     logError(`${kind}${r ? ` in ${r.what}` : ' (outside any request)'}: ${(err as Error)?.stack ?? String(err)}`, {
       group: GLOBAL,

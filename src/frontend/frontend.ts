@@ -96,6 +96,10 @@ class Transaction {
   /** The refusal the embedded run answered. */
   holderRefusal: Refusal | undefined;
   private stopBodyWatch: (() => void) | undefined;
+  /** Its place in the front end's list of requests in progress (Frontend.linkOpen). */
+  prevOpen: Transaction | undefined;
+  nextOpen: Transaction | undefined;
+  linked = false;
   /** Counts an open tunnel's close (the upgrade was answered 101). */
   private closeTunnel: (() => void) | undefined;
 
@@ -206,7 +210,7 @@ class Transaction {
     });
     this.meter.end(status, cause, queueMs);
     fe.inFlight--;
-    fe.responses.delete(res);
+    fe.unlinkOpen(this);
     if (!conn) return;
     if (conn.reading === this) conn.reading = undefined;
     conn.active--;
@@ -252,8 +256,25 @@ export class Frontend {
   }
   /** Open client connections: requests in progress on each. */
   private readonly connections = new Map<net.Socket, Connection>();
-  /** Responses in progress whose head is not out yet may still be told to close. */
-  readonly responses = new Set<ServerResponse>();
+  /** Requests in progress whose response may still be told to close (a list through the transactions: no Set to grow and shrink per request). */
+  private openHead: Transaction | undefined;
+
+  linkOpen(tx: Transaction): void {
+    tx.nextOpen = this.openHead;
+    if (this.openHead) this.openHead.prevOpen = tx;
+    this.openHead = tx;
+    tx.linked = true;
+  }
+
+  unlinkOpen(tx: Transaction): void {
+    if (!tx.linked) return;
+    tx.linked = false;
+    if (tx.prevOpen) tx.prevOpen.nextOpen = tx.nextOpen;
+    else this.openHead = tx.nextOpen;
+    if (tx.nextOpen) tx.nextOpen.prevOpen = tx.prevOpen;
+    tx.prevOpen = tx.nextOpen = undefined;
+  }
+
   private onDrained: (() => void) | undefined;
   accepted = 0;
   /** Keep-alive connections to close after their current response, for a sibling to take them anew (rebalance()). */
@@ -483,7 +504,7 @@ export class Frontend {
       conn.reading = tx;
     }
     if (this.stopping) res.shouldKeepAlive = false;
-    else this.responses.add(res);
+    else this.linkOpen(tx);
     if (this.shed > 0 && conn && conn.active === 1 && conn.waiting.length === 0) {
       this.shed--;
       res.shouldKeepAlive = false;
@@ -691,8 +712,14 @@ export class Frontend {
     this.onSlots?.();
     // Embedded apps with open tunnels (WebSockets) learn that they close within `seconds`.
     beginDrain({ cause: 'shutdown', seconds });
-    for (const res of this.responses) if (!res.headersSent) res.shouldKeepAlive = false;
-    this.responses.clear();
+    for (let tx = this.openHead; tx; ) {
+      const next = tx.nextOpen;
+      if (!tx.res.headersSent) tx.res.shouldKeepAlive = false;
+      tx.linked = false;
+      tx.prevOpen = tx.nextOpen = undefined;
+      tx = next;
+    }
+    this.openHead = undefined;
     for (const socket of this.connections.keys()) this.closeIfIdle(socket);
     this.http2.stop();
     logNotice(`stopping: not accepting; ${this.inFlight} request(s) in flight get ${seconds} s`);
