@@ -1,15 +1,17 @@
 // Hello-world throughput and latency, in one run: bare node:http (one
 // process), the peers an operator would pick instead (node:cluster with 2
 // workers; nginx -> node over a UNIX socket with upstream keep-alive, when
-// nginx is installed), sluice embedded, and sluice daemon mode with
-// processes=1 and 2, each as a ratio to bare node measured in the same run,
-// with the CPU each process spends per request; then the latency at one
-// connection of bare node, nginx and sluice daemon mode.
+// nginx is installed), sluice embedded (one front end, the default sizing,
+// two front ends) and sluice daemon mode with processes=1 and 2, each as a
+// ratio to bare node measured in the same run, with the CPU each process
+// spends per request and each process's resident memory after the load; then
+// the latency at one connection of bare node, nginx, sluice embedded and
+// daemon mode.
 //
 //   npm run bench                      (build, then this file with defaults)
 //   node --import tsx bench/hello.ts [--rounds 3] [--duration 5] [--warmup 1]
 //        [--connections 32] [--loadgen auto|wrk|node]
-//        [--only bare,cluster,nginx,embedded,daemon-p1,daemon-p2] [--no-latency]
+//        [--only bare,cluster,nginx,embedded-1,embedded,embedded-2,daemon-p1,daemon-p2] [--no-latency]
 //
 // Each round runs every configuration once, in turn, so that noise from other
 // work on the machine spreads over all of them; the table shows the median
@@ -80,9 +82,19 @@ const CONFIGS: Config[] = [
       ]
     : []),
   {
+    name: 'embedded-1',
+    label: 'sluice embedded, 1 front end (--server-limit 1)',
+    start: (log) => startProcess(process.execPath, sluiceArgs(['--embedded', '--server-limit', '1'], log), SERVING, (m) => m[1]!),
+  },
+  {
     name: 'embedded',
-    label: 'sluice embedded',
+    label: 'sluice embedded, default front-end sizing',
     start: (log) => startProcess(process.execPath, sluiceArgs(['--embedded'], log), SERVING, (m) => m[1]!),
+  },
+  {
+    name: 'embedded-2',
+    label: 'sluice embedded, --start-servers 2',
+    start: (log) => startProcess(process.execPath, sluiceArgs(['--embedded', '--start-servers', '2'], log), SERVING, (m) => m[1]!),
   },
   {
     name: 'daemon-p1',
@@ -101,16 +113,54 @@ interface Run extends Measurement {
   frontCpu?: number;
   /** CPU µs per request of all daemon processes together. */
   daemonCpu?: number;
+  /** Resident memory after the load, MB: [supervisor or bare/cluster primary, each front end or worker..., each daemon...]. */
+  rss?: { main: number; front: number[]; daemons: number[] };
 }
 
 const pidList = (text: string | undefined) => (text ? text.split(/,\s*/).map(Number).filter((n) => n > 0) : []);
 
-/** The processes that take HTTP requests (bare server, peers, front ends), and the daemon processes. */
+/**
+ * The processes that take HTTP requests (bare server, peers' workers, sluice
+ * front ends) and the daemon processes, now: a sluice front end started under
+ * load is counted from then on.
+ */
 function serverPids(s: Started): { front: number[]; daemons: number[] } {
   const listed = s.banner.match(/listening \d+ pids ([\d,]+)/)?.[1];
   if (listed) return { front: pidList(listed.replaceAll(',', ', ')), daemons: [] };
   if (!s.banner.includes('sluice:')) return { front: [s.pid], daemons: [] };
-  return { front: pidList(s.banner.match(/front end pids? ([\d, ]+)/)?.[1]), daemons: pidList(s.banner.match(/\(pids? ([\d, ]+)\)/)?.[1]) };
+  const kids = childrenOf(s.pid);
+    // A front end's process title is "sluice: front end"; every other child is a daemon process.
+  const front = kids.filter((p) => cmdline(p).includes('sluice: front end'));
+  return { front, daemons: kids.filter((p) => !front.includes(p)) };
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return pidList(fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').trim().replaceAll(' ', ', '));
+  } catch {
+    return [];
+  }
+}
+
+function cmdline(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+  } catch {
+    return '';
+  }
+}
+
+function rssMb(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'latin1'))?.[1]) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+function rssCell(r: { main: number; front: number[]; daemons: number[] }): string {
+  const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' + ');
+  return [Number.isNaN(r.main) ? '' : r.main.toFixed(0), list(r.front), list(r.daemons)].filter((x) => x !== '').join('; ');
 }
 
 function cpuCell(front: number, daemon: number): string {
@@ -134,14 +184,22 @@ async function main(): Promise<void> {
         const logFile = path.join(tmp, `${c.name}-${r}.log`);
         const server = await c.start(logFile);
         try {
-          const { front, daemons } = serverPids(server);
-          const ticks = () => [front, daemons].map((ps) => (ps.length ? ps.reduce((a, p) => a + cpuTicks(p), 0) : NaN));
-          let t0: number[] = [];
-          let t1: number[] = [];
+          // Per pid, so that a process started during the run counts from zero.
+          const ticks = () => {
+            const { front, daemons } = serverPids(server);
+            return [front, daemons].map((ps) => new Map(ps.map((p) => [p, cpuTicks(p)])));
+          };
+          let t0: Map<number, number>[] = [];
+          let t1: Map<number, number>[] = [];
           const m: Run = await measure(loadgen, server.url, opts, { start: () => (t0 = ticks()), end: () => (t1 = ticks()) });
-          const micros = (i: number) => (((t1[i]! - t0[i]!) / TICKS_PER_SECOND) * 1e6) / (m.rps * opts.durationS);
+          const spent = (i: number) => [...t1[i]!].reduce((a, [p, t]) => a + t - (t0[i]!.get(p) ?? 0), 0);
+          const micros = (i: number) => (t1[i]!.size ? ((spent(i) / TICKS_PER_SECOND) * 1e6) / (m.rps * opts.durationS) : NaN);
           m.frontCpu = micros(0);
-          m.daemonCpu = daemons.length ? micros(1) : 0;
+          m.daemonCpu = t1[1]!.size ? micros(1) : 0;
+          const now = serverPids(server);
+          // The bare server is its own front end; a cluster primary or a sluice supervisor is shown first.
+          const alone = now.front.length === 1 && now.front[0] === server.pid;
+          m.rss = { main: alone ? NaN : rssMb(server.pid), front: now.front.filter((p) => alone || p !== server.pid).map(rssMb), daemons: now.daemons.map(rssMb) };
           results.get(c.name)!.push(m);
           process.stderr.write(`round ${r} ${c.name.padEnd(10)} ${m.rps.toFixed(0).padStart(7)} req/s  p50 ${m.p50Ms.toFixed(2)} ms  p99 ${m.p99Ms.toFixed(2)} ms  errors ${m.errors}\n`);
         } finally {
@@ -157,18 +215,23 @@ async function main(): Promise<void> {
   const med = new Map(
     configs.map((c) => {
       const ms = results.get(c.name)!;
-      return [c.name, { rps: median(ms.map((m) => m.rps)), p50: median(ms.map((m) => m.p50Ms)), p99: median(ms.map((m) => m.p99Ms)), runs: ms.map((m) => m.rps), errors: ms.reduce((a, m) => a + m.errors, 0), cpu: median(ms.map((m) => m.loadgenCpuMicrosPerRequest)), front: median(ms.map((m) => m.frontCpu ?? NaN)), daemon: median(ms.map((m) => m.daemonCpu ?? NaN)) }];
+      const rss = (f: (r: NonNullable<Run['rss']>) => number[]) => {
+        const lists = ms.map((m) => f(m.rss!));
+        const width = Math.max(...lists.map((l) => l.length));
+        return Array.from({ length: width }, (_, i) => median(lists.filter((l) => l.length > i).map((l) => l[i]!)));
+      };
+      return [c.name, { rps: median(ms.map((m) => m.rps)), p50: median(ms.map((m) => m.p50Ms)), p99: median(ms.map((m) => m.p99Ms)), runs: ms.map((m) => m.rps), errors: ms.reduce((a, m) => a + m.errors, 0), cpu: median(ms.map((m) => m.loadgenCpuMicrosPerRequest)), front: median(ms.map((m) => m.frontCpu ?? NaN)), daemon: median(ms.map((m) => m.daemonCpu ?? NaN)), rss: { main: median(ms.map((m) => m.rss!.main)), front: rss((r) => r.front), daemons: rss((r) => r.daemons) } }];
     }),
   );
   const bare = med.get('bare');
   const ratio = (v: number, base: number | undefined) => (base ? `${(v / base).toFixed(2)}×` : '–');
   const lines: string[] = [];
-  lines.push(`| configuration | req/s | × bare | p50 ms | p50 × bare | p99 ms | p99 × bare | CPU µs/request: front end(s) (or bare server) + daemons | runs (req/s) | errors |`);
-  lines.push(`| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |`);
+  lines.push(`| configuration | req/s | × bare | p50 ms | p50 × bare | p99 ms | p99 × bare | CPU µs/request: front end(s) (or bare server) + daemons | RSS after load MB: supervisor (or primary); front ends (or workers); daemons | runs (req/s) | errors |`);
+  lines.push(`| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |`);
   for (const c of configs) {
     const m = med.get(c.name)!;
     lines.push(
-      `| ${c.label} | ${m.rps.toFixed(0)} | ${ratio(m.rps, bare?.rps)} | ${m.p50.toFixed(2)} | ${ratio(m.p50, bare?.p50)} | ${m.p99.toFixed(2)} | ${ratio(m.p99, bare?.p99)} | ${cpuCell(m.front, m.daemon)} | ${m.runs.map((x) => x.toFixed(0)).join(', ')} | ${m.errors} |`,
+      `| ${c.label} | ${m.rps.toFixed(0)} | ${ratio(m.rps, bare?.rps)} | ${m.p50.toFixed(2)} | ${ratio(m.p50, bare?.p50)} | ${m.p99.toFixed(2)} | ${ratio(m.p99, bare?.p99)} | ${cpuCell(m.front, m.daemon)} | ${rssCell(m.rss)} | ${m.runs.map((x) => x.toFixed(0)).join(', ')} | ${m.errors} |`,
     );
   }
   const cmd = `npm run bench -- --rounds ${rounds} --duration ${opts.durationS} --warmup ${opts.warmupS} --connections ${opts.connections} --loadgen ${loadgen} --threads ${threads}${values.only ? ` --only ${values.only}` : ''}`;
@@ -187,7 +250,7 @@ async function main(): Promise<void> {
 
 /** p50 and p99 at one connection (one request at a time): what the hop adds to each request. */
 async function latencyTable(all: Config[], loadgen: LoadgenKind, rounds: number, opts: { durationS: number; warmupS: number }): Promise<string[]> {
-  const configs = all.filter((c) => ['bare', 'nginx', 'embedded', 'daemon-p2'].includes(c.name));
+  const configs = all.filter((c) => ['bare', 'nginx', 'embedded-1', 'daemon-p2'].includes(c.name));
   const runs = new Map<string, Measurement[]>(configs.map((c) => [c.name, []]));
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
   try {

@@ -109,6 +109,9 @@ test('processGroup "%{GLOBAL}" mounts and a daemon mount in one config: each run
   const mixed = await Promise.all(Array.from({ length: 10 }, (_, i) => json(s, i % 2 ? `/front/m${i}` : `/back/m${i}`)));
   mixed.forEach((m, i) => assert.equal(m.pid, i % 2 ? front : back[0], `request ${i}`));
 
+  // Access-log lines are written in batches (at most 100 ms after their requests).
+  await s.waitFor(/"GET \/front\/a HTTP\/1\.1"/);
+  await s.waitFor(/"GET \/back\/b HTTP\/1\.1"/);
   const logs = s.accessLog();
   const fl = logs.find((l) => l.url === '/front/a')!;
   const bl = logs.find((l) => l.url === '/back/b')!;

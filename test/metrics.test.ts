@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startSluice, runSluice, request, tempDir, APPS } from './helpers/sluice.js';
+import { startSluice, runSluice, request, tempDir, currentRss, APPS } from './helpers/sluice.js';
 
 const APP = path.join(APPS, 'st-app.ts');
 
@@ -250,4 +250,27 @@ test('report: exited front-end processes merged into one snapshot give the same 
   assert.equal(apart.groups[0]!.totals.errorsByCause['queue-timeout'], 1);
   assert.ok(Math.abs(apart.groups[0]!.windows['1h'].busySlotSeconds - 1.43) < 0.001, `busy ${apart.groups[0]!.windows['1h'].busySlotSeconds}`);
   assert.equal(apart.groups[0]!.windows['1h'].queue.max, 900);
+});
+
+test('sluice status: every process with its resident memory (supervisor, front ends, daemons), as the kernel counts it', async (t) => {
+  const prefix = tempDir();
+  const s = await startSluice(['start', path.join(APPS, 'lab.ts'), '--processes', '2', '--threads', '2', '--socket-prefix', prefix]);
+  t.after(() => s.stop());
+  const daemons = await s.groupPids('lab');
+  const front = await s.frontendPid();
+  assert.equal((await request(`${s.url}/pid`)).status, 200);
+  const json = JSON.parse((await runSluice(['status', '--socket-prefix', prefix, '--json'])).stdout);
+  const rss: Array<[number, number]> = [
+    [s.pid, json.rssBytes],
+    ...json.frontend.processes.map((p: { pid: number; rssBytes: number }) => [p.pid, p.rssBytes]),
+    ...json.groups[0].members.map((m: { pid: number; rssBytes: number }) => [m.pid, m.rssBytes]),
+  ];
+  assert.deepEqual(rss.map(([pid]) => pid).sort(), [s.pid, front, ...daemons].sort());
+  for (const [pid, bytes] of rss) {
+    const now = currentRss(pid);
+    assert.ok(bytes > 10 * 1048576 && Math.abs(bytes - now) < now * 0.3, `pid ${pid}: status says ${bytes} bytes, the kernel ${now}`);
+  }
+  const text = (await runSluice(['status', '--socket-prefix', prefix])).stdout;
+  assert.match(text, new RegExp(`processes \\(resident memory\\):\\n  supervisor ${s.pid}: [\\d.]+ MB\\n  front end ${front}: [\\d.]+ MB \\(ready, `));
+  for (const d of daemons) assert.match(text, new RegExp(`  group lab ${d}: [\\d.]+ MB \\(ready\\)`));
 });

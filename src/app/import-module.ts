@@ -8,6 +8,9 @@ const require = createRequire(import.meta.url);
 let tsxRegistered: Promise<void> | undefined;
 let selfResolvable = false;
 
+type Resolved = { url: string; shortCircuit?: boolean };
+type RegisterHooks = (hooks: { resolve(specifier: string, context: unknown, next: (s: string, c: unknown) => Resolved): Resolved }) => unknown;
+
 /** sluice's own entry point (what `import ... from 'sluice'` means). */
 const SELF_URL = new URL('../index.js', import.meta.url).href;
 
@@ -24,11 +27,27 @@ function makeSelfResolvable(from: string): void {
   } catch {
     selfResolvable = true;
   }
-  const hook = `export async function resolve(specifier, context, next) {
+  // In-thread hooks where Node has them (22.15+): module.register() runs its
+  // hooks in a thread of their own, a second JavaScript heap in every process.
+  const registerHooks = (Module as unknown as { registerHooks?: RegisterHooks }).registerHooks;
+  if (registerHooks) {
+    registerHooks({
+      resolve(specifier, context, next) {
+        try {
+          return next(specifier, context);
+        } catch (err) {
+          if (specifier === 'sluice') return { url: SELF_URL, shortCircuit: true };
+          throw err;
+        }
+      },
+    });
+  } else {
+    const hook = `export async function resolve(specifier, context, next) {
   try { return await next(specifier, context); }
   catch (err) { if (specifier === 'sluice') return { url: ${JSON.stringify(SELF_URL)}, shortCircuit: true }; throw err; }
 }`;
-  register(`data:text/javascript,${encodeURIComponent(hook)}`);
+    register(`data:text/javascript,${encodeURIComponent(hook)}`);
+  }
   const cjs = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
   const resolveFilename = cjs._resolveFilename;
   const selfPath = fileURLToPath(SELF_URL);

@@ -93,62 +93,113 @@ const NO_CONTEXT = undefined as unknown as RequestContext;
  * streams) passes false.
  */
 export function runHandler(h: Handler, req: IncomingMessage, res: ServerResponse, ctx: LiveContext, hooks: RunHooks, eventsInContext = true): void {
-  res.once('close', () => {
-    const finished = res.writableFinished;
-    if (!finished) ctx.abort(new ClientDisconnected());
-    // Outside the request's context, but not with contextStorage.exit():
-    // on Node 20 that switches the async hooks off and on again per request.
-    contextStorage.run(NO_CONTEXT, hooks.onDone, finished);
-  });
+  const run = new HandlerRun(res, ctx, hooks);
+  (res as Running)[RUN] = run;
+  res.on('close', onResponseClose);
   if (h.style === 'node' && eventsInContext) {
     // Fetch-style apps see the body through promises, which keep the context.
     emitInContext(req, ctx);
     emitInContext(res, ctx);
   }
   if (ctx.mountPoint) (req as IncomingMessage & { originalUrl?: string }).originalUrl = ctx.mountPoint + req.url;
-  const fail = (err: unknown) => {
+  if (h.style === 'node') contextStorage.run(ctx, runNode, h.listener, req, res, run);
+  else contextStorage.run(ctx, startFetch, h.fetch, req, res, run);
+}
+
+/** One run of a handler: what its response's close and its failures report to. */
+class HandlerRun {
+  /** Its response closed (reported once, without a once() wrapper per request). */
+  over = false;
+
+  constructor(
+    readonly res: ServerResponse,
+    readonly ctx: LiveContext,
+    readonly hooks: RunHooks,
+  ) {}
+
+  fail(err: unknown): void {
+    const ctx = this.ctx;
     const timeout = isRequestTimeout(err) || (ctx.interrupted && ctx.signal.aborted);
     const status = timeout ? 504 : 500;
     const cause: Cause = timeout ? 'request-timeout-recovered' : 'app-error';
-    hooks.onAppError(err, status, cause);
-    sendError(res, status, cause, timeout ? 'Gateway Timeout' : 'Internal Server Error');
-  };
-  contextStorage.run(ctx, () => {
-    if (h.style === 'node') runNode(h.listener, req, res, fail);
-    else runFetch(h.fetch, req, res, ctx, fail).catch(fail);
-  });
+    this.hooks.onAppError(err, status, cause);
+    sendError(this.res, status, cause, timeout ? 'Gateway Timeout' : 'Internal Server Error');
+  }
+
+  closed(finished: boolean): void {
+    this.hooks.onDone(finished);
+  }
+}
+
+const RUN = Symbol('sluice.handlerRun');
+type Running = ServerResponse & { [RUN]: HandlerRun };
+
+function onResponseClose(this: Running): void {
+  const run = this[RUN];
+  if (run.over) return;
+  run.over = true;
+  const finished = this.writableFinished;
+  if (!finished) run.ctx.abort(new ClientDisconnected());
+  // Outside the request's context, but not with contextStorage.exit():
+  // on Node 20 that switches the async hooks off and on again per request.
+  contextStorage.run(NO_CONTEXT, closeRun, run, finished);
+}
+
+function closeRun(run: HandlerRun, finished: boolean): void {
+  run.closed(finished);
+}
+
+function startFetch(fetch: Parameters<typeof runFetch>[0], req: IncomingMessage, res: ServerResponse, run: HandlerRun): void {
+  const fail = (e: unknown) => run.fail(e);
+  runFetch(fetch, req, res, run.ctx, fail).catch(fail);
+}
+
+const EMIT_CONTEXT = Symbol('sluice.emitContext');
+const EMIT = Symbol('sluice.emit');
+type Emit = IncomingMessage['emit'];
+type InContext = (IncomingMessage | ServerResponse) & { [EMIT_CONTEXT]: LiveContext; [EMIT]: Emit };
+
+function emitInContextOf(this: InContext, ...args: Parameters<Emit>): boolean {
+  const ctx = this[EMIT_CONTEXT];
+  return contextStorage.getStore() === ctx ? this[EMIT].apply(this, args) : contextStorage.run(ctx, Reflect.apply, this[EMIT], this, args);
 }
 
 /**
  * The events of req and res (body chunks, 'end', 'drain', 'finish', 'close')
  * come from a connection set up outside the request's context: deliver them
  * inside it, so requestContext() works in listeners the app registers.
+ * (An own property, as frameworks replace the prototype.)
  */
 function emitInContext(emitter: IncomingMessage | ServerResponse, ctx: LiveContext): void {
-  const emit = emitter.emit;
-  emitter.emit = function (this: typeof emitter, ...args: Parameters<typeof emit>): boolean {
-    return contextStorage.getStore() === ctx ? emit.apply(this, args) : contextStorage.run(ctx, Reflect.apply, emit, this, args);
-  } as typeof emit;
+  const e = emitter as InContext;
+  e[EMIT_CONTEXT] = ctx;
+  e[EMIT] = emitter.emit;
+  emitter.emit = emitInContextOf as Emit;
 }
 
-function runNode(listener: (req: IncomingMessage, res: ServerResponse) => unknown, req: IncomingMessage, res: ServerResponse, fail: (e: unknown) => void): void {
+function runNode(listener: (req: IncomingMessage, res: ServerResponse) => unknown, req: IncomingMessage, res: ServerResponse, run: HandlerRun): void {
   let ret: unknown;
   try {
     ret = listener(req, res);
   } catch (err) {
-    fail(err);
+    run.fail(err);
     return;
   }
-  if (isResponse(ret)) return fail(misdetected());
+  if (isResponse(ret)) return run.fail(misdetected());
   if (ret !== undefined && ret !== null && typeof (ret as Promise<unknown>).then === 'function') {
-    (ret as Promise<unknown>).then((v) => {
-      if (isResponse(v) && !res.headersSent) fail(misdetected());
-    }, fail);
+    (ret as Promise<unknown>).then(
+      (v) => {
+        if (isResponse(v) && !res.headersSent) run.fail(misdetected());
+      },
+      (err) => run.fail(err),
+    );
   }
 }
 
 function isResponse(v: unknown): boolean {
-  return v instanceof Response || (typeof v === 'object' && v !== null && typeof (v as Response).status === 'number' && (v as Response).headers instanceof Headers);
+  // Most handlers return nothing: no look at the (lazily loaded) fetch globals for them.
+  if (typeof v !== 'object' || v === null) return false;
+  return v instanceof Response || (typeof (v as Response).status === 'number' && (v as Response).headers instanceof Headers);
 }
 
 // Rather than leave the client waiting for a response that never comes.

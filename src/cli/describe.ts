@@ -2,7 +2,7 @@
 import { GROUP_OPTIONS, GLOBAL, requestTimeoutFirePoint } from '../config/options.js';
 import type { EffectiveConfig } from '../config/types.js';
 import type { MountHooks } from '../config/hooks.js';
-import { groupPitfalls, wedgeRecoverySeconds, type Pitfall } from '../config/pitfalls.js';
+import { configPitfalls, wedgeRecoverySeconds } from '../config/pitfalls.js';
 import { FRONT_END_KEYS } from '../config/front-end.js';
 import { daemonsLimit, type MpmDirectives } from '../mpm/directives.js';
 import { shapeProfile } from '../mpm/load-profile.js';
@@ -74,14 +74,6 @@ function describeHooks(h: MountHooks): string[] {
   if (h.authGroupScript) out.push(`    auth group script: ${h.authGroupScript} (groupsForUser)`);
   if (h.dispatchScript) out.push(`    dispatch script: ${h.dispatchScript}`);
   return out;
-}
-
-/** Pitfall warnings for the daemon groups that some mount uses. */
-export function configPitfalls(c: EffectiveConfig): Pitfall[] {
-  const used = new Set(c.hosts.flatMap((h) => h.mounts.map((m) => m.processGroup)));
-  return Object.values(c.groups)
-    .filter((g) => used.has(g.name))
-    .flatMap((g) => groupPitfalls(g.name, g));
 }
 
 /** The resolved front-end directives, and where an idle server settles (by the maintenance itself). */

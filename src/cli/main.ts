@@ -7,9 +7,8 @@ import { ConfigError } from '../config/errors.js';
 import { validateConfig } from '../config/validate.js';
 import { findConfigFile, readConfigFile } from '../config/load.js';
 import { parseArgs, one, startConfig, applyServerFlags, START_FLAGS, SERVER_FLAGS, type Parsed } from './args.js';
-import { configPitfalls, describeConfig } from './describe.js';
+import { configPitfalls } from '../config/pitfalls.js';
 import { checkHookScripts } from '../frontend/hooks/scripts.js';
-import { runSimulate } from './simulate.js';
 import { serviceUnit, socketUnit } from './systemd-unit.js';
 import { loadCheck } from './load-check.js';
 import { GLOBAL, OPTION_BY_KEY } from '../config/options.js';
@@ -150,7 +149,7 @@ async function main(argv: string[]): Promise<number> {
       p = parseArgs(rest, ['config', 'socket', 'unit-user', ...START_FLAGS]);
       break;
     case 'simulate':
-      return runSimulate(rest);
+      return (await import('./simulate.js')).runSimulate(rest);
     case 'list':
       return runList(rest);
     default:
@@ -169,7 +168,7 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     process.stdout.write(
-      one(p, 'json') === 'true' ? JSON.stringify({ ...config, warnings: configPitfalls(config) }, hideEnvFileValues, 2) + '\n' : describeConfig(config),
+      one(p, 'json') === 'true' ? JSON.stringify({ ...config, warnings: configPitfalls(config) }, hideEnvFileValues, 2) + '\n' : (await import('./describe.js')).describeConfig(config),
     );
     for (const w of await busyPorts(config)) process.stderr.write(`sluice: warning: ${w}\n`);
     return 0;

@@ -53,9 +53,23 @@ function frontendTitle(f: FrontendReport): string {
   return `front end: ${n} process${n === 1 ? '' : 'es'}${per} (pids ${f.pids.join(', ') || 'none'})`;
 }
 
+const mb = (bytes: number | undefined) => (bytes === undefined ? '?' : `${(bytes / 1048576).toFixed(1)} MB`);
+
+/** Each process with its resident memory (and a front end's event-loop load). */
+function processLines(r: StatusReport): string[] {
+  const out = ['processes (resident memory):', `  supervisor ${r.pid}: ${mb(r.rssBytes)}`];
+  for (const p of r.frontend.processes) {
+    const loop = p.loopBusy === undefined ? '' : `, event loop ${(p.loopBusy * 100).toFixed(0)}% busy`;
+    out.push(`  front end ${p.pid ?? '?'}: ${mb(p.rssBytes)} (${p.state}, ${p.busy} busy / ${p.idle} idle slots, ${p.accepted} connections accepted${loop})`);
+  }
+  for (const g of r.groups) for (const m of g.members) out.push(`  group ${g.name} ${m.pid}: ${mb(m.rssBytes)} (${m.state})`);
+  return out;
+}
+
 export function formatStatus(r: StatusReport): string {
   const out = [`sluice supervisor pid ${r.pid}, up ${duration(r.uptimeSeconds)}`, ''];
   for (const g of r.groups) out.push(...table(groupTitle(g), g), '');
   out.push(...table(frontendTitle(r.frontend), r.frontend), '');
+  out.push(...processLines(r), '');
   return out.join('\n');
 }

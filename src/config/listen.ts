@@ -3,9 +3,13 @@
 // (`hosts[i].listen`).
 import fs from 'node:fs';
 import path from 'node:path';
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type { X509Certificate, KeyObject } from 'node:crypto';
 import { ConfigError } from './errors.js';
 import type { EffectiveListen, Http2Limits } from './types.js';
+
+// Loaded only for a TLS listener: the supervisor of a plain-HTTP server does without OpenSSL's start-up.
+const crypto = () => createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
 
 type Raw = Record<string, unknown>;
 
@@ -55,14 +59,14 @@ function readPem(file: string, at: string): string {
 export function checkTlsFiles(cert: string, key: string, at: string): void {
   let x509: X509Certificate;
   try {
-    x509 = new X509Certificate(readPem(cert, `${at}.cert`));
+    x509 = new (crypto().X509Certificate)(readPem(cert, `${at}.cert`));
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     throw new ConfigError(`${at}.cert`, `not a PEM certificate: ${cert}`);
   }
   let k: KeyObject;
   try {
-    k = createPrivateKey(readPem(key, `${at}.key`));
+    k = crypto().createPrivateKey(readPem(key, `${at}.key`));
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     throw new ConfigError(`${at}.key`, `not an unencrypted PEM private key: ${key}`);

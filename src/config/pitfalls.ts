@@ -2,6 +2,7 @@
 // group's effective options. `sluice check` prints them; `sluice start/serve`
 // logs them once at start-up.
 import { requestTimeoutFirePoint, type GroupOptions } from './options.js';
+import type { EffectiveConfig } from './types.js';
 
 export interface Pitfall {
   group: string;
@@ -47,4 +48,12 @@ export function groupPitfalls(name: string, g: GroupOptions): Pitfall[] {
     }
   }
   return out;
+}
+
+/** Pitfall warnings for the daemon groups that some mount uses. */
+export function configPitfalls(c: EffectiveConfig): Pitfall[] {
+  const used = new Set(c.hosts.flatMap((h) => h.mounts.map((m) => m.processGroup)));
+  return Object.values(c.groups)
+    .filter((g) => used.has(g.name))
+    .flatMap((g) => groupPitfalls(g.name, g));
 }

@@ -5,7 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type net from 'node:net';
 import { HandlerCache, type Handler, type UpgradeListener } from '../app/load.js';
 import { TunnelWatch } from './tunnel-watch.js';
-import { LiveContext, logAppError, runHandler, sendError } from '../app/run-handler.js';
+import { LiveContext, logAppError, runHandler, sendError, type RunHooks } from '../app/run-handler.js';
+import type { Cause } from '../protocol/causes.js';
 import { contextStorage } from '../app/context.js';
 import { GLOBAL } from '../config/options.js';
 import { wallNow } from '../protocol/envelope.js';
@@ -32,8 +33,8 @@ type Client = { address: string; port: number; scheme: 'http' | 'https'; remoteU
 
 /** A request running here, as an uncaught exception in its context finds it. */
 interface Running {
-  what: string;
-  setCause(c: string): void;
+  readonly what: string;
+  cause: string | undefined;
   /** Whether its client has had bytes of the answer (then it can only be cut). */
   started(): boolean;
   status(): number | undefined;
@@ -41,11 +42,65 @@ interface Running {
   cut(): void;
 }
 
+/** An embedded request (not an upgrade) while it runs: what runHandler reports to, and what an uncaught exception finds. */
+class RunningRequest implements Running, RunHooks {
+  cause: string | undefined;
+
+  constructor(
+    private readonly method: string | undefined,
+    private readonly url: string | undefined,
+    private readonly res: ServerResponse,
+    private readonly ctx: LiveContext,
+    private readonly done: (r: EmbeddedResult) => void,
+  ) {}
+
+  onAppError(err: unknown, status: number, c: Cause): void {
+    this.cause = c;
+    const fields = { group: GLOBAL, request: this.ctx.requestId };
+    if (c === 'request-timeout-recovered') logNotice(`${this.what} unwound after its signal was aborted`, { ...fields, status, cause: c });
+    else logAppError(this.what, err, status, c, this.res, fields);
+  }
+
+  onDone(finished: boolean): void {
+    setRunning(this.ctx, undefined);
+    const res = this.res;
+    this.done({ status: finished || res.headersSent ? res.statusCode : 499, cause: this.cause ?? (finished ? undefined : 'client-gone') });
+  }
+
+  get what(): string {
+    return `${this.method} ${this.url}`;
+  }
+
+  started(): boolean {
+    return this.res.headersSent || this.res.destroyed;
+  }
+
+  status(): number | undefined {
+    return this.res.headersSent ? this.res.statusCode : undefined;
+  }
+
+  answer500(): void {
+    sendError(this.res, 500, 'uncaught-exception', 'Internal Server Error');
+  }
+
+  cut(): void {
+    this.res.destroy();
+  }
+}
+
+/** The request a context belongs to while it runs here: an uncaught exception in that context is answered through it. */
+const RUNNING = Symbol('sluice.running');
+type WithRunning = LiveContext & { [RUNNING]?: Running };
+
+function setRunning(ctx: LiveContext, r: Running | undefined): void {
+  (ctx as WithRunning)[RUNNING] = r;
+}
+
 export class EmbeddedApps {
   private readonly cache = new HandlerCache();
   private readonly errors = new Map<EffectiveMount, string>();
-  /** Requests running, by their context: an uncaught exception is answered through it. */
-  private readonly running = new Map<LiveContext, Running>();
+  /** Each mount's handler once loaded: the per-request lookup, by the mount itself. */
+  private readonly byMount = new Map<EffectiveMount, Handler>();
   /** Upgraded connections of embedded apps in this process (handshakes under way included). */
   private tunnels = 0;
 
@@ -77,7 +132,19 @@ export class EmbeddedApps {
     client: Client,
     done: (r: EmbeddedResult) => void,
   ): void {
+    const h = this.handlerOf(mount);
+    if (h) return this.start(h, req, res, mount, appUrl, requestId, client, done);
     this.withHandler(mount, requestId, res, () => done({ status: 500, cause: 'app-load-error' }), (h) => this.start(h, req, res, mount, appUrl, requestId, client, done));
+  }
+
+  /** The mount's handler if it is loaded. */
+  private handlerOf(mount: EffectiveMount): Handler | undefined {
+    let h = this.byMount.get(mount);
+    if (!h) {
+      h = this.cache.ready(mount.app, mount.applicationGroup, mount.callableObject);
+      if (h) this.byMount.set(mount, h);
+    }
+    return h;
   }
 
   /** Calls `use` with the mount's handler (loading it first if a dispatch hook chose one not loaded at start); 500 if it cannot load. */
@@ -87,7 +154,7 @@ export class EmbeddedApps {
       sendError(res, 500, 'app-load-error', 'Internal Server Error');
       failed();
     };
-    const h: Handler | undefined = this.cache.ready(mount.app, mount.applicationGroup, mount.callableObject);
+    const h = this.handlerOf(mount);
     if (h) return use(h);
     const loadError = this.errors.get(mount);
     if (loadError !== undefined) return fail(loadError);
@@ -126,27 +193,10 @@ export class EmbeddedApps {
 
   private start(h: Handler, req: IncomingMessage, res: ServerResponse, mount: EffectiveMount, appUrl: string, requestId: string, client: Client, done: (r: EmbeddedResult) => void): void {
     const ctx = this.context(mount, requestId, client);
-    const method = req.method;
-    const url = req.url;
+    const r = new RunningRequest(req.method, req.url, res, ctx, done);
     req.url = appUrl;
-    let cause: string | undefined;
-    this.running.set(ctx, {
-      what: `${method} ${url}`,
-      setCause: (c) => (cause = c),
-      started: () => res.headersSent || res.destroyed,
-      status: () => (res.headersSent ? res.statusCode : undefined),
-      answer500: () => sendError(res, 500, 'uncaught-exception', 'Internal Server Error'),
-      cut: () => res.destroy(),
-    });
-    res.once('close', () => this.running.delete(ctx));
-    runHandler(h, req, res, ctx, {
-      onAppError: (err, status, c) => {
-        cause = c;
-        if (c === 'request-timeout-recovered') logNotice(`${method} ${url} unwound after its signal was aborted`, { group: GLOBAL, request: requestId, status, cause: c });
-        else logAppError(`${method} ${url}`, err, status, c, res, { group: GLOBAL, request: requestId });
-      },
-      onDone: (finished) => done({ status: finished || res.headersSent ? res.statusCode : 499, cause: cause ?? (finished ? undefined : 'client-gone') }),
-    });
+    setRunning(ctx, r);
+    runHandler(h, req, res, ctx, r);
   }
 
   private context(mount: EffectiveMount, requestId: string, client: Client): LiveContext {
@@ -179,18 +229,20 @@ export class EmbeddedApps {
       socket.destroy();
     });
     this.tunnels++;
-    this.running.set(ctx, {
+    const tunnel: Running = {
       what,
-      setCause: (c) => (cause = c),
+      cause: undefined,
       started: () => watch.sent > 0 || socket.destroyed,
       status: () => watch.status,
       answer500: () => sendError(res, 500, 'uncaught-exception', 'Internal Server Error'),
       cut: () => socket.destroy(),
-    });
+    };
+    setRunning(ctx, tunnel);
     socket.once('close', () => {
       this.tunnels--;
       watch.stop();
-      this.running.delete(ctx);
+      setRunning(ctx, undefined);
+      cause = tunnel.cause ?? cause;
       if (!ctx.signal.aborted) ctx.abort(new Error('the connection closed'));
       let status = watch.status || 0;
       if (watch.sent === 0) {
@@ -226,7 +278,7 @@ export class EmbeddedApps {
   /** Answers 500 the request an uncaught exception was raised in (from its request context), or cuts its response; logs it. */
   uncaught(err: unknown, kind: string): void {
     const ctx = contextStorage.getStore();
-    const r = ctx instanceof LiveContext ? this.running.get(ctx) : undefined;
+    const r = ctx instanceof LiveContext ? (ctx as WithRunning)[RUNNING] : undefined;
     const answered = r !== undefined && !r.started();
     logError(`${kind}${r ? ` in ${r.what}` : ' (outside any request)'}: ${(err as Error)?.stack ?? String(err)}`, {
       group: GLOBAL,
@@ -235,7 +287,7 @@ export class EmbeddedApps {
       cause: 'uncaught-exception',
     });
     if (!r) return;
-    r.setCause('uncaught-exception');
+    r.cause = 'uncaught-exception';
     (ctx as LiveContext).abort(err);
     if (answered) r.answer500();
     else r.cut();

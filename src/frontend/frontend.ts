@@ -30,25 +30,10 @@ import { beginDrain } from '../app/drain.js';
 import { CAUSE_HEADER, ENVELOPE_HEADER } from '../protocol/envelope.js';
 import { GLOBAL } from '../config/options.js';
 import { SlotAcceptor } from '../native/slot-acceptor.js';
+import { AcceptShare } from '../native/accept-table.js';
 import { native } from '../native/index.js';
 import type { EffectiveConfig, EffectiveGroup, EffectiveMount } from '../config/types.js';
-import type { StandardFds } from '../log/sink.js';
-
-export interface FrontendBoot {
-  config: EffectiveConfig;
-  /** The daemon groups' processes (and which groups cannot serve) when it started. */
-  groups: GroupsState;
-  /** Listening sockets, as fds of this process, in the order of config.listen. */
-  listenFds: number[];
-  /** Connection slots (threadsPerChild): open client connections, keep-alive ones included. */
-  slots: number;
-  /** Connections to accept before retiring (maxConnectionsPerChild); 0: no limit. */
-  maxConnections: number;
-  /** Slot counts are reported to the supervisor at most once per this many ms. */
-  reportMs: number;
-  /** Where its "stdout" and "stderr" log targets write (its own 1 and 2 are its embedded apps' output). */
-  logFds: StandardFds;
-}
+import type { FrontendBoot } from './boot.js';
 
 export interface SlotCounts {
   busy: number;
@@ -59,10 +44,11 @@ export interface SlotCounts {
 
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/i;
 
+/** How busy the event loop must have been for rebalance() to move connections away. */
+const REBALANCE_BUSY = 0.75;
+
 /** Methods that pipelined requests may run side by side with (RFC 9112 9.3.2). */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
-
-export const FRONTEND_BOOT_ENV = 'SLUICE_FRONTEND_BOOT';
 
 /** Where a request came in. */
 interface Arrival {
@@ -110,6 +96,10 @@ class Transaction {
   /** The refusal the embedded run answered. */
   holderRefusal: Refusal | undefined;
   private stopBodyWatch: (() => void) | undefined;
+  /** Its place in the front end's list of requests in progress (Frontend.linkOpen). */
+  prevOpen: Transaction | undefined;
+  nextOpen: Transaction | undefined;
+  linked = false;
   /** Counts an open tunnel's close (the upgrade was answered 101). */
   private closeTunnel: (() => void) | undefined;
 
@@ -220,7 +210,7 @@ class Transaction {
     });
     this.meter.end(status, cause, queueMs);
     fe.inFlight--;
-    fe.responses.delete(res);
+    fe.unlinkOpen(this);
     if (!conn) return;
     if (conn.reading === this) conn.reading = undefined;
     conn.active--;
@@ -267,10 +257,29 @@ export class Frontend {
   }
   /** Open client connections: requests in progress on each. */
   private readonly connections = new Map<net.Socket, Connection>();
-  /** Responses in progress whose head is not out yet may still be told to close. */
-  readonly responses = new Set<ServerResponse>();
+  /** Requests in progress whose response may still be told to close (a list through the transactions: no Set to grow and shrink per request). */
+  private openHead: Transaction | undefined;
+
+  linkOpen(tx: Transaction): void {
+    tx.nextOpen = this.openHead;
+    if (this.openHead) this.openHead.prevOpen = tx;
+    this.openHead = tx;
+    tx.linked = true;
+  }
+
+  unlinkOpen(tx: Transaction): void {
+    if (!tx.linked) return;
+    tx.linked = false;
+    if (tx.prevOpen) tx.prevOpen.nextOpen = tx.nextOpen;
+    else this.openHead = tx.nextOpen;
+    if (tx.nextOpen) tx.nextOpen.prevOpen = tx.prevOpen;
+    tx.prevOpen = tx.nextOpen = undefined;
+  }
+
   private onDrained: (() => void) | undefined;
   accepted = 0;
+  /** Keep-alive connections to close after their current response, for a sibling to take them anew (rebalance()). */
+  private shed = 0;
   /** Called whenever a slot is taken or freed. */
   onSlots: (() => void) | undefined;
   /** Called once when maxConnectionsPerChild is reached: this process stops accepting and should retire. */
@@ -309,7 +318,8 @@ export class Frontend {
     this.server.on('connect', (req: IncomingMessage, socket: net.Socket) => {
       this.answerRaw(socket, { status: 405, text: 'Method Not Allowed', cause: 'method-not-allowed', why: 'CONNECT is not served' }, req);
     });
-    this.acceptor = new SlotAcceptor(boot.listenFds, boot.slots, (fd, listener) => this.onConnection(fd, listener), (m) => logError(m));
+    const share = boot.acceptTable && new AcceptShare(boot.acceptTable.fd, boot.acceptTable.row);
+    this.acceptor = new SlotAcceptor(boot.listenFds, boot.slots, (fd, listener) => this.onConnection(fd, listener), (m) => logError(m), share);
   }
 
   slotCounts(): SlotCounts {
@@ -465,6 +475,17 @@ export class Frontend {
   }
 
   /**
+   * Called once per maintenance interval with how busy the event loop was.
+   * Keep-alive connections stay where they were accepted: when this process
+   * is short of CPU and holds more than a sibling (one just started, say), it
+   * closes that excess after their responses, and the clients' new
+   * connections go to the sibling.
+   */
+  rebalance(loopBusy: number): void {
+    this.shed = loopBusy >= REBALANCE_BUSY ? this.acceptor.excess() : 0;
+  }
+
+  /**
    * A request: of an HTTP/1.1 connection (an Upgrade request with what its
    * client sent after the head), or an HTTP/2 stream (`stream`, with what the
    * front end refuses of its pseudo-headers) that runs beside the other
@@ -484,7 +505,11 @@ export class Frontend {
       conn.reading = tx;
     }
     if (this.stopping) res.shouldKeepAlive = false;
-    else this.responses.add(res);
+    else this.linkOpen(tx);
+    if (this.shed > 0 && conn && conn.active === 1 && conn.waiting.length === 0) {
+      this.shed--;
+      res.shouldKeepAlive = false;
+    }
     if (!upgradeHead) tx.watchBody(this.config.timeout, this.config.limitRequestBody);
     const first =
       refusal ??
@@ -688,8 +713,14 @@ export class Frontend {
     this.onSlots?.();
     // Embedded apps with open tunnels (WebSockets) learn that they close within `seconds`.
     beginDrain({ cause: 'shutdown', seconds });
-    for (const res of this.responses) if (!res.headersSent) res.shouldKeepAlive = false;
-    this.responses.clear();
+    for (let tx = this.openHead; tx; ) {
+      const next = tx.nextOpen;
+      if (!tx.res.headersSent) tx.res.shouldKeepAlive = false;
+      tx.linked = false;
+      tx.prevOpen = tx.nextOpen = undefined;
+      tx = next;
+    }
+    this.openHead = undefined;
     for (const socket of this.connections.keys()) this.closeIfIdle(socket);
     this.http2.stop();
     logNotice(`stopping: not accepting; ${this.inFlight} request(s) in flight get ${seconds} s`);
@@ -715,22 +746,35 @@ export class Frontend {
   }
 }
 
-/** Body bytes an embedded app writes, for the access log (a streamed body has no content-length). */
+/** Body bytes an embedded app wrote so far, kept on its response by countBodyBytes(). */
+const BODY_BYTES = Symbol('sluice.bodyBytes');
+type Counted = ServerResponse & { [BODY_BYTES]: number };
+const { write: plainWrite, end: plainEnd } = http.ServerResponse.prototype;
+
+function addBytes(res: Counted, chunk: unknown, encoding: unknown): void {
+  if (typeof chunk === 'string') res[BODY_BYTES] += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  else if (chunk instanceof Uint8Array) res[BODY_BYTES] += chunk.byteLength;
+}
+
+function countingWrite(this: Counted, chunk: unknown, ...rest: unknown[]): boolean {
+  addBytes(this, chunk, rest[0]);
+  return (plainWrite as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+}
+
+function countingEnd(this: Counted, chunk?: unknown, ...rest: unknown[]): ServerResponse {
+  if (typeof chunk !== 'function') addBytes(this, chunk, rest[0]);
+  return (plainEnd as (...a: unknown[]) => ServerResponse).call(this, chunk, ...rest);
+}
+
+/**
+ * Counts the body bytes an embedded app writes, for the access log (a
+ * streamed body has no content-length). Own properties, not a subclass:
+ * frameworks (Express) replace a response's prototype.
+ */
 function countBodyBytes(res: ServerResponse): () => number {
-  let bytes = 0;
-  const add = (chunk: unknown, encoding: unknown) => {
-    if (typeof chunk === 'string') bytes += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-    else if (chunk instanceof Uint8Array) bytes += chunk.byteLength;
-  };
-  const write = res.write;
-  const end = res.end;
-  res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
-    add(chunk, rest[0]);
-    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
-  } as typeof res.write;
-  res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
-    if (typeof chunk !== 'function') add(chunk, rest[0]);
-    return (end as (...a: unknown[]) => ServerResponse).call(this, chunk, ...rest);
-  } as typeof res.end;
-  return () => (res.req?.method === 'HEAD' ? 0 : bytes);
+  const counted = res as Counted;
+  counted[BODY_BYTES] = 0;
+  res.write = countingWrite as unknown as typeof res.write;
+  res.end = countingEnd as unknown as typeof res.end;
+  return () => (res.req?.method === 'HEAD' ? 0 : counted[BODY_BYTES]);
 }

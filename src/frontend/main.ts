@@ -1,8 +1,10 @@
 // Entry point of a front-end process (spawned by the supervisor).
-//   fd 3: IPC with the supervisor; fd 4...: the listening sockets, then the
-//   supervisor's stdout and stderr (for the logs that go there); fd 1, 2:
-//   the embedded apps' output, which the supervisor writes to the error log.
-import { Frontend, FRONTEND_BOOT_ENV, type FrontendBoot } from './frontend.js';
+//   fd 3: IPC with the supervisor; fd 4...: the listening sockets (then the
+//   accept table), then the supervisor's stdout and stderr (for the logs that
+//   go there); fd 1, 2: the embedded apps' output, which the supervisor
+//   writes to the error log.
+import { Frontend } from './frontend.js';
+import { FRONTEND_BOOT_ENV, type FrontendBoot } from './boot.js';
 import type { DaemonAddress } from './group-line.js';
 import { SlotReporter } from './slot-report.js';
 import { answerMetrics, sendFinalMetrics } from '../metrics/ipc.js';
@@ -16,6 +18,8 @@ export type FrontendMessage =
   | { t: 'slots'; pid: number; busy: number; idle: number; accepted: number }
   /** No longer accepting (maxConnectionsPerChild reached, or an uncaught exception); exits once its connections are done. */
   | { t: 'retiring'; pid: number; accepted: number; cause: RetireCause }
+  /** How busy its event loop was since the last such report (0..1), once per maintenance interval. */
+  | { t: 'loop'; pid: number; busy: number }
   | { t: 'stopped'; pid: number }
   /** Its log files were reopened (`problems`: the ones that could not be). */
   | { t: 'reopened'; pid: number; problems: string[] };
@@ -68,6 +72,15 @@ answerMetrics(frontend.meter);
 const reporter = new SlotReporter(boot.reportMs, () =>
   send({ t: 'slots', pid: process.pid, ...frontend.slotCounts() }),
 );
+let loopSince = performance.eventLoopUtilization();
+const loopReport = setInterval(() => {
+  const now = performance.eventLoopUtilization();
+  const busy = performance.eventLoopUtilization(now, loopSince).utilization;
+  loopSince = now;
+  send({ t: 'loop', pid: process.pid, busy });
+  frontend.rebalance(busy);
+}, boot.reportMs * 4);
+loopReport.unref();
 frontend.onSlots = () => {
   reporter.changed();
   frontend.meter.connections(frontend.slotCounts().busy);
@@ -81,6 +94,7 @@ const stop = async (seconds: number) => {
   frontend.closeChannels();
   await sendFinalMetrics(frontend.meter);
   reporter.close();
+  clearInterval(loopReport);
   send({ t: 'stopped', pid: process.pid });
   process.exit(0);
 };

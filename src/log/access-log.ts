@@ -6,6 +6,7 @@
 // or as JSON lines (logFormat json), one object per line ("received" only for an Upgrade request):
 //   {"time":"2026-11-22T22:43:01.123Z","client":"127.0.0.1","user":null,"method":"GET","url":"/x","http":"1.1","status":200,"bytes":12,"totalMs":1.234,"queueMs":0.101,"group":"app","pid":4242,"id":"k3x.1f","cause":null,"frontend":4200}
 import { LogSink } from './sink.js';
+import { logError, logNotice } from './error-log.js';
 import type { LogFormat } from '../config/types.js';
 
 export interface AccessRecord {
@@ -49,20 +50,50 @@ export class AccessLog {
     target: string | false,
     private readonly format: LogFormat = 'text',
   ) {
-    this.sink = target === false ? undefined : new LogSink(target, true);
+    // Reported once when writes start failing (a full disk), and once when they work again.
+    this.sink =
+      target === false
+        ? undefined
+        : new LogSink(target, true, (t) =>
+            'failed' in t
+              ? logError(`cannot write the access log ${target} (${t.failed.code ?? t.failed.message}): its lines are dropped until it can be written again; serving goes on`)
+              : logNotice(`the access log ${target} is written again; ${t.recovered} line(s) were dropped`),
+          );
   }
 
   write(r: AccessRecord): void {
-    if (!this.sink) return;
-    if (this.format === 'json') return this.sink.write(jsonLine(r));
-    this.sink.write(
-      `${r.clientAddress} - ${r.remoteUser ? encodeURIComponent(r.remoteUser) : '-'} [${clfDate(Date.now())}] ` +
-        `"${r.method} ${r.url} HTTP/${r.httpVersion}" ${r.status} ${r.bytes > 0 ? r.bytes : '-'} ` +
-        `total=${r.totalMs.toFixed(3)}ms queue=${r.queueMs === undefined ? '-' : r.queueMs.toFixed(3) + 'ms'} ` +
-        `group=${r.group} pid=${r.pid ?? '-'} id=${r.requestId} cause=${r.cause ?? '-'}` +
-        (r.frontendPid === undefined ? '' : ` frontend=${r.frontendPid}`) +
-        (r.received === undefined ? '' : ` received=${r.received}`),
-    );
+    const s = this.sink;
+    if (!s) return;
+    if (this.format === 'json') return s.write(jsonLine(r));
+    s.beginLine();
+    s.add(r.clientAddress);
+    s.add(' - ');
+    s.add(r.remoteUser ? encodeURIComponent(r.remoteUser) : '-');
+    s.add(' [');
+    s.add(clfDate(Date.now()));
+    s.add('] "');
+    s.add(r.method);
+    s.add(' ');
+    s.add(r.url);
+    s.add(' HTTP/');
+    s.add(r.httpVersion);
+    s.add('" ');
+    s.add(String(r.status));
+    s.add(r.bytes > 0 ? ` ${r.bytes} total=` : ' - total=');
+    s.add(r.totalMs.toFixed(3));
+    s.add(r.queueMs === undefined ? 'ms queue=- group=' : 'ms queue=');
+    if (r.queueMs !== undefined) {
+      s.add(r.queueMs.toFixed(3));
+      s.add('ms group=');
+    }
+    s.add(r.group);
+    s.add(r.pid === undefined ? ' pid=- id=' : ` pid=${r.pid} id=`);
+    s.add(r.requestId);
+    s.add(' cause=');
+    s.add(r.cause ?? '-');
+    if (r.frontendPid !== undefined) s.add(` frontend=${r.frontendPid}`);
+    if (r.received !== undefined) s.add(` received=${r.received}`);
+    s.endLine();
   }
 }
 

@@ -1,7 +1,9 @@
-// Where log lines go: stdout, stderr or a file opened for append (one
-// write per line batch, so lines from several processes never interleave).
-// A file is reopened by name for logrotate (reopenLogFiles): lines written
-// before go to the file that was moved, lines after to the new one.
+// Where log lines go: stdout, stderr or a file opened for append. Each write
+// holds whole lines, so lines from several processes never interleave (a
+// pipe's writes are cut at line boundaries to at most PIPE_BUF bytes, the
+// size the kernel writes in one piece). A file is reopened by name for
+// logrotate (reopenLogFiles): lines written before go to the file that was
+// moved, lines after to the new one.
 import fs from 'node:fs';
 
 /** The descriptors "stdout" and "stderr" mean: a child process's own 1 and 2 are its app's output, captured by the supervisor. */
@@ -23,15 +25,42 @@ export function reopenLogFiles(): string[] {
   return [...files].flatMap((f) => f.reopen());
 }
 
+/**
+ * A buffered sink writes at the end of the event-loop turn when it last wrote
+ * this long ago or more, else this long after its last write (under load: one
+ * write per FLUSH_MS), and whenever its buffer of BUFFER_BYTES is full.
+ */
+const FLUSH_MS = 100;
+const BUFFER_BYTES = 64 * 1024;
+/** A line is begun only with this much room left (else the buffer is written first). */
+const LINE_ROOM = 4096;
+const PIPE_BUF = 4096;
+
+/** A buffered sink's write failed (`err`), or works again after failing (`lost` lines were dropped meanwhile). */
+export type SinkTrouble = { failed: NodeJS.ErrnoException } | { recovered: number };
+
 export class LogSink {
   private fd: number;
-  private buffered = '';
-  private scheduled = false;
+  /** Regular files take a write of any size whole; pipes and terminals at most PIPE_BUF. */
+  private readonly pieceMax: number;
+  /** Lines waiting, copied in as they come (no string of them kept on the JavaScript heap). */
+  private readonly buf: Buffer | undefined;
+  private used = 0;
+  private lines = 0;
+  /** Where the line being built begins, and the line as a string once it outgrew the buffer. */
+  private lineStart = 0;
+  private long: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+  private lastFlush = 0;
+  /** Lines dropped since the last write failed; undefined while writes succeed. */
+  private lost: number | undefined;
 
   constructor(
     private readonly target: string,
-    /** Batch lines and write once per event-loop turn (the access log). */
-    private readonly batch: boolean,
+    /** Buffer lines and write them in batches (the access log); the error log writes each line at once. */
+    private readonly buffer: boolean,
+    private readonly onTrouble: (t: SinkTrouble) => void = () => {},
   ) {
     if (target === 'stdout') this.fd = standard.stdout;
     else if (target === 'stderr') this.fd = standard.stderr;
@@ -39,32 +68,79 @@ export class LogSink {
       this.fd = fs.openSync(target, 'a');
       files.add(this);
     }
-    if (batch) process.on('exit', () => this.flush());
+    this.pieceMax = fs.fstatSync(this.fd).isFile() ? Infinity : PIPE_BUF;
+    this.buf = buffer ? Buffer.allocUnsafe(BUFFER_BYTES) : undefined;
+    // However the process ends (a stop, a signal, an uncaught exception that
+    // retires it), it ends through process.exit(): the buffer goes out then.
+    if (buffer) process.on('exit', () => this.flush());
   }
 
+  /** `line` without its newline. */
   write(line: string): void {
-    if (!this.batch) {
-      writeAll(this.fd, line + '\n');
+    if (!this.buf) return void this.out(Buffer.from(line + '\n'), 1);
+    this.beginLine();
+    this.add(line);
+    this.endLine();
+  }
+
+  /**
+   * A buffered sink's line, piece by piece, copied straight into the buffer
+   * (no string of the whole line is made): beginLine(), add()..., endLine().
+   * It takes Latin-1 text (what the HTTP parser gives; the caller escapes
+   * anything else).
+   */
+  beginLine(): void {
+    if (this.buf!.length - this.used < LINE_ROOM) this.flush();
+    this.lineStart = this.used;
+  }
+
+  add(piece: string): void {
+    if (this.long !== undefined) {
+      this.long += piece;
       return;
     }
-    this.buffered += line + '\n';
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
+    const buf = this.buf!;
+    // Room is kept for the newline; a line longer than the buffer is made a string and goes alone.
+    if (this.used + piece.length >= buf.length) {
+      this.long = buf.toString('latin1', this.lineStart, this.used) + piece;
+      this.used = this.lineStart;
+      return;
+    }
+    this.used += buf.write(piece, this.used, 'latin1');
+  }
+
+  endLine(): void {
+    if (this.long !== undefined) {
+      const line = this.long;
+      this.long = undefined;
+      this.flush();
+      return void this.out(Buffer.from(line + '\n', 'latin1'), 1);
+    }
+    this.buf![this.used++] = 10;
+    this.lines++;
+    if (!this.timer && !this.immediate) {
+      const since = performance.now() - this.lastFlush;
+      if (since >= FLUSH_MS) this.immediate = setImmediate(() => this.flush()).unref();
+      else this.timer = setTimeout(() => this.flush(), FLUSH_MS - since).unref();
     }
   }
 
   flush(): void {
-    this.scheduled = false;
-    if (this.buffered === '') return;
-    const out = this.buffered;
-    this.buffered = '';
-    writeAll(this.fd, out);
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = this.immediate = undefined;
+    if (this.used === 0) return;
+    this.lastFlush = performance.now();
+    const data = this.buf!.subarray(0, this.used);
+    const lines = this.lines;
+    this.used = 0;
+    this.lines = 0;
+    this.out(data, lines);
   }
 
   /** Opens the file by its name again (after logrotate moved it); the problem, if it cannot. */
   reopen(): string[] {
-    this.flush();
+    if (this.buf) this.flush();
     let fd: number;
     try {
       fd = fs.openSync(this.target, 'a');
@@ -76,26 +152,47 @@ export class LogSink {
     fs.closeSync(old);
     return [];
   }
+
+  private out(data: Buffer, lines: number): void {
+    const err = data.length <= this.pieceMax ? writeAll(this.fd, data) : writePieces(this.fd, data, this.pieceMax);
+    if (err) {
+      if (this.lost === undefined) {
+        this.lost = 0;
+        this.onTrouble({ failed: err });
+      }
+      this.lost += lines;
+    } else if (this.lost !== undefined) {
+      const lost = this.lost;
+      this.lost = undefined;
+      this.onTrouble({ recovered: lost });
+    }
+  }
 }
 
-function writeAll(fd: number, text: string): void {
-  // Usually one write takes it all, straight from the string (no Buffer copy).
-  let done = 0;
-  try {
-    done = fs.writeSync(fd, text);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return; // the log went away (EPIPE)
+/** Writes whole-line pieces of at most `max` bytes (a line longer than that goes alone). */
+function writePieces(fd: number, data: Buffer, max: number): NodeJS.ErrnoException | undefined {
+  let start = 0;
+  while (start < data.length) {
+    let end = start + max >= data.length ? data.length : data.lastIndexOf(10, start + max - 1) + 1;
+    if (end <= start) end = data.indexOf(10, start) + 1 || data.length;
+    const err = writeAll(fd, data.subarray(start, end));
+    if (err) return err;
+    start = end;
   }
-  if (done === Buffer.byteLength(text)) return;
-  let buf = Buffer.from(text).subarray(done);
+  return undefined;
+}
+
+/** Writes all of `data`; the error that stopped it, if any. */
+function writeAll(fd: number, data: Buffer): NodeJS.ErrnoException | undefined {
+  let buf = data;
   while (buf.length > 0) {
     try {
       const n = fs.writeSync(fd, buf);
       buf = buf.subarray(n);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') continue; // non-blocking pipe momentarily full
-      return; // the log went away (EPIPE): nothing sensible left to do
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue; // non-blocking pipe momentarily full
+      return err as NodeJS.ErrnoException;
     }
   }
+  return undefined;
 }

@@ -4,6 +4,7 @@
 import { buildReport, type FrontendProcessInfo, type GroupInput, type StatusReport } from './report.js';
 import { frontendRestarts, goneMetrics } from './ipc.js';
 import type { MeterSnapshot } from './meter.js';
+import { rssOf } from './rss.js';
 
 export interface FrontendSource extends FrontendProcessInfo {
   metrics(): Promise<MeterSnapshot | undefined>;
@@ -32,7 +33,7 @@ export class MetricsCollector {
       goneTotals: gone.totals,
       goneLifetimes: gone.lifetimes,
       frontend: {
-        processes: src.frontends.map((f) => ({ pid: f.pid, state: f.state, busy: f.busy, idle: f.idle, accepted: f.accepted })),
+        processes: src.frontends.map((f) => ({ pid: f.pid, state: f.state, busy: f.busy, idle: f.idle, accepted: f.accepted, loopBusy: f.loopBusy, rssBytes: rssOf(f.pid) })),
         threadsPerChild: src.threadsPerChild,
         restarts: frontendRestarts(),
       },

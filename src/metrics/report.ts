@@ -12,6 +12,7 @@ import { Sketch, type Quantiles } from './sketch.js';
 import { F_BUSY, F_ERRORS, F_FULL, F_PEAK_REQUESTS, F_PEAK_SLOTS, F_QUEUE_MAX, F_REQUESTS, emptyTotals, type BucketRow, type SeriesSnapshot, type SeriesTotals } from './series.js';
 import type { MeterSnapshot } from './meter.js';
 import { sizingHint } from './hint.js';
+import { rssOf } from './rss.js';
 
 export type Window = '1m' | '1h';
 export const WINDOWS: Record<Window, { width: number; len: number; rows: 'sec' | 'min' }> = {
@@ -57,7 +58,7 @@ export interface GroupReport extends Figures {
   name: string;
   processes: number;
   threads: number;
-  members: Array<{ pid: number; index: number; state: string; cause: string | undefined }>;
+  members: Array<{ pid: number; index: number; state: string; cause: string | undefined; rssBytes?: number }>;
   /** Same as restarts (kept for readers of the older status output). */
   recycles: Record<string, number>;
 }
@@ -68,6 +69,10 @@ export interface FrontendProcessInfo {
   busy: number;
   idle: number;
   accepted: number;
+  /** Share of the last maintenance interval its event loop was busy (0..1). */
+  loopBusy?: number;
+  /** Resident memory, bytes. */
+  rssBytes?: number;
 }
 
 export interface FrontendReport extends Figures {
@@ -79,6 +84,8 @@ export interface FrontendReport extends Figures {
 
 export interface StatusReport {
   pid: number;
+  /** The supervisor's resident memory, bytes. */
+  rssBytes?: number;
   uptimeSeconds: number;
   generatedAt: string;
   frontend: FrontendReport;
@@ -351,6 +358,7 @@ export function buildReport(input: ReportInput): StatusReport {
   });
   return {
     pid: process.pid,
+    rssBytes: rssOf(process.pid),
     uptimeSeconds: (now - since) / 1000,
     generatedAt: new Date(now).toISOString(),
     frontend,

@@ -105,6 +105,20 @@ export function emptyTotals(): SeriesTotals {
   return { requests: 0, errors5xx: 0, byStatus: {}, byCause: {}, errorsByCause: {}, busySlotMs: 0, queueCount: 0, queueSumMs: 0 };
 }
 
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** A completed request, into the bucket of `now`. */
+function countInto(ring: Ring, now: number, error: number, queueMs: number | undefined): void {
+  const i = ring.at(Math.floor(now / ring.width));
+  const o = i * FIELDS;
+  ring.data[o + F_REQUESTS]!++;
+  ring.data[o + F_ERRORS]! += error;
+  if (queueMs !== undefined) {
+    ring.sketchAt(i).add(queueMs);
+    if (queueMs > ring.data[o + F_QUEUE_MAX]!) ring.data[o + F_QUEUE_MAX] = queueMs;
+  }
+}
+
 export class Series {
   private readonly sec = new Ring(60, 1000);
   private readonly min = new Ring(60, 60_000);
@@ -186,7 +200,7 @@ export class Series {
     if (this.requests > 0) this.requests--;
     const t = this.totals;
     t.requests++;
-    const cls = `${Math.floor(status / 100)}xx`;
+    const cls = STATUS_CLASSES[Math.floor(status / 100)] ?? `${Math.floor(status / 100)}xx`;
     t.byStatus[cls] = (t.byStatus[cls] ?? 0) + 1;
     if (cause) t.byCause[cause] = (t.byCause[cause] ?? 0) + 1;
     const error = status >= 500 ? 1 : 0;
@@ -195,16 +209,8 @@ export class Series {
       const why = cause ?? 'app';
       t.errorsByCause[why] = (t.errorsByCause[why] ?? 0) + 1;
     }
-    for (const ring of [this.sec, this.min]) {
-      const i = ring.at(Math.floor(now / ring.width));
-      const o = i * FIELDS;
-      ring.data[o + F_REQUESTS]!++;
-      ring.data[o + F_ERRORS]! += error;
-      if (queueMs !== undefined) {
-        ring.sketchAt(i).add(queueMs);
-        if (queueMs > ring.data[o + F_QUEUE_MAX]!) ring.data[o + F_QUEUE_MAX] = queueMs;
-      }
-    }
+    countInto(this.sec, now, error, queueMs);
+    countInto(this.min, now, error, queueMs);
     if (queueMs !== undefined) {
       t.queueCount++;
       t.queueSumMs += queueMs;

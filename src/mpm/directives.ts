@@ -31,14 +31,15 @@ export interface DirectiveNote {
  * one thread per connection, where a slot is a whole thread. A Node front-end process is one
  * event loop holding many connections that mostly wait on the network or on a daemon, so a slot
  * is cheap and a process is the expensive unit (its own heap, tens of MB): 1024 slots per
- * process. One process is started, and it stays the only one until it is three quarters full:
+ * process. One process is started, and by the slot rules it stays the only one until it is three quarters full:
  * MinSpareThreads is a quarter of a process (256), so a second process starts when fewer than
  * 256 slots are free, not at the first held connection (which MinSpareThreads = ThreadsPerChild
  * would do). That is the one place the defaults leave the spec's rule of whole-process
  * thresholds, on purpose; the rule's warning is for thresholds a user sets. Under no load the
  * 1024 idle slots sit inside the spare band [256, 2048], so an idle or lightly loaded server runs
- * one front-end process as before. After a burst up to two idle processes are kept
- * (MaxSpareThreads = 2 processes). ServerLimit keeps Apache's 16; MaxRequestWorkers allows all 16.
+ * one front-end process as before. (Load that keeps the event loops busy grows the pool to the
+ * machine's cores whatever the slots say: src/supervisor/cpu-scaling.ts.) After a burst up to two
+ * idle processes are kept (MaxSpareThreads = 2 processes). ServerLimit keeps Apache's 16; MaxRequestWorkers allows all 16.
  * As Apache derives MaxRequestWorkers (ServerLimit x ThreadsPerChild) when it is not given, the
  * unset spare thresholds and MaxRequestWorkers follow a given ThreadsPerChild and ServerLimit, so
  * changing only those keeps the combination sound.

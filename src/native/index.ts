@@ -23,6 +23,14 @@ export interface Native {
   watchStart(w: NativeWatcher): void;
   watchStop(w: NativeWatcher): void;
   watchClose(w: NativeWatcher): void;
+  /** Whether the watcher accepts (watchAccept's way) or only calls back with 0 when the socket turns readable. */
+  watchAccepts(w: NativeWatcher, on: boolean): void;
+  /** Creates `cells` int32 cells of memory shared with whoever maps the returned fd (this process maps it). */
+  tableCreate(cells: number): number;
+  /** Maps the shared cells of `fd` (from tableCreate, inherited). */
+  tableMap(fd: number, cells: number): void;
+  tableGet(i: number): number;
+  tableSet(i: number, v: number): void;
   /** Sends one datagram to a UNIX datagram socket ("@name": abstract namespace): 0 or -errno. */
   notify(path: string, message: string): number;
   /** An inherited listening TCP socket's address; throws (with an errno code) for anything else. Makes it non-blocking and close-on-exec. */

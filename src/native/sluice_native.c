@@ -16,7 +16,13 @@
  *                                      calls back with the new fd or -errno,
  *                                      never for an empty queue
  *   watchStart(w) / watchStop(w) / watchClose(w)
+ *   watchAccepts(w, on)             -> whether the watcher accepts, or only
+ *                                      calls back on readability
  *   closeFd(fd)
+ *   tableCreate(n) -> fd / tableMap(fd, n) / tableGet(i) / tableSet(i, v)
+ *                                      n int32 cells of memory shared by the
+ *                                      processes that map the same fd (the
+ *                                      front ends' accept table)
  *
  * and two calls for running under a service manager (systemd):
  *
@@ -54,6 +60,7 @@ NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
 #ifdef __linux__
 #include <linux/sockios.h>
 #endif
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -498,6 +505,21 @@ static napi_value WatchStop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value WatchAccepts(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  void* data = NULL;
+  bool on;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL ||
+      napi_get_value_bool(env, argv[1], &on) != napi_ok) {
+    napi_throw_type_error(env, NULL, "watchAccepts(watcher, on)");
+    return NULL;
+  }
+  ((watcher_t*)data)->accepts = on ? 1 : 0;
+  return NULL;
+}
+
 static napi_value WatchClose(napi_env env, napi_callback_info info) {
   watcher_t* w;
   if (get_watcher(env, info, &w)) return NULL;
@@ -508,6 +530,92 @@ static napi_value WatchClose(napi_env env, napi_callback_info info) {
     napi_async_destroy(env, w->async);
     uv_close((uv_handle_t*)&w->poll, on_close);
   }
+  return NULL;
+}
+
+/* ---- shared table ------------------------------------------------------- */
+
+/* One per process: the front ends' accept table (src/native/accept-table.ts).
+ * Each cell has one writer; readers take a recent value, never a torn one. */
+static int32_t* table = NULL;
+static int32_t table_len = 0;
+
+static int map_table(int fd, int32_t n) {
+  void* p = mmap(NULL, (size_t)n * sizeof(int32_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return -errno;
+  if (table != NULL) munmap(table, (size_t)table_len * sizeof(int32_t));
+  table = (int32_t*)p;
+  table_len = n;
+  return 0;
+}
+
+static napi_value TableCreate(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t n;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || get_int_arg(env, argv[0], &n) || n < 1) {
+    napi_throw_type_error(env, NULL, "tableCreate(cells)");
+    return NULL;
+  }
+#ifdef __linux__
+  int fd = memfd_create("sluice-accept-table", MFD_CLOEXEC);
+#else
+  char name[64];
+  snprintf(name, sizeof name, "/sluice-accept-table-%ld", (long)getpid());
+  int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (fd >= 0) shm_unlink(name);
+#endif
+  if (fd < 0) return throw_errno(env, errno, "tableCreate");
+  if (ftruncate(fd, (off_t)n * sizeof(int32_t)) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "tableCreate: ftruncate");
+  }
+  int r = map_table(fd, n);
+  if (r < 0) {
+    close(fd);
+    return throw_errno(env, -r, "tableCreate: mmap");
+  }
+  return make_int(env, fd);
+}
+
+static napi_value TableMap(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd, n;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || get_int_arg(env, argv[0], &fd) || get_int_arg(env, argv[1], &n) || n < 1) {
+    napi_throw_type_error(env, NULL, "tableMap(fd, cells)");
+    return NULL;
+  }
+  int r = map_table(fd, n);
+  if (r < 0) return throw_errno(env, -r, "tableMap");
+  return NULL;
+}
+
+static napi_value TableGet(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t i;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || get_int_arg(env, argv[0], &i) || table == NULL || i < 0 || i >= table_len) {
+    napi_throw_range_error(env, NULL, "tableGet(i): no such cell");
+    return NULL;
+  }
+  return make_int(env, __atomic_load_n(&table[i], __ATOMIC_RELAXED));
+}
+
+static napi_value TableSet(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t i, v;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || get_int_arg(env, argv[0], &i) || get_int_arg(env, argv[1], &v) || table == NULL || i < 0 || i >= table_len) {
+    napi_throw_range_error(env, NULL, "tableSet(i, v): no such cell");
+    return NULL;
+  }
+  __atomic_store_n(&table[i], v, __ATOMIC_RELAXED);
   return NULL;
 }
 
@@ -524,6 +632,11 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"watchStart", NULL, WatchStart, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watchStop", NULL, WatchStop, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watchClose", NULL, WatchClose, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"watchAccepts", NULL, WatchAccepts, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tableCreate", NULL, TableCreate, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tableMap", NULL, TableMap, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tableGet", NULL, TableGet, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tableSet", NULL, TableSet, NULL, NULL, NULL, napi_enumerable, NULL},
       {"notify", NULL, Notify, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adoptListener", NULL, AdoptListener, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -7,8 +7,14 @@
 // (src/mpm/maintenance.ts) and does what it says: retire one process
 // gracefully, or start some; it logs the warnings it returns. A process that
 // reaches maxConnectionsPerChild retires on its own and is replaced at once;
-// one that dies is replaced.
+// one that dies is replaced. The processes share an accept table
+// (src/native/accept-table.ts) so that each takes its share of the
+// connections. Beyond the slot rules, a pool whose event loops are all busy
+// grows up to the machine's cores (src/supervisor/cpu-scaling.ts).
 import { FrontendProcess, type FrontendExit } from './frontend-process.js';
+import { AcceptTable } from '../native/accept-table.js';
+import { cores, shortOfCpu, usingCpu, BUSY } from './cpu-scaling.js';
+import { daemonsLimit } from '../mpm/directives.js';
 import type { MpmDirectives } from '../mpm/directives.js';
 import { newMaintenanceState, performIdleMaintenance, type ChildView, type MaintenanceState } from '../mpm/maintenance.js';
 import { log, logError, logNotice } from '../log/error-log.js';
@@ -27,6 +33,7 @@ export class FrontendPool {
   private quickDeaths = 0;
   /** Until then (performance.now() ms), maintenance starts nothing either: processes keep dying young. */
   private backoffUntil = 0;
+  private readonly table = new AcceptTable();
 
   constructor(
     private config: EffectiveConfig,
@@ -69,6 +76,7 @@ export class FrontendPool {
 
   private spawn(): FrontendProcess {
     const d = this.directives;
+    const row = this.table.claim();
     const p = new FrontendProcess(
       this.nextId++,
       this.config,
@@ -80,9 +88,13 @@ export class FrontendPool {
         reportMs: Math.max(10, Math.min(250, (this.interval * 1000) / 4)),
       },
       this.groupsState,
+      row === undefined ? undefined : { fd: this.table.fd, row },
     );
     this.procs.push(p);
-    p.onExit = (exit) => this.onExit(p, exit);
+    p.onExit = (exit) => {
+      if (row !== undefined) this.table.release(row);
+      this.onExit(p, exit);
+    };
     p.onRetiring = (cause) => {
       if (this.stopping || p.config !== this.config) return;
       const why = cause === 'uncaught-exception' ? 'had an uncaught exception' : `accepted maxConnectionsPerChild (${d.maxConnectionsPerChild}) connections`;
@@ -128,7 +140,8 @@ export class FrontendPool {
     }));
     const action = performIdleMaintenance(this.directives, views, this.maintenance);
     for (const l of action.logs) log(l.level, l.message);
-    if (action.retire !== undefined) {
+    const loops = this.members().map((p) => ({ busy: p.loopBusy, starting: p.state === 'starting', retiring: p.state === 'retiring' }));
+    if (action.retire !== undefined && !usingCpu(loops)) {
       const p = this.procs.find((q) => q.id === action.retire);
       if (p && p.state !== 'retiring' && p.state !== 'exited') {
         log('info', `retiring front-end process ${p.pid}: more than maxSpareThreads (${this.directives.maxSpareThreads}) idle slots`);
@@ -141,6 +154,9 @@ export class FrontendPool {
       const idle = views.reduce((n, v) => n + (v.retiring ? 0 : v.idleSlots), 0);
       const pids = Array.from({ length: action.spawn }, () => this.spawn().pid);
       log('info', `starting ${action.spawn} front-end process${action.spawn > 1 ? 'es' : ''} (${pids.join(', ')}): ${idle} idle slots, fewer than minSpareThreads (${this.directives.minSpareThreads})`);
+    } else if (action.spawn === 0 && performance.now() >= this.backoffUntil && shortOfCpu(loops, daemonsLimit(this.directives))) {
+      const pid = this.spawn().pid;
+      log('info', `starting front-end process ${pid}: the event loop of every front-end process was busy ${BUSY * 100}% or more of the last interval, and there are fewer than the ${cores()} CPU cores`);
     }
   }
 

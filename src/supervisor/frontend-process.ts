@@ -1,11 +1,11 @@
 // One front-end process of the pool (frontend-pool.ts). It inherits the TCP
-// listening sockets (fd 4, 5, ...) and reports its busy and idle connection
+// listening sockets (fd 4, 5, ...), then the accept table, and reports its busy and idle connection
 // slots over the IPC channel; the pool reads them once per maintenance
 // interval, retires it, or replaces it when it dies.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { FRONTEND_BOOT_ENV, type FrontendBoot } from '../frontend/frontend.js';
+import { FRONTEND_BOOT_ENV, type FrontendBoot } from '../frontend/boot.js';
 import type { FrontendMessage, GroupsState, RetireCause, SupervisorMessage } from '../frontend/main.js';
 import { logNotice } from '../log/error-log.js';
 import { captureOutput, STD_LOG_STDIO } from './app-output.js';
@@ -29,6 +29,12 @@ export interface FrontendSizing {
   reportMs: number;
 }
 
+/** The accept table's fd in the supervisor, and the row this process writes. */
+export interface AcceptRow {
+  fd: number;
+  row: number;
+}
+
 export interface FrontendExit {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -44,6 +50,8 @@ export class FrontendProcess {
   idle = 0;
   /** Connections accepted so far. */
   accepted = 0;
+  /** How busy its event loop was over the last maintenance interval (0..1). */
+  loopBusy = 0;
   readonly startedAt = performance.now();
   /** Resolves when the process is ready to accept, or has exited. */
   readonly ready: Promise<void>;
@@ -66,18 +74,20 @@ export class FrontendProcess {
     readonly sizing: FrontendSizing,
     /** The daemon groups' state now, for a front end of `config`: in its boot, and again once it is ready. */
     private readonly groupsState: (config: EffectiveConfig) => GroupsState,
+    readonly acceptRow: AcceptRow | undefined,
   ) {
     const boot: FrontendBoot = {
       config,
       groups: groupsState(config),
       listenFds: listenFds.map((_, i) => 4 + i),
-      logFds: { stdout: 4 + listenFds.length, stderr: 5 + listenFds.length },
       slots: sizing.slots,
       maxConnections: sizing.maxConnections,
       reportMs: sizing.reportMs,
+      acceptTable: acceptRow && { fd: 4 + listenFds.length, row: acceptRow.row },
+      logFds: { stdout: 4 + listenFds.length + (acceptRow ? 1 : 0), stderr: 5 + listenFds.length + (acceptRow ? 1 : 0) },
     };
     const child = spawn(process.execPath, [FRONTEND_MAIN], {
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc', ...listenFds, ...STD_LOG_STDIO],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc', ...listenFds, ...(acceptRow ? [acceptRow.fd] : []), ...STD_LOG_STDIO],
       env: { ...process.env, [FRONTEND_BOOT_ENV]: JSON.stringify(boot) },
     });
     this.child = child;
@@ -119,6 +129,9 @@ export class FrontendProcess {
         break;
       case 'reopened':
         this.reopened?.(m.problems);
+        break;
+      case 'loop':
+        this.loopBusy = m.busy;
         break;
       case 'retiring':
         this.accepted = m.accepted;

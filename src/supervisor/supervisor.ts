@@ -28,6 +28,7 @@ import { registerServer, unregisterServer } from './registry.js';
 import { deliverSignalsTo, type SignalTarget } from './signals.js';
 import { RestartGate } from './restart-gate.js';
 import { MetricsCollector } from '../metrics/collect.js';
+import { rssOf } from '../metrics/rss.js';
 import type { StatusReport } from '../metrics/report.js';
 import path from 'node:path';
 import { native } from '../native/index.js';
@@ -279,7 +280,7 @@ export class Supervisor implements SignalTarget {
           name: g.name,
           processes: g.group.processes,
           threads: g.group.threads,
-          members: [...g.members.values()].map((m) => ({ pid: m.pid, index: m.index, state: m.state, cause: m.cause })),
+          members: [...g.members.values()].map((m) => ({ pid: m.pid, index: m.index, state: m.state, cause: m.cause, rssBytes: rssOf(m.pid) })),
           restarts: Object.fromEntries(g.recycles),
         })),
       },
