@@ -78,14 +78,14 @@ before(() => {
 
 after(() => fs.rmSync(work, { recursive: true, force: true }));
 
-test('npm pack ships the compiled sources and the prebuilt linux-x64 addon, which needs no newer glibc than Node itself (2.28)', (t) => {
+test('npm pack ships the compiled sources and the prebuilt linux-x64 addon, which needs no newer glibc than Node itself (2.28)', () => {
   const files = run('tar', ['-tzf', tarball], { cwd: work }).stdout.split('\n');
   assert.ok(files.includes(`package/${PREBUILD}`), 'the prebuilt addon is in the package');
   assert.ok(files.includes('package/dist/cli/main.js'), 'the compiled sources are in the package');
   assert.ok(files.includes('package/src/native/sluice_native.c') && files.includes('package/binding.gyp'), 'the addon source is there for other platforms');
   assert.ok(!files.some((f) => f.startsWith('package/build/') || f.startsWith('package/test/')), 'no local build or tests');
   const objdump = spawnSync('objdump', ['-T', path.join(work, 'src', PREBUILD)], { encoding: 'utf8' });
-  if (objdump.status !== 0) return t.skip('objdump is not available');
+  assert.equal(objdump.status, 0, 'objdump (binutils, which building the addon needs anyway) reads the prebuilt addon');
   const versions = [...objdump.stdout.matchAll(/GLIBC_(\d+)\.(\d+)/g)].map((m) => Number(m[1]) * 1000 + Number(m[2]));
   assert.ok(versions.length > 0);
   assert.ok(Math.max(...versions) <= 2028, `needs glibc ${Math.floor(Math.max(...versions) / 1000)}.${Math.max(...versions) % 1000}`);
