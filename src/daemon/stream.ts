@@ -17,10 +17,10 @@
 // start of it hands the slot back (the tunnel holds none); the app ending
 // or destroying its socket is RESPONSE_END, the daemon cutting it RESET.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { Duplex } from 'node:stream';
 import { MAX_BODY_FRAME, RESPONSE_BODY, RESPONSE_HEAD, RESPONSE_END, RESET, REQUEST_WINDOW, WINDOW, uint32 } from '../protocol/frames.js';
 import { encodeStoredHead, type Envelope, type RequestHead } from '../protocol/envelope.js';
 import { RawStatus } from '../protocol/raw-status.js';
+import { EMPTY_BODY, ResponseSocket, emitClose, kNeedDrain } from '../protocol/response-socket.js';
 import type { FrameWriter } from '../protocol/frame-writer.js';
 import { contextStorage } from '../app/context.js';
 import type { LiveContext } from '../app/run-handler.js';
@@ -42,23 +42,12 @@ export interface StreamEvents {
  * address and scheme (from the envelope), and what is written to it goes
  * out in frames.
  */
-export class StreamSocket extends Duplex {
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly remoteFamily: string;
-  readonly encrypted: boolean;
-  /** Characters of the stored response head still to skip in what ServerResponse writes. */
-  headChars = -1;
-
+export class StreamSocket extends ResponseSocket {
   constructor(
     readonly stream: DaemonStream,
     env: Envelope,
   ) {
-    super({ allowHalfOpen: true, decodeStrings: false, highWaterMark: MAX_BODY_FRAME });
-    this.remoteAddress = env.clientAddress;
-    this.remotePort = env.clientPort;
-    this.remoteFamily = env.clientAddress.includes(':') ? 'IPv6' : 'IPv4';
-    this.encrypted = env.scheme === 'https';
+    super(env.clientAddress, env.clientPort, env.scheme === 'https', MAX_BODY_FRAME);
   }
 
   override _read(): void {
@@ -70,17 +59,8 @@ export class StreamSocket extends Duplex {
     cb();
   }
 
-  override _write(chunk: Buffer | string, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.stream.writeBody(this.bodyOf(chunk, encoding), cb);
-  }
-
-  override _writev(chunks: Array<{ chunk: Buffer | string; encoding: BufferEncoding }>, cb: (err?: Error | null) => void): void {
-    const parts: Buffer[] = [];
-    for (const c of chunks) {
-      const b = this.bodyOf(c.chunk, c.encoding);
-      if (b.length > 0) parts.push(b);
-    }
-    this.stream.writeBody(parts.length === 1 ? parts[0]! : Buffer.concat(parts), cb);
+  protected writeBody(data: Buffer, cb: (err?: Error | null) => void): void {
+    this.stream.writeBody(data, cb);
   }
 
   override emit(event: string | symbol, ...args: unknown[]): boolean {
@@ -94,67 +74,12 @@ export class StreamSocket extends Duplex {
   }
 
   /**
-   * The body bytes of a write: what ServerResponse writes before its head
-   * is stored is an interim response (100 Continue, 103), which the front
-   * end deals with itself; the head itself went as RESPONSE_HEAD.
+   * What ServerResponse writes before its head is stored is an interim
+   * response (100 Continue, 103), which the front end deals with itself.
    */
-  private bodyOf(chunk: Buffer | string, encoding: BufferEncoding): Buffer {
-    if (this.headChars < 0) return EMPTY;
-    if (typeof chunk === 'string') {
-      if (this.headChars > 0) {
-        const n = Math.min(this.headChars, chunk.length);
-        this.headChars -= n;
-        chunk = chunk.slice(n);
-      }
-      return chunk.length === 0 ? EMPTY : Buffer.from(chunk, encoding === ('buffer' as BufferEncoding) ? 'utf8' : encoding);
-    }
-    if (this.headChars > 0) {
-      const n = Math.min(this.headChars, chunk.length);
-      this.headChars -= n;
-      chunk = chunk.subarray(n);
-    }
-    return chunk;
+  protected override bodyOf(chunk: Buffer | string, encoding: BufferEncoding): Buffer {
+    return this.headChars < 0 ? EMPTY_BODY : super.bodyOf(chunk, encoding);
   }
-
-  // What apps and frameworks call on a socket, with nothing behind them here.
-  setTimeout(): this {
-    return this;
-  }
-  setNoDelay(): this {
-    return this;
-  }
-  setKeepAlive(): this {
-    return this;
-  }
-  ref(): this {
-    return this;
-  }
-  unref(): this {
-    return this;
-  }
-  address(): object {
-    return {};
-  }
-  destroySoon(): void {
-    this.destroy();
-  }
-}
-
-const EMPTY = Buffer.alloc(0);
-
-function emitClose(res: ServerResponse): void {
-  const r = res as unknown as { destroyed: boolean; _closed: boolean };
-  if (r._closed) return;
-  r.destroyed = true;
-  r._closed = true;
-  res.emit('close');
-}
-
-let needDrain: symbol | null | undefined;
-/** The private flag a ServerResponse sets when its write returned false (looked up once, by name). */
-function kNeedDrain(res: ServerResponse): symbol | undefined {
-  if (needDrain === undefined) needDrain = Object.getOwnPropertySymbols(res).find((s) => s.description === 'kNeedDrain') ?? null;
-  return needDrain ?? undefined;
 }
 
 /**

@@ -22,7 +22,7 @@
 //     connection goes, is a client gone.
 import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import http2 from 'node:http2';
-import { Duplex } from 'node:stream';
+import { ResponseSocket, emitClose, kNeedDrain } from '../protocol/response-socket.js';
 import { badRequest, type Refusal } from './request-limits.js';
 import { logNotice } from '../log/error-log.js';
 
@@ -92,106 +92,31 @@ function translate(raw: string[], hasBody: boolean): Translated {
  * address, encrypted; what the ServerResponse writes to it goes out on the
  * stream (its stored head skipped: that left as HEADERS).
  */
-class Http2StreamSocket extends Duplex {
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly remoteFamily: string;
-  readonly encrypted = true;
+class Http2StreamSocket extends ResponseSocket {
   readonly alpnProtocol = 'h2';
-  /** Characters of the stored response head still to skip in what ServerResponse writes; -1 until it is stored. */
-  headChars = -1;
 
   constructor(
     private readonly owner: Http2StreamRequest,
     client: StreamClient,
   ) {
-    super({ allowHalfOpen: true, decodeStrings: false });
-    this.remoteAddress = client.address;
-    this.remotePort = client.port;
-    this.remoteFamily = client.address.includes(':') ? 'IPv6' : 'IPv4';
+    super(client.address, client.port, true);
     // Its errors are the stream's, handled there.
     this.on('error', noop);
   }
 
   override _read(): void {}
 
-  override _write(chunk: Buffer | string, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.owner.writeBody(this.bodyOf(chunk, encoding), cb);
-  }
-
-  override _writev(chunks: Array<{ chunk: Buffer | string; encoding: BufferEncoding }>, cb: (err?: Error | null) => void): void {
-    const parts: Buffer[] = [];
-    for (const c of chunks) {
-      const b = this.bodyOf(c.chunk, c.encoding);
-      if (b.length > 0) parts.push(b);
-    }
-    this.owner.writeBody(parts.length === 1 ? parts[0]! : Buffer.concat(parts), cb);
+  protected writeBody(data: Buffer, cb: (err?: Error | null) => void): void {
+    this.owner.writeBody(data, cb);
   }
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
     this.owner.socketDestroyed();
     cb(err);
   }
-
-  private bodyOf(chunk: Buffer | string, encoding: BufferEncoding): Buffer {
-    if (typeof chunk === 'string') {
-      if (this.headChars > 0) {
-        const n = Math.min(this.headChars, chunk.length);
-        this.headChars -= n;
-        chunk = chunk.slice(n);
-      }
-      return chunk.length === 0 ? EMPTY : Buffer.from(chunk, encoding === ('buffer' as BufferEncoding) ? 'utf8' : encoding);
-    }
-    if (this.headChars > 0) {
-      const n = Math.min(this.headChars, chunk.length);
-      this.headChars -= n;
-      chunk = chunk.subarray(n);
-    }
-    return chunk;
-  }
-
-  // What apps and frameworks call on a socket; the session's own timers bound it.
-  setTimeout(): this {
-    return this;
-  }
-  setNoDelay(): this {
-    return this;
-  }
-  setKeepAlive(): this {
-    return this;
-  }
-  ref(): this {
-    return this;
-  }
-  unref(): this {
-    return this;
-  }
-  address(): object {
-    return {};
-  }
-  destroySoon(): void {
-    this.destroy();
-  }
 }
-
-const EMPTY = Buffer.alloc(0);
 
 function noop(): void {}
-
-let needDrain: symbol | null | undefined;
-/** The private flag a ServerResponse sets when its write returned false (looked up once, by name). */
-function kNeedDrain(res: ServerResponse): symbol | undefined {
-  if (needDrain === undefined) needDrain = Object.getOwnPropertySymbols(res).find((s) => s.description === 'kNeedDrain') ?? null;
-  return needDrain ?? undefined;
-}
-
-function emitClose(res: ServerResponse): void {
-  const r = res as unknown as { destroyed: boolean; _closed: boolean };
-  if (r._closed) return;
-  r.destroyed = true;
-  r._closed = true;
-  res.emit('close');
-}
 
 function aborted(): Error {
   return Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
