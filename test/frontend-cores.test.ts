@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { startSluice, sleep, tempDir, APPS } from './helpers/sluice.js';
+import { startSluice, request, sleep, tempDir, APPS } from './helpers/sluice.js';
 
 const CORES = os.availableParallelism();
 
@@ -69,6 +69,21 @@ test('defaults: idle slots alone start no front-end process (light load stays on
   t.after(() => s.stop());
   const light = load(s.url, '/sleep?ms=50', 8);
   await sleep(1500);
+  await light.stop();
+  assert.doesNotMatch(s.stderr, /starting front-end process/);
+  assert.equal(light.byPid.size, 1);
+});
+
+test('defaults: one busy interval is a blip, not load: a single long request starts no front-end process', async (t) => {
+  const s = await startSluice(['start', path.join(APPS, 'lab.ts'), '--embedded', '--maintenance-interval', '0.2', '--socket-prefix', tempDir()]);
+  t.after(() => s.stop());
+  const light = load(s.url, '/sleep?ms=50', 4);
+  t.after(() => light.stop());
+  await sleep(400);
+  // 800 ms of a blocked loop fall into one report of at least 80% busy
+  // (the report's own timer waits for the loop too); the next is light again.
+  assert.equal((await request(`${s.url}/spin?ms=800`)).status, 200);
+  await sleep(1000);
   await light.stop();
   assert.doesNotMatch(s.stderr, /starting front-end process/);
   assert.equal(light.byPid.size, 1);

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { startSluice, request, sleep, alive, APPS, tempDir, type Sluice } from './helpers/sluice.js';
+import { eventually } from './helpers/raw.js';
 
 const LC = path.join(APPS, 'lc-app.ts');
 
@@ -106,6 +107,8 @@ test('maximum-requests: a process is recycled after that many requests', async (
   const next = await pidOf(s);
   assert.notEqual(next, first);
   await logged(s, new RegExp(`"GET /pid HTTP/1.1" 200 .* pid=${next} `));
+  // The access log is written in batches: wait for the four lines, then check there are no more.
+  await eventually(() => s.accessLog().length >= 4);
   const pids = s.accessLog().map((l) => l.pid);
   assert.deepEqual(pids, [first, first, first, next]);
 });
@@ -129,7 +132,10 @@ test('maximum-requests-jitter: the processes of a group recycle at different cou
   }
   for (const pid of original) {
     await exited(s, pid, 'maximum-requests');
-    const served = s.accessLog().filter((l) => l.pid === pid).length;
+    // The access log is written in batches: its lines of the process may follow the exit.
+    const count = () => s.accessLog().filter((l) => l.pid === pid).length;
+    await eventually(() => count() >= limits.get(pid)!);
+    const served = count();
     assert.equal(served, limits.get(pid), `pid ${pid} served exactly its own limit`);
     await recycling(s, pid, 'maximum-requests', `served ${served} requests \\(maximum-requests ${served}\\)`);
   }

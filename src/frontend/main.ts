@@ -145,3 +145,5 @@ process.on('SIGTERM', () => (started ? void stop(boot.config.shutdownTimeout) : 
 await frontend.start();
 started = true;
 send({ t: 'ready', pid: process.pid, ...frontend.slotCounts(), loadErrors: frontend.embedded.loadErrors() });
+// Loading the apps is not load: the first report covers serving only.
+loopSince = performance.eventLoopUtilization();

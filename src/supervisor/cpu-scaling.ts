@@ -1,7 +1,8 @@
 // Beyond Apache's slot rules: a front-end process is one event loop, so a
 // pool whose processes all keep their loops busy is short of CPU, not of
 // slots. While every front-end process had its event loop busy at least BUSY
-// of the last maintenance interval and the pool has fewer processes than the
+// of each of the last two maintenance intervals (one busy interval on a
+// crowded machine is a blip, not load) and the pool has fewer processes than the
 // machine has cores, maintenance starts one more (within serverLimit and
 // maxRequestWorkers); while the loops are busy KEEP or more on average, the
 // slot rules retire none (their idle slots are not idle CPU).
@@ -13,6 +14,8 @@ export const KEEP = 0.5;
 export interface LoopView {
   /** Share of the last interval its event loop was busy (0..1). */
   busy: number;
+  /** ... and of the interval before it. */
+  busyBefore: number;
   starting: boolean;
   retiring: boolean;
 }
@@ -25,7 +28,7 @@ export function cores(): number {
 export function shortOfCpu(loops: LoopView[], limit: number): boolean {
   const live = loops.filter((l) => !l.retiring);
   if (live.length === 0 || live.length >= Math.min(limit, cores())) return false;
-  return live.every((l) => !l.starting && l.busy >= BUSY);
+  return live.every((l) => !l.starting && l.busy >= BUSY && l.busyBefore >= BUSY);
 }
 
 /** Whether the processes' event loops are busy enough that none should be retired for idle slots. */

@@ -52,6 +52,8 @@ export class FrontendProcess {
   accepted = 0;
   /** How busy its event loop was over the last maintenance interval (0..1). */
   loopBusy = 0;
+  /** ... and over the one before it. */
+  loopBusyBefore = 0;
   readonly startedAt = performance.now();
   /** Resolves when the process is ready to accept, or has exited. */
   readonly ready: Promise<void>;
@@ -122,7 +124,11 @@ export class FrontendProcess {
         this.accepted = m.accepted;
         if (m.t === 'ready') {
           this.problems.push(...m.loadErrors);
-          if (this.state === 'starting') this.state = 'ready';
+          if (this.state === 'starting') {
+            this.state = 'ready';
+            // What its loop did while loading the apps is not load.
+            this.loopBusy = this.loopBusyBefore = 0;
+          }
           this.send({ t: 'groups', state: this.groupsState(this.config) });
           ready();
         }
@@ -131,6 +137,7 @@ export class FrontendProcess {
         this.reopened?.(m.problems);
         break;
       case 'loop':
+        this.loopBusyBefore = this.loopBusy;
         this.loopBusy = m.busy;
         break;
       case 'retiring':
