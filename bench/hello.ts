@@ -56,7 +56,7 @@ interface Config {
 
 const threads = values.threads!;
 // Each run's sockets go under its log file's directory (private to this run).
-const sluiceArgs = (extra: string[], logFile: string) => [SLUICE, 'start', APP, '--port', '0', '--host', '127.0.0.1', '--access-log', logFile, '--socket-prefix', path.join(path.dirname(logFile), 's'), ...extra];
+const sluiceArgs = (extra: string[], logFile: string) => ['start', APP, '--port', '0', '--host', '127.0.0.1', '--access-log', logFile, '--socket-prefix', path.join(path.dirname(logFile), 's'), ...extra];
 const SERVING = /serving (http:\/\/\S+)/;
 const LISTENING_PIDS = /listening (\d+) pids/;
 const local = (m: RegExpMatchArray) => `http://127.0.0.1:${m[1]}/`;
@@ -84,27 +84,27 @@ const CONFIGS: Config[] = [
   {
     name: 'embedded-1',
     label: 'sluice embedded, 1 front end (--server-limit 1)',
-    start: (log) => startProcess(process.execPath, sluiceArgs(['--embedded', '--server-limit', '1'], log), SERVING, (m) => m[1]!),
+    start: (log) => startProcess(SLUICE, sluiceArgs(['--embedded', '--server-limit', '1'], log), SERVING, (m) => m[1]!),
   },
   {
     name: 'embedded',
     label: 'sluice embedded, default front-end sizing',
-    start: (log) => startProcess(process.execPath, sluiceArgs(['--embedded'], log), SERVING, (m) => m[1]!),
+    start: (log) => startProcess(SLUICE, sluiceArgs(['--embedded'], log), SERVING, (m) => m[1]!),
   },
   {
     name: 'embedded-2',
     label: 'sluice embedded, --start-servers 2',
-    start: (log) => startProcess(process.execPath, sluiceArgs(['--embedded', '--start-servers', '2'], log), SERVING, (m) => m[1]!),
+    start: (log) => startProcess(SLUICE, sluiceArgs(['--embedded', '--start-servers', '2'], log), SERVING, (m) => m[1]!),
   },
   {
     name: 'daemon-p1',
     label: `sluice daemon, processes=1 threads=${threads}`,
-    start: (log) => startProcess(process.execPath, sluiceArgs(['--processes', '1', '--threads', threads], log), SERVING, (m) => m[1]!),
+    start: (log) => startProcess(SLUICE, sluiceArgs(['--processes', '1', '--threads', threads], log), SERVING, (m) => m[1]!),
   },
   {
     name: 'daemon-p2',
     label: `sluice daemon, processes=2 threads=${threads}`,
-    start: (log) => startProcess(process.execPath, sluiceArgs(['--processes', '2', '--threads', threads], log), SERVING, (m) => m[1]!),
+    start: (log) => startProcess(SLUICE, sluiceArgs(['--processes', '2', '--threads', threads], log), SERVING, (m) => m[1]!),
   },
 ];
 

@@ -110,8 +110,8 @@ async function main(): Promise<void> {
   process.env.SLUICE_PROFILE_DIR = dir;
   process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${hook} --import tsx`.trim();
   const server = await startProcess(
-    process.execPath,
-    [path.join(ROOT, 'bin', 'sluice'), 'start', path.join(HERE, 'apps', 'hello.ts'), '--port', '0', '--host', '127.0.0.1', '--access-log', log, '--socket-prefix', path.join(dir, 's'), ...mode],
+    path.join(ROOT, 'bin', 'sluice'),
+    ['start', path.join(HERE, 'apps', 'hello.ts'), '--port', '0', '--host', '127.0.0.1', '--access-log', log, '--socket-prefix', path.join(dir, 's'), ...mode],
     /serving (http:\/\/\S+)/,
     (m) => m[1]!,
   );

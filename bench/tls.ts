@@ -75,12 +75,12 @@ const SERVERS: Server[] = [
   {
     name: 'embedded',
     label: 'sluice embedded',
-    start: () => startProcess(process.execPath, [SLUICE, 'serve', '-c', sluiceConfig('embedded', '%{GLOBAL}')], SERVING, (m) => m[1]!),
+    start: () => startProcess(SLUICE, ['serve', '-c', sluiceConfig('embedded', '%{GLOBAL}')], SERVING, (m) => m[1]!),
   },
   {
     name: 'daemon',
     label: 'sluice daemon, processes=2 threads=5',
-    start: () => startProcess(process.execPath, [SLUICE, 'serve', '-c', sluiceConfig('daemon', 'app')], SERVING, (m) => m[1]!),
+    start: () => startProcess(SLUICE, ['serve', '-c', sluiceConfig('daemon', 'app')], SERVING, (m) => m[1]!),
   },
 ];
 

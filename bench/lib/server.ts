@@ -1,5 +1,6 @@
 // Starts a server process for a benchmark run and stops it afterwards.
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 
 export interface Started {
   url: string;
@@ -12,7 +13,10 @@ export interface Started {
 /** Spawns `cmd args`, waits until stdout matches `ready`, and derives the URL from the match. */
 export function startProcess(cmd: string, args: readonly string[], ready: RegExp, urlOf: (m: RegExpMatchArray) => string, timeoutMs = 20000): Promise<Started> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // bin/sluice runs as an operator runs it (its own line starts node, with
+    // the supervisor's flags), on the node that runs the benchmark.
+    const env = { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` };
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
     let up = false;

@@ -9,8 +9,6 @@ import { findConfigFile, readConfigFile } from '../config/load.js';
 import { parseArgs, one, startConfig, applyServerFlags, START_FLAGS, SERVER_FLAGS, type Parsed } from './args.js';
 import { configPitfalls } from '../config/pitfalls.js';
 import { checkHookScripts } from '../frontend/hooks/scripts.js';
-import { serviceUnit, socketUnit } from './systemd-unit.js';
-import { loadCheck } from './load-check.js';
 import { GLOBAL, OPTION_BY_KEY } from '../config/options.js';
 import { runControl, runList, type ControlCommand } from './control.js';
 import { TargetError } from './target.js';
@@ -158,7 +156,7 @@ async function main(argv: string[]): Promise<number> {
   const config = await effectiveConfig(command, p);
   await checkHookScripts(config);
   if (command === 'check') {
-    const problems = await loadCheck(config);
+    const problems = await (await import('./load-check.js')).loadCheck(config);
     if (problems.length > 0) {
       for (const p of problems) {
         const where = `${p.host === '_default_' ? '' : p.host}${p.mount.path || '/'}`;
@@ -174,6 +172,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'systemd-unit') {
+    const { serviceUnit, socketUnit } = await import('./systemd-unit.js');
     process.stdout.write(one(p, 'socket') === 'true' ? socketUnit(config) : serviceUnit({ command: unitCommand(rest, config), config, user: one(p, 'unit-user') }));
     return 0;
   }

@@ -9,25 +9,11 @@ import { FRONT_END_FLAGS, FRONT_END_KEYS, parseFrontEnd } from '../config/front-
 import { parseSeconds } from '../config/validate.js';
 import { daemonsLimit, type MpmDirectives } from '../mpm/directives.js';
 import { csvProfile, shapeProfile, DEFAULT_DURATION, PROFILE_SHAPES, type LoadProfile, type ProfileShape } from '../mpm/load-profile.js';
+import { SIMULATE_USAGE } from './help.js';
 import { simulate, summarise, type SimResult, type SimSummary } from '../mpm/simulate.js';
 import { renderChart } from '../mpm/chart.js';
 import { parseArgs, applyServerFlags, one } from './args.js';
 
-export const SIMULATE_USAGE = `usage: sluice simulate [-c FILE] [--<front-end directive> N ...] [--profile idle|ramp|spike|daily|FILE.csv]
-                       [--peak N] [--base N] [--duration S] [--start-delay S] [--drain S] [--svg FILE] [--json]
-  Runs front-end process management (StartServers, Min/MaxSpareThreads, ThreadsPerChild,
-  MaxRequestWorkers, ServerLimit) over simulated time under a load of concurrent connections.
-  --profile      idle (default), ramp, spike, daily, or a CSV of "second,concurrent" rows
-  --peak N       highest concurrency of a named shape (default: half of MaxRequestWorkers)
-  --base N       concurrency outside the spike / at night for daily (default: a tenth of --peak)
-  --duration S   seconds to simulate (default: idle 60, ramp 600, spike 300, daily 86400;
-                 a CSV runs to its last row)
-  --start-delay S  seconds before a started process accepts connections (default 0.5)
-  --drain S      seconds a retiring process takes to finish its connections (default 1)
-  --svg FILE     write the chart (available processes, busy and idle slots over time)
-  --json         the summary, events, maintenance log and per-second samples as JSON
-  Directives: ${FRONT_END_FLAGS.map((f) => `--${f}`).join(' ')}
-  (default: the frontEnd block of -c FILE, else sluice's defaults).`;
 
 /** One sample per simulated second is kept (for the chart and --json): a week at most. */
 const MAX_DURATION = 7 * 86400;

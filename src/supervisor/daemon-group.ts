@@ -37,6 +37,7 @@ import { native } from '../native/index.js';
 import { logError, logNotice, logWarn } from '../log/error-log.js';
 import type { Cause } from '../protocol/causes.js';
 import type { EffectiveGroup, LogFormat } from '../config/types.js';
+import { childNodeFlags } from './node-flags.js';
 
 const DAEMON_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'daemon', 'main.js');
 
@@ -260,7 +261,7 @@ export class DaemonGroup {
     const socket = path.join(this.socketDir, `${g.name}.${++this.sequence}.sock`);
     fs.rmSync(socket, { force: true });
     const fd = native().listenUnix(socket, 64, 0o600);
-    const child = spawn(process.execPath, [DAEMON_MAIN], {
+    const child = spawn(process.execPath, [...childNodeFlags(env), DAEMON_MAIN], {
       stdio: ['pipe', 'pipe', 'pipe', 'pipe', fd, ...STD_LOG_STDIO],
       env,
     });

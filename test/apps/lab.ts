@@ -1,5 +1,6 @@
 // A Node-style test app whose routes exercise the pipeline:
 //   /pid                 the serving pid
+//   /exec-argv           JSON of the serving process's node flags (process.execArgv)
 //   /sleep?ms=N[&tell]   waits N ms (honours the request signal), then answers; with
 //                        `tell` it says on stderr that it started
 //   /spin?ms=N           blocks the event loop for N ms
@@ -25,6 +26,8 @@ export default function lab(req: http.IncomingMessage, res: http.ServerResponse)
   switch (url.pathname) {
     case '/pid':
       return res.end(String(process.pid));
+    case '/exec-argv':
+      return res.end(JSON.stringify(process.execArgv));
     case '/sleep': {
       const ms = param(url, 'ms', 100);
       const timer = setTimeout(() => res.end(`slept ${ms} pid ${process.pid}`), ms);
