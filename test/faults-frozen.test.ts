@@ -67,6 +67,19 @@ test('a stopped daemon process (SIGSTOP) is noticed within deadlock-timeout, kil
   assert.equal(s.output.slice(mark).match(/unresponsive daemon process \d+ has not answered/g)?.length, 1, 'only the stopped process was judged unresponsive');
 });
 
+test('a daemon process stopped as soon as it is ready is judged too: its liveness check is armed before it takes requests', async (t) => {
+  // deadlock-timeout 3 s: heartbeats 600 ms apart, the watchdog's tick 250 ms.
+  const s = await start(['--processes', '1', '--threads', '1', '--deadlock-timeout', '3']);
+  const [frozen] = await s.groupPids('lc-app');
+  process.kill(frozen!, 'SIGSTOP');
+  t.after(() => reap(frozen!));
+  t.after(() => s.stop());
+  await s.waitFor(new RegExp(`unresponsive daemon process ${frozen} has not answered its liveness check for ([\\d.]+) s \\(deadlock-timeout 3 s\\)`), 6000);
+  const r = await request(`${s.url}/pid`, { timeoutMs: 8000 });
+  assert.equal(r.status, 200);
+  assert.notEqual(Number(r.body), frozen);
+});
+
 test('the requests of a stopped daemon process get 502 when it is killed, not a socket-timeout; the replacement serves', async (t) => {
   const s = await start(['--processes', '1', '--threads', '2', '--deadlock-timeout', '0.5', '--socket-timeout', '30']);
   t.after(() => s.stop());

@@ -90,11 +90,15 @@ export class Daemon {
     }
   }
 
+  /** deadlock-timeout's watchdog (when set), once the apps are loaded: resolves when its first heartbeat is out. */
+  async startWatchdog(): Promise<void> {
+    await this.watchdog?.start({ errorLog: this.boot.errorLog, logFormat: this.boot.logFormat, logFds: this.boot.logFds });
+  }
+
   start(): void {
     this.requestTimeout.start();
     this.triggers.start();
     this.socketTimeout.start();
-    this.watchdog?.start({ errorLog: this.boot.errorLog, logFormat: this.boot.logFormat, logFds: this.boot.logFds });
     this.channels.listen(LISTEN_FD);
   }
 

@@ -72,5 +72,7 @@ if (!ok) {
 }
 if (boot.lazy) logNotice('started after an inactivity recycle: the app loads at the first request', { group, cause: 'inactivity' });
 const errors = [...daemon.loadErrors].map(([key, why]) => `${key.split('\0')[0]}: ${firstLines(why)}`);
+// Ready only with the liveness check armed: from here on a stopped process is judged unresponsive.
+await daemon.startWatchdog();
 sendStatus({ t: 'ready', pid: process.pid, loadMs, ok, ...(ok ? {} : { errors }) });
 daemon.start();

@@ -118,7 +118,11 @@ let last = Atomics.load(beat, 0);
 let lastChange = performance.now();
 let fired = false;
 const aliveEvery = heartbeatMs(data.deadlockTimeoutMs / 1000);
-let aliveSent = 0;
+// The first heartbeat goes at once: the process says it is ready only after
+// it (src/daemon/main.ts), so a process stopped from then on is judged.
+sendStatus({ t: 'alive' });
+let aliveSent = performance.now();
+parentPort?.postMessage('beating');
 setInterval(() => {
   const v = Atomics.load(beat, 0);
   const now = performance.now();

@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Daemon } from './daemon.js';
 import type { Slot } from './slots.js';
-import { logNotice } from '../log/error-log.js';
+import { logError, logNotice } from '../log/error-log.js';
 import type { LogFormat } from '../config/types.js';
 import type { StandardFds } from '../log/sink.js';
 
@@ -50,7 +50,8 @@ export class Watchdog {
     this.tickMs = Math.max(10, Math.min(250, (d.group.deadlockTimeout * 1000) / 5));
   }
 
-  start(log: WatchdogLog): void {
+  /** Starts the watchdog thread; resolves once its first heartbeat is out (or the thread could not start). */
+  start(log: WatchdogLog): Promise<void> {
     const g = this.d.group;
     const data: WatchdogData = {
       shared: this.shared,
@@ -61,10 +62,18 @@ export class Watchdog {
       group: g.name,
       log,
     };
-    this.worker = new Worker(new URL('./watchdog-worker.js', import.meta.url), { workerData: data, stdout: false, stderr: false });
-    this.worker.unref();
-    // Reached only if the event loop comes back after the watchdog declared it blocked.
-    this.worker.on('message', (m) => {
+    const worker = (this.worker = new Worker(new URL('./watchdog-worker.js', import.meta.url), { workerData: data, stdout: false, stderr: false }));
+    worker.unref();
+    let beating: () => void = () => {};
+    const firstBeat = new Promise<void>((resolve) => (beating = resolve));
+    worker.once('error', (err) => {
+      logError(`the watchdog thread failed: ${err.message}; deadlock-timeout is not enforced in this process`, { group: g.name, cause: 'deadlock' });
+      beating();
+    });
+    worker.once('exit', () => beating());
+    worker.on('message', (m) => {
+      if (m === 'beating') return beating();
+      // Reached only if the event loop comes back after the watchdog declared it blocked.
       if (m === 'deadlock') {
         logNotice('the event loop is running again after deadlock-timeout fired: shutting down as the watchdog asked', { group: g.name, cause: 'deadlock' });
         this.d.lifecycle.shutdown('deadlock', 'deadlock-timeout fired');
@@ -72,6 +81,7 @@ export class Watchdog {
     });
     this.timer = setInterval(() => Atomics.add(this.beat, 0, 1), this.tickMs);
     this.timer.unref();
+    return firstBeat;
   }
 
   private base(slot: Slot): number {
