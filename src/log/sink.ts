@@ -32,8 +32,6 @@ export function reopenLogFiles(): string[] {
  */
 const FLUSH_MS = 100;
 const BUFFER_BYTES = 64 * 1024;
-/** A line is begun only with this much room left (else the buffer is written first). */
-const LINE_ROOM = 4096;
 const PIPE_BUF = 4096;
 
 /** A buffered sink's write failed (`err`), or works again after failing (`lost` lines were dropped meanwhile). */
@@ -47,9 +45,6 @@ export class LogSink {
   private readonly buf: Buffer | undefined;
   private used = 0;
   private lines = 0;
-  /** Where the line being built begins, and the line as a string once it outgrew the buffer. */
-  private lineStart = 0;
-  private long: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   private lastFlush = 0;
@@ -75,48 +70,22 @@ export class LogSink {
     if (buffer) process.on('exit', () => this.flush());
   }
 
-  /** `line` without its newline. */
-  write(line: string): void {
-    if (!this.buf) return void this.out(Buffer.from(line + '\n'), 1);
-    this.beginLine();
-    this.add(line);
-    this.endLine();
-  }
-
   /**
-   * A buffered sink's line, piece by piece, copied straight into the buffer
-   * (no string of the whole line is made): beginLine(), add()..., endLine().
-   * It takes Latin-1 text (what the HTTP parser gives; the caller escapes
+   * `line` without its newline. A buffered sink copies it into the buffer
+   * in one piece (one native call; the string itself is short-lived). It
+   * takes Latin-1 text (what the HTTP parser gives; the caller escapes
    * anything else).
    */
-  beginLine(): void {
-    if (this.buf!.length - this.used < LINE_ROOM) this.flush();
-    this.lineStart = this.used;
-  }
-
-  add(piece: string): void {
-    if (this.long !== undefined) {
-      this.long += piece;
-      return;
-    }
-    const buf = this.buf!;
-    // Room is kept for the newline; a line longer than the buffer is made a string and goes alone.
-    if (this.used + piece.length >= buf.length) {
-      this.long = buf.toString('latin1', this.lineStart, this.used) + piece;
-      this.used = this.lineStart;
-      return;
-    }
-    this.used += buf.write(piece, this.used, 'latin1');
-  }
-
-  endLine(): void {
-    if (this.long !== undefined) {
-      const line = this.long;
-      this.long = undefined;
+  write(line: string): void {
+    const buf = this.buf;
+    if (!buf) return void this.out(Buffer.from(line + '\n'), 1);
+    // Room is kept for the newline; a line longer than the buffer goes alone.
+    if (this.used + line.length >= buf.length) {
       this.flush();
-      return void this.out(Buffer.from(line + '\n', 'latin1'), 1);
+      if (line.length >= buf.length) return void this.out(Buffer.from(line + '\n', 'latin1'), 1);
     }
-    this.buf![this.used++] = 10;
+    this.used += buf.write(line, this.used, 'latin1');
+    buf[this.used++] = 10;
     this.lines++;
     if (!this.timer && !this.immediate) {
       const since = performance.now() - this.lastFlush;
