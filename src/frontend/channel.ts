@@ -65,6 +65,14 @@ export class FrontendChannel {
   private readonly reader: FrameReader;
   private readonly streams = new Map<number, Exchange>();
   private nextStream = 0;
+  /**
+   * Response windows granted while a read of the channel is handled: sent
+   * once it is, for the streams still open. A response whose head, body
+   * and end come in one read needs none.
+   */
+  private reading = false;
+  private readonly windowStreams: number[] = [];
+  private readonly windowBytes: number[] = [];
 
   constructor(
     readonly path: string,
@@ -79,7 +87,7 @@ export class FrontendChannel {
       (type, stream, payload) => this.frame(type, stream, payload),
       (message) => this.broken(message),
     );
-    this.socket.on('data', (chunk: Buffer) => this.reader.feed(chunk));
+    this.socket.on('data', (chunk: Buffer) => this.read(chunk));
     let error: NodeJS.ErrnoException | undefined;
     this.socket.on('error', (err: NodeJS.ErrnoException) => (error = err));
     this.socket.on('close', () => this.close(error));
@@ -127,7 +135,28 @@ export class FrontendChannel {
   }
 
   window(id: number, n: number): void {
-    if (n > 0 && this.streams.has(id)) this.writer.send(RESPONSE_WINDOW, id, uint32(n));
+    if (n <= 0 || !this.streams.has(id)) return;
+    if (!this.reading) return this.writer.send(RESPONSE_WINDOW, id, uint32(n));
+    const last = this.windowStreams.length - 1;
+    if (last >= 0 && this.windowStreams[last] === id) this.windowBytes[last]! += n;
+    else {
+      this.windowStreams.push(id);
+      this.windowBytes.push(n);
+    }
+  }
+
+  private read(chunk: Buffer): void {
+    this.reading = true;
+    try {
+      this.reader.feed(chunk);
+    } finally {
+      this.reading = false;
+    }
+    const ids = this.windowStreams;
+    if (ids.length === 0) return;
+    for (let i = 0; i < ids.length; i++) this.window(ids[i]!, this.windowBytes[i]!);
+    ids.length = 0;
+    this.windowBytes.length = 0;
   }
 
   demand(waiting: number, oldest: number): void {
