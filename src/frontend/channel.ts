@@ -73,6 +73,9 @@ export class FrontendChannel {
   private reading = false;
   private readonly windowStreams: number[] = [];
   private readonly windowBytes: number[] = [];
+  private windows = 0;
+  /** When the read being handled came (performance.now()): the time its frames' streams last heard from the process. */
+  readAt = 0;
 
   constructor(
     readonly path: string,
@@ -137,26 +140,25 @@ export class FrontendChannel {
   window(id: number, n: number): void {
     if (n <= 0 || !this.streams.has(id)) return;
     if (!this.reading) return this.writer.send(RESPONSE_WINDOW, id, uint32(n));
-    const last = this.windowStreams.length - 1;
+    const last = this.windows - 1;
     if (last >= 0 && this.windowStreams[last] === id) this.windowBytes[last]! += n;
     else {
-      this.windowStreams.push(id);
-      this.windowBytes.push(n);
+      this.windowStreams[this.windows] = id;
+      this.windowBytes[this.windows++] = n;
     }
   }
 
   private read(chunk: Buffer): void {
+    this.readAt = performance.now();
     this.reading = true;
     try {
       this.reader.feed(chunk);
     } finally {
       this.reading = false;
     }
-    const ids = this.windowStreams;
-    if (ids.length === 0) return;
-    for (let i = 0; i < ids.length; i++) this.window(ids[i]!, this.windowBytes[i]!);
-    ids.length = 0;
-    this.windowBytes.length = 0;
+    const n = this.windows;
+    this.windows = 0;
+    for (let i = 0; i < n; i++) this.window(this.windowStreams[i]!, this.windowBytes[i]!);
   }
 
   demand(waiting: number, oldest: number): void {

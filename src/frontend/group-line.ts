@@ -89,17 +89,19 @@ export class GroupLine implements ChannelOwner {
   // --- the line ----------------------------------------------------------
 
   /** Takes a request into the line, or keeps trying until connect-timeout when it is full. */
-  enter(ex: Exchange, attempt = 1, since = performance.now()): void {
+  enter(ex: Exchange, attempt = 1, since?: number): void {
     if (ex.isOver) return;
     if (this.unavailable) return ex.unavailable(this.unavailable.cause, this.unavailable.why);
+    const now = performance.now();
     if (this.line.length < this.capacity) {
       this.line.push(ex);
-      ex.entered();
-      return this.dispatch();
+      ex.entered(now);
+      return this.dispatch(now);
     }
+    since ??= now;
     // The whole budget is used: the last pause is cut short so that one
     // more attempt is made right at the connect-timeout deadline.
-    const left = this.group.connectTimeout * 1000 - (performance.now() - since);
+    const left = this.group.connectTimeout * 1000 - (now - since);
     if (left <= 1) return ex.lineFull(attempt, this.capacity);
     ex.retryAt(setTimeout(() => this.enter(ex, attempt + 1, since), Math.min(connectRetryDelay(attempt), left)));
   }
@@ -118,13 +120,14 @@ export class GroupLine implements ChannelOwner {
   }
 
   /** Hands the oldest waiting requests to processes with a free slot for this front end. */
-  dispatch(): void {
+  dispatch(now?: number): void {
     while (this.line.length > 0) {
       const c = this.pick(this.line[0]!.isTunnel);
       if (!c) break;
       const ex = this.line.shift()!;
       const start: Start = ex.startFrame(this.line.length, this.line[0]?.queueStart ?? 0);
-      ex.started(c, c.start(ex, start));
+      now ??= performance.now();
+      ex.started(c, c.start(ex, start), now);
     }
     this.noteDemand();
   }

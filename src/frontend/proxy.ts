@@ -17,7 +17,7 @@ import type { Readable } from 'node:stream';
 import type { FrontendChannel } from './channel.js';
 import type { GroupLine } from './group-line.js';
 import { MAX_BODY_FRAME, WINDOW } from '../protocol/frames.js';
-import { wallNow, type BodyKind, type ResponseHead, type Start } from '../protocol/envelope.js';
+import { type BodyKind, type ResponseHead, type Start } from '../protocol/envelope.js';
 import { sendError } from '../app/run-handler.js';
 import { native } from '../native/index.js';
 import { logError, logNotice } from '../log/error-log.js';
@@ -184,10 +184,10 @@ export class Exchange {
 
   // --- the waiting line ------------------------------------------------
 
-  /** It is in the line: socket-timeout bounds the wait for a slot to pick it up. */
-  entered(): void {
-    this.queueStart = wallNow();
-    this.arm();
+  /** It is in the line (at `now`, performance.now()): socket-timeout bounds the wait for a slot to pick it up. */
+  entered(now: number): void {
+    this.queueStart = performance.timeOrigin + now;
+    this.arm(now);
   }
 
   retryAt(timer: NodeJS.Timeout): void {
@@ -238,15 +238,15 @@ export class Exchange {
     };
   }
 
-  /** Handed to a process (stream `id` of `channel`): its free slot picks it up as it arrives. */
-  started(channel: FrontendChannel, id: number): void {
+  /** Handed to a process (stream `id` of `channel`, at `now`): its free slot picks it up as it arrives. */
+  started(channel: FrontendChannel, id: number, now: number): void {
     this.channel = channel;
     this.stream = id;
     // Known here even if the process never gets to acknowledge it (its loop blocked); the ACK refines them.
     this.pid = channel.pid;
-    this.queueMs = wallNow() - this.queueStart;
+    this.queueMs = performance.timeOrigin + now - this.queueStart;
     this.info.onPickup?.();
-    this.arm();
+    this.arm(now);
   }
 
   // --- from the daemon -----------------------------------------------------
@@ -255,7 +255,7 @@ export class Exchange {
     this.pid = pid;
     this.queueMs = queueMicros / 1000;
     this.acked = true;
-    this.arm();
+    this.arm(this.channel!.readAt);
     if (this.bodySent) return;
     this.bodySent = true;
     this.source.on('data', this.onReqData);
@@ -285,7 +285,7 @@ export class Exchange {
     if (this.over) return;
     const res = this.res;
     this.headReceived = true;
-    this.arm();
+    this.arm(this.channel!.readAt);
     this.status = head.status;
     this.cause = head.cause;
     this.queueMs = head.queueMicros / 1000;
@@ -301,7 +301,7 @@ export class Exchange {
 
   onBody(chunk: Buffer): void {
     if (this.over) return;
-    this.arm();
+    this.arm(this.channel!.readAt);
     this.bytes += chunk.length;
     this.owed += chunk.length;
     if (this.res.write(chunk)) {
@@ -344,7 +344,7 @@ export class Exchange {
       this.held = undefined;
       this.sendBody(held);
     }
-    this.arm();
+    this.arm(this.channel!.readAt);
   }
 
   /** The channel closed under it: the process died (or broke the protocol) while running it. */
@@ -411,13 +411,13 @@ export class Exchange {
   // --- timeouts and failures ----------------------------------------------
 
   /**
-   * (Re)starts socket-timeout: the front end waits on the daemon from now.
+   * (Re)starts socket-timeout: the front end waits on the daemon from `now`.
    * Called on every frame, so it only notes the time; the one timer looks
    * at it when it fires and waits out the rest.
    */
-  protected arm(): void {
+  protected arm(now = performance.now()): void {
     if (this.over || this.socketTimeoutMs <= 0) return;
-    this.activeAt = performance.now();
+    this.activeAt = now;
     this.timer ??= setTimeout(this.onTimer, this.socketTimeoutMs);
   }
 
@@ -529,16 +529,27 @@ function enterLine(ex: Exchange): void {
   if (!ex.isOver) ex.line.enter(ex);
 }
 
+type ClientSocket = NonNullable<ServerResponse['socket']>;
+
+/** Client sockets corked in this callback: all uncorked once it is done, by one tick. */
+const corked: (ClientSocket | undefined)[] = [];
+let corkedCount = 0;
+
 /** Corks the client socket until the current callback is done. */
 function corkUntilDone(res: ServerResponse): void {
   const socket = res.socket;
   if (!socket || socket.writableCorked > 0) return;
   socket.cork();
-  process.nextTick(uncork, socket);
+  corked[corkedCount++] = socket;
+  if (corkedCount === 1) process.nextTick(uncorkAll);
 }
 
-function uncork(socket: NonNullable<ServerResponse['socket']>): void {
-  socket.uncork();
+function uncorkAll(): void {
+  for (let i = 0; i < corkedCount; i++) {
+    corked[i]!.uncork();
+    corked[i] = undefined;
+  }
+  corkedCount = 0;
 }
 
 /**

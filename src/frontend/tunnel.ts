@@ -62,7 +62,7 @@ export class TunnelExchange extends Exchange {
     if (this.headReceived) return super.onBody(chunk);
     if (this.over) return;
     this.raw = true;
-    this.arm();
+    this.arm(this.channel!.readAt);
     this.owed += chunk.length;
     if (this.socket.write(chunk)) return this.grantBack();
     // The client is slower than the app: the daemon gets more window once it drained.
@@ -100,8 +100,8 @@ export class TunnelExchange extends Exchange {
   }
 
   /** socket-timeout bounds the handshake only. */
-  protected override arm(): void {
-    if (!this.watch?.opened) super.arm();
+  protected override arm(now?: number): void {
+    if (!this.watch?.opened) super.arm(now);
   }
 
   protected override onSocketTimeout(): void {
