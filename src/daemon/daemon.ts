@@ -250,7 +250,7 @@ export class Daemon {
     };
     contextStorage.run(stream.ctx!, () => {
       try {
-        const ret = listener(stream.req, stream.socket, EMPTY) as Promise<unknown> | undefined;
+        const ret = listener(stream.req, stream.tunnelSocket, EMPTY) as Promise<unknown> | undefined;
         if (ret && typeof ret.then === 'function') ret.then(undefined, fail);
       } catch (err) {
         fail(err);
