@@ -26,6 +26,8 @@ import { RawStatus } from '../protocol/raw-status.js';
 import { ResponseSocket, emitClose, kNeedDrain } from '../protocol/response-socket.js';
 import { FrameSocket } from './frame-socket.js';
 import type { FrameWriter } from '../protocol/frame-writer.js';
+import type { DaemonChannel } from './channels.js';
+import type { Slot } from './slots.js';
 import { contextStorage } from '../app/context.js';
 import type { LiveContext } from '../app/run-handler.js';
 
@@ -33,12 +35,12 @@ const storeHeader = (http.ServerResponse.prototype as unknown as { _storeHeader?
 if (typeof storeHeader !== 'function') throw new Error(`sluice: this Node.js (${process.version}) has no ServerResponse._storeHeader; daemon mode cannot run on it`);
 
 
-/** What the stream tells its daemon. */
+/** What the stream tells its daemon (one object for all its streams). */
 export interface StreamEvents {
   /** The response is over (sent whole, or cut): the slot is free. Returns whether the slot goes back to this channel. */
-  ended(stream: DaemonStream, complete: boolean): boolean;
+  streamEnded(stream: DaemonStream, complete: boolean): boolean;
   /** The app answered an Upgrade request 101: the tunnel is open, its slot free. */
-  upgraded(stream: DaemonStream): void;
+  streamUpgraded(stream: DaemonStream): void;
 }
 
 type WriteCallback = (err?: Error | null) => void;
@@ -96,6 +98,7 @@ const STREAM = Symbol('sluice.daemonStream');
 type StreamResponse = ServerResponse & { [STREAM]: DaemonStream };
 
 export class DaemonStream {
+  private readonly writer: FrameWriter;
   readonly socket: FrameSocket | StreamSocket;
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
@@ -109,10 +112,6 @@ export class DaemonStream {
   heldBytes = 0;
   private headSent = false;
   private grantScheduled = false;
-  private readonly grantLater = () => {
-    this.grantScheduled = false;
-    this.grantConsumed();
-  };
   /** The stream has ended (its slot freed), and whether the front end gave it up. */
   private done = false;
   private aborted = false;
@@ -142,11 +141,14 @@ export class DaemonStream {
 
   constructor(
     readonly id: number,
-    private readonly writer: FrameWriter,
+    /** The channel it came on, and the slot it runs in (the daemon's, for its events). */
+    readonly channel: DaemonChannel,
+    readonly slot: Slot,
     readonly env: Envelope,
     head: RequestHead,
     private readonly events: StreamEvents,
   ) {
+    this.writer = channel.writer;
     this.tunnel = head.body === 'tunnel';
     const socket = (this.socket = this.tunnel ? new StreamSocket(this, env) : new FrameSocket(this, env));
     const req = (this.req = new http.IncomingMessage(socket as unknown as import('node:net').Socket));
@@ -169,8 +171,8 @@ export class DaemonStream {
     // The front end writes Date and decides keep-alive for its client.
     res.sendDate = false;
     res.assignSocket(socket as unknown as import('node:net').Socket);
-    res.once('finish', () => this.end(true));
-    res.once('close', () => this.end(false));
+    res.on('finish', onResponseFinish);
+    res.on('close', onResponseClose);
   }
 
   /** What Node's server does for its connections: a socket that drained lets the response that was waiting for it say so. */
@@ -205,7 +207,7 @@ export class DaemonStream {
     // without asking for more (_read): see what it took once it has run.
     if (!this.grantScheduled) {
       this.grantScheduled = true;
-      setImmediate(this.grantLater);
+      setImmediate(grantLater, this);
     }
   }
 
@@ -256,6 +258,12 @@ export class DaemonStream {
   // --- to the front end -----------------------------------------------
 
   /** The app's reads made room: grant the bytes it took back to the front end. */
+  /** The grant scheduled after a body frame arrived. */
+  grantAfterTurn(): void {
+    this.grantScheduled = false;
+    this.grantConsumed();
+  }
+
   private grantConsumed(): void {
     const taken = this.received - this.inbound.readableLength;
     if (taken > this.granted && !this.done) {
@@ -300,7 +308,7 @@ export class DaemonStream {
       this.wroteRaw = true;
       if (this.rawStatus.status === undefined && this.rawStatus.feed(data) === 101) {
         this.upgradedAt = performance.now();
-        this.events.upgraded(this);
+        this.events.streamUpgraded(this);
       }
     }
     if (this.window <= 0 || this.blocked.length > 0) {
@@ -338,11 +346,11 @@ export class DaemonStream {
    * Every stream ends with RESPONSE_END or RESET, aborted ones too: it says
    * whether the slot is granted back to this channel.
    */
-  private end(complete: boolean): void {
+  end(complete: boolean): void {
     if (this.done) return;
     this.done = true;
     this.dropHeld();
-    const renew = this.events.ended(this, complete) ? '1' : '0';
+    const renew = this.events.streamEnded(this, complete) ? '1' : '0';
     if (complete) this.writer.send(RESPONSE_END, this.id, renew);
     else this.writer.send(RESET, this.id, `${this.cutCause}\0${this.cutWhy}\0${renew}`);
     if (this.tunnel) {
@@ -382,4 +390,17 @@ export class DaemonStream {
     if (!this.req.complete && this.req.readableLength === 0) return 'request body';
     return undefined;
   }
+}
+
+function grantLater(stream: DaemonStream): void {
+  stream.grantAfterTurn();
+}
+
+// Listeners shared by every stream's response (no closure per request).
+function onResponseFinish(this: ServerResponse): void {
+  (this as StreamResponse)[STREAM].end(true);
+}
+
+function onResponseClose(this: ServerResponse): void {
+  (this as StreamResponse)[STREAM].end(false);
 }
