@@ -1,6 +1,7 @@
 // The Node internals daemon mode builds its request and response objects
 // with (src/daemon/stream.ts: no HTTP parser between the front end and a
-// daemon). A Node release that renames or drops one fails here by name,
+// daemon), and what Node's ServerResponse and IncomingMessage need of the
+// socket stand-in an ordinary request gets (src/daemon/frame-socket.ts). A Node release that renames or drops one fails here by name,
 // on every major .ci/run tries, rather than as a subtle fault elsewhere.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
