@@ -168,6 +168,25 @@ test('SIGTERM: no new connections, in-flight requests finish, then exit 0', asyn
   for (const pid of pids) assert.ok(!alive(pid), 'daemon processes are gone');
 });
 
+test('an app ending its socket mid-response cuts the response (its slot is freed, the client sees it cut)', { timeout: 20_000 }, async (t) => {
+  const s = await startSluice(['start', LAB, '--processes', '1', '--threads', '1', '--socket-prefix', tempDir()]);
+  t.after(() => s.stop());
+  const http = await import('node:http');
+  const outcome = await new Promise<string>((resolve) => {
+    http.get(`${s.url}/socket-end`, { agent: false }, (res) => {
+      let got = '';
+      res.on('data', (c: Buffer) => (got += c));
+      res.on('end', () => resolve(`ended cleanly after ${got}`));
+      res.on('error', () => resolve(`cut after ${got}`));
+      res.on('aborted', () => resolve(`cut after ${got}`));
+    }).on('error', () => resolve('cut'));
+  });
+  assert.match(outcome, /^cut/);
+  // The one slot is free again.
+  const r = await request(`${s.url}/pid`);
+  assert.equal(r.status, 200);
+});
+
 test('SIGTERM with a request longer than the shutdown timeout: it is cut off and sluice still exits 0 in time', async (t) => {
   const s = await startSluice(['start', LAB, '--processes', '1', '--shutdown-timeout', '1', '--socket-prefix', tempDir()]);
   t.after(() => s.stop('SIGKILL'));

@@ -10,7 +10,7 @@ import { Watchdog } from './watchdog.js';
 import { DaemonSocketTimeout } from './socket-timeout.js';
 import { ScriptReloading } from './script-reloading.js';
 import { Channels, type DaemonChannel } from './channels.js';
-import { DaemonStream } from './stream.js';
+import { DaemonStream, type StreamEvents } from './stream.js';
 import { sendStatus, LISTEN_FD } from './status-pipe.js';
 import type { DaemonApp, DaemonBoot } from './boot.js';
 import type { ServerResponse } from 'node:http';
@@ -23,7 +23,7 @@ import { logError, logNotice } from '../log/error-log.js';
 import { beginDrain } from '../app/drain.js';
 import type { Cause } from '../protocol/causes.js';
 
-export class Daemon {
+export class Daemon implements StreamEvents {
   readonly slots: SlotTable;
   readonly channels: Channels;
   readonly lifecycle: Lifecycle;
@@ -114,7 +114,6 @@ export class Daemon {
     }
     const { env, head } = start;
     this.channels.noteDemand(channel, start.waiting, start.oldestWaiting);
-    const log = { group: this.group.name, request: env.requestId };
     // Script reloading: the app file changed since it was loaded; the
     // request goes back to the front end's line (another process, or this
     // group's next one, runs it) and this process restarts. Checked even
@@ -126,10 +125,7 @@ export class Daemon {
       return;
     }
     const slot = this.slots.take();
-    const stream = new DaemonStream(id, channel.writer, env, head, {
-      ended: (s, complete) => this.ended(channel, slot, s, complete),
-      upgraded: () => this.upgraded(channel, slot),
-    });
+    const stream = new DaemonStream(id, channel, slot, env, head, this);
     channel.streams.set(id, stream);
     slot.stream = stream;
     slot.req = stream.req;
@@ -147,14 +143,14 @@ export class Daemon {
 
     const style = this.allowed.get(env.app);
     if (style === undefined) {
-      logError(`the front end asked for an app this server does not configure: ${env.app}`, { ...log, status: 500, cause: 'protocol-error' });
+      logError(`the front end asked for an app this server does not configure: ${env.app}`, { group: this.group.name, request: env.requestId, status: 500, cause: 'protocol-error' });
       return sendError(res, 500, 'protocol-error', 'Internal Server Error');
     }
     // queue-timeout is decided here, at pickup, from the envelope's queue start.
     if (this.queueTimeoutMs > 0 && queuedMs > this.queueTimeoutMs) {
       logError(
         `${slot.method} ${slot.url} waited ${(queuedMs / 1000).toFixed(3)} s in the queue, over queue-timeout ${this.group.queueTimeout} s: discarded at pickup`,
-        { ...log, status: 504, cause: 'queue-timeout' },
+        { group: this.group.name, request: env.requestId, status: 504, cause: 'queue-timeout' },
       );
       return sendError(res, 504, 'queue-timeout', 'Gateway Timeout');
     }
@@ -163,7 +159,7 @@ export class Daemon {
     if (handler) return this.run(handler, env, stream, slot, now);
     const loadError = this.loadErrors.get(appKey(env));
     if (loadError !== undefined) {
-      logError(`${env.app} could not be loaded: ${loadError}`, { ...log, status: 500, cause: 'app-load-error' });
+      logError(`${env.app} could not be loaded: ${loadError}`, { group: this.group.name, request: env.requestId, status: 500, cause: 'app-load-error' });
       return sendError(res, 500, 'app-load-error', 'Internal Server Error');
     }
     // An app this process did not preload (a dispatch chose it): load it now.
@@ -171,31 +167,32 @@ export class Daemon {
     this.load(app).then(
       (h) => this.run(h, env, stream, slot, now),
       (err) => {
-        logError(`${env.app} could not be loaded: ${(err as Error).message}`, { ...log, status: 500, cause: 'app-load-error' });
+        logError(`${env.app} could not be loaded: ${(err as Error).message}`, { group: this.group.name, request: env.requestId, status: 500, cause: 'app-load-error' });
         sendError(res, 500, 'app-load-error', 'Internal Server Error');
       },
     );
   }
 
   /** A stream's response is over: its slot is free. Returns whether the slot goes back to its channel. */
-  private ended(channel: DaemonChannel, slot: Slot, stream: DaemonStream, complete: boolean): boolean {
+  streamEnded(stream: DaemonStream): boolean {
+    const channel = stream.channel;
     channel.streams.delete(stream.id);
     if (stream.tunnel) {
       this.tunnels.delete(stream);
       // An open tunnel gave its slot back when it opened.
       if (stream.upgradedAt > 0) {
-        process.nextTick(() => this.lifecycle.onSlotFreed());
+        process.nextTick(slotFreed, this.lifecycle);
         return false;
       }
       this.requestDone();
     }
-    return this.freeSlot(channel, slot);
+    return this.freeSlot(channel, stream.slot);
   }
 
   /** The app answered 101: the tunnel is open and holds no slot; the slot goes where a waiting request is. */
-  private upgraded(channel: DaemonChannel, slot: Slot): void {
+  streamUpgraded(stream: DaemonStream): void {
     this.requestDone();
-    if (this.freeSlot(channel, slot)) channel.writer.send(GRANT, 0, uint32(1));
+    if (this.freeSlot(stream.channel, stream.slot)) stream.channel.writer.send(GRANT, 0, uint32(1));
   }
 
   private freeSlot(channel: DaemonChannel, slot: Slot): boolean {
@@ -204,7 +201,7 @@ export class Daemon {
     this.slots.release(slot);
     const renew = this.channels.slotFreed(channel);
     // After the stream's last frame is queued: a draining process may exit now.
-    process.nextTick(() => this.lifecycle.onSlotFreed());
+    process.nextTick(slotFreed, this.lifecycle);
     return renew;
   }
 
@@ -215,13 +212,12 @@ export class Daemon {
     slot.appStartedAt = performance.now();
     this.triggers.touch();
     this.watchdog?.requestStarted(slot, (now - env.queueStart) * 1000);
-    const what = `${slot.method} ${slot.url}`;
-    if (stream.tunnel) return this.runUpgrade(h, env, stream, what);
+    if (stream.tunnel) return this.runUpgrade(h, env, stream, `${slot.method} ${slot.url}`);
     runHandler(h, stream.req, stream.res, ctx, {
       onAppError: (err, status, cause) => {
         // A failure after the head went out cuts the response with this cause.
         stream.cutCause = cause;
-        this.appError(err, status, cause, what, stream.res, env);
+        this.appError(err, status, cause, `${slot.method} ${slot.url}`, stream.res, env);
       },
       onDone: () => this.requestDone(),
     }, false);
@@ -254,7 +250,7 @@ export class Daemon {
     };
     contextStorage.run(stream.ctx!, () => {
       try {
-        const ret = listener(stream.req, stream.socket, EMPTY) as Promise<unknown> | undefined;
+        const ret = listener(stream.req, stream.tunnelSocket, EMPTY) as Promise<unknown> | undefined;
         if (ret && typeof ret.then === 'function') ret.then(undefined, fail);
       } catch (err) {
         fail(err);
@@ -381,6 +377,10 @@ export class Daemon {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+function slotFreed(lifecycle: Lifecycle): void {
+  lifecycle.onSlotFreed();
+}
 
 function appKey(a: { app: string; applicationGroup: string; callableObject: string }): string {
   return `${a.app}\0${a.applicationGroup}\0${a.callableObject}`;

@@ -4,24 +4,30 @@
 // between. The request head and envelope arrive decoded; body bytes are
 // pushed into the request as their frames arrive, and granted back to the
 // front end (REQUEST_WINDOW) as the app reads them. The response is a real
-// `ServerResponse` writing to a `StreamSocket`: its head is taken as Node
-// stores it (status, headers, Content-Length it worked out) and sent as
-// RESPONSE_HEAD; its body leaves in RESPONSE_BODY frames within the window
-// the front end grants, so a slow client holds the app back through
-// ordinary write backpressure; its end is RESPONSE_END.
+// `ServerResponse` writing to a `FrameSocket` (src/daemon/frame-socket.ts,
+// no stream per request): its head is taken as Node stores it (status,
+// headers, Content-Length it worked out) and sent as RESPONSE_HEAD, after
+// which the response counts its head as sent; its body leaves in
+// RESPONSE_BODY frames within the window the front end grants, so a slow
+// client holds the app back through ordinary write backpressure; its end is
+// RESPONSE_END.
 //
 // An Upgrade request (body 'tunnel') gets the same request and response (for
-// an answer sluice makes itself), and its socket is the tunnel: what the
-// client sends arrives as body frames pushed into the socket, what the app
-// writes on the socket leaves raw in RESPONSE_BODY frames. A 101 at the
-// start of it hands the slot back (the tunnel holds none); the app ending
-// or destroying its socket is RESPONSE_END, the daemon cutting it RESET.
+// an answer sluice makes itself), and its socket is the tunnel, a Duplex
+// (`StreamSocket`): what the client sends arrives as body frames pushed into
+// the socket, what the app writes on the socket leaves raw in RESPONSE_BODY
+// frames. A 101 at the start of it hands the slot back (the tunnel holds
+// none); the app ending or destroying its socket is RESPONSE_END, the daemon
+// cutting it RESET.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { MAX_BODY_FRAME, RESPONSE_BODY, RESPONSE_HEAD, RESPONSE_END, RESET, REQUEST_WINDOW, WINDOW, uint32 } from '../protocol/frames.js';
 import { encodeStoredHead, type Envelope, type RequestHead } from '../protocol/envelope.js';
 import { RawStatus } from '../protocol/raw-status.js';
-import { EMPTY_BODY, ResponseSocket, emitClose, kNeedDrain } from '../protocol/response-socket.js';
+import { ResponseSocket, emitClose, kNeedDrain } from '../protocol/response-socket.js';
+import { FrameSocket } from './frame-socket.js';
 import type { FrameWriter } from '../protocol/frame-writer.js';
+import type { DaemonChannel } from './channels.js';
+import type { Slot } from './slots.js';
 import { contextStorage } from '../app/context.js';
 import type { LiveContext } from '../app/run-handler.js';
 
@@ -29,18 +35,20 @@ const storeHeader = (http.ServerResponse.prototype as unknown as { _storeHeader?
 if (typeof storeHeader !== 'function') throw new Error(`sluice: this Node.js (${process.version}) has no ServerResponse._storeHeader; daemon mode cannot run on it`);
 
 
-/** What the stream tells its daemon. */
+/** What the stream tells its daemon (one object for all its streams). */
 export interface StreamEvents {
   /** The response is over (sent whole, or cut): the slot is free. Returns whether the slot goes back to this channel. */
-  ended(stream: DaemonStream, complete: boolean): boolean;
+  streamEnded(stream: DaemonStream, complete: boolean): boolean;
   /** The app answered an Upgrade request 101: the tunnel is open, its slot free. */
-  upgraded(stream: DaemonStream): void;
+  streamUpgraded(stream: DaemonStream): void;
 }
 
+type WriteCallback = (err?: Error | null) => void;
+
 /**
- * The socket the app's request and response see: it has the client's
- * address and scheme (from the envelope), and what is written to it goes
- * out in frames.
+ * The socket of an Upgrade request: the tunnel. It has the client's address
+ * and scheme (from the envelope), and what is written to it goes out raw in
+ * frames.
  */
 export class StreamSocket extends ResponseSocket {
   constructor(
@@ -48,6 +56,8 @@ export class StreamSocket extends ResponseSocket {
     env: Envelope,
   ) {
     super(env.clientAddress, env.clientPort, env.scheme === 'https', MAX_BODY_FRAME);
+    // What the app writes on the socket is the answer itself, head and all.
+    this.headChars = 0;
   }
 
   override _read(): void {
@@ -59,8 +69,8 @@ export class StreamSocket extends ResponseSocket {
     cb();
   }
 
-  protected writeBody(data: Buffer, cb: (err?: Error | null) => void): void {
-    this.stream.writeBody(data, cb);
+  protected writeBody(data: Buffer, cb: WriteCallback): void {
+    if (this.stream.writeBody(data, cb)) cb();
   }
 
   override emit(event: string | symbol, ...args: unknown[]): boolean {
@@ -72,14 +82,6 @@ export class StreamSocket extends ResponseSocket {
     this.stream.socketDestroyed();
     cb(err);
   }
-
-  /**
-   * What ServerResponse writes before its head is stored is an interim
-   * response (100 Continue, 103), which the front end deals with itself.
-   */
-  protected override bodyOf(chunk: Buffer | string, encoding: BufferEncoding): Buffer {
-    return this.headChars < 0 ? EMPTY_BODY : super.bodyOf(chunk, encoding);
-  }
 }
 
 /**
@@ -89,11 +91,15 @@ export class StreamSocket extends ResponseSocket {
  */
 function storeStreamHead(this: ServerResponse, line: string, headers: unknown): void {
   storeHeader!.call(this, line, headers);
-  (this.socket as unknown as StreamSocket).stream.sendHead(this);
+  (this as StreamResponse)[STREAM].sendHead(this);
 }
 
+const STREAM = Symbol('sluice.daemonStream');
+type StreamResponse = ServerResponse & { [STREAM]: DaemonStream };
+
 export class DaemonStream {
-  readonly socket: StreamSocket;
+  private readonly writer: FrameWriter;
+  readonly socket: FrameSocket | StreamSocket;
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   /** Request body bytes received, and granted back to the front end. */
@@ -101,13 +107,11 @@ export class DaemonStream {
   private granted = 0;
   /** Response bytes the front end takes before it grants more. */
   private window = WINDOW;
-  private readonly blocked: Array<{ data: Buffer; cb: (err?: Error | null) => void }> = [];
+  /** Response bytes written beyond the window, and their write callbacks. */
+  private readonly blocked: Array<{ data: Buffer; cb: WriteCallback | undefined }> = [];
+  heldBytes = 0;
   private headSent = false;
   private grantScheduled = false;
-  private readonly grantLater = () => {
-    this.grantScheduled = false;
-    this.grantConsumed();
-  };
   /** The stream has ended (its slot freed), and whether the front end gave it up. */
   private done = false;
   private aborted = false;
@@ -137,12 +141,16 @@ export class DaemonStream {
 
   constructor(
     readonly id: number,
-    private readonly writer: FrameWriter,
+    /** The channel it came on, and the slot it runs in (the daemon's, for its events). */
+    readonly channel: DaemonChannel,
+    readonly slot: Slot,
     readonly env: Envelope,
     head: RequestHead,
     private readonly events: StreamEvents,
   ) {
-    const socket = (this.socket = new StreamSocket(this, env));
+    this.writer = channel.writer;
+    this.tunnel = head.body === 'tunnel';
+    const socket = (this.socket = this.tunnel ? new StreamSocket(this, env) : new FrameSocket(this, env));
     const req = (this.req = new http.IncomingMessage(socket as unknown as import('node:net').Socket));
     req.method = head.method;
     req.url = head.url;
@@ -150,23 +158,21 @@ export class DaemonStream {
     req.httpVersionMajor = 1;
     req.httpVersionMinor = head.httpVersion === '1.0' ? 0 : 1;
     (req as unknown as { _addHeaderLines(h: string[], n: number): void })._addHeaderLines(head.rawHeaders, head.rawHeaders.length);
-    this.tunnel = head.body === 'tunnel';
     if (this.tunnel) {
       (req as IncomingMessage & { upgrade: boolean }).upgrade = true;
       this.rawStatus = new RawStatus();
-      // What the app writes on the socket is the answer itself, head and all.
-      socket.headChars = 0;
       req.complete = true;
       req.push(null);
     } else if (head.body === 'none') this.endBody();
     else req._read = () => this.grantConsumed();
     const res = (this.res = new http.ServerResponse(req));
     (res as unknown as { _storeHeader: typeof storeStreamHead })._storeHeader = storeStreamHead;
+    (res as StreamResponse)[STREAM] = this;
     // The front end writes Date and decides keep-alive for its client.
     res.sendDate = false;
     res.assignSocket(socket as unknown as import('node:net').Socket);
-    res.once('finish', () => this.end(true));
-    res.once('close', () => this.end(false));
+    res.on('finish', onResponseFinish);
+    res.on('close', onResponseClose);
   }
 
   /** What Node's server does for its connections: a socket that drained lets the response that was waiting for it say so. */
@@ -181,9 +187,14 @@ export class DaemonStream {
 
   // --- from the front end ---------------------------------------------
 
+  /** An Upgrade request's socket: the tunnel. */
+  get tunnelSocket(): StreamSocket {
+    return this.socket as StreamSocket;
+  }
+
   /** Where the client's bytes go: the request body, or the tunnel socket. */
   private get inbound(): import('node:stream').Readable {
-    return this.tunnel ? this.socket : this.req;
+    return this.tunnel ? this.tunnelSocket : this.req;
   }
 
   requestBody(data: Buffer): void {
@@ -196,14 +207,14 @@ export class DaemonStream {
     // without asking for more (_read): see what it took once it has run.
     if (!this.grantScheduled) {
       this.grantScheduled = true;
-      setImmediate(this.grantLater);
+      setImmediate(grantLater, this);
     }
   }
 
   endBody(): void {
     if (this.ctx && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.endBody());
     if (this.tunnel) {
-      if (!this.done) this.socket.push(null);
+      if (!this.done) this.tunnelSocket.push(null);
       return;
     }
     if (this.req.complete) return;
@@ -216,10 +227,14 @@ export class DaemonStream {
     if (this.ctx && this.blocked.length > 0 && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.responseWindow(n));
     this.window += n;
     this.waitingSince = 0;
-    while (this.blocked.length > 0 && this.window > 0) {
-      const b = this.blocked.shift()!;
-      this.sendBody(b.data, b.cb);
+    const blocked = this.blocked;
+    if (blocked.length === 0) return;
+    while (blocked.length > 0 && (this.window > 0 || blocked[0]!.data.length === 0)) {
+      const b = blocked.shift()!;
+      this.heldBytes -= b.data.length;
+      if (this.sendBody(b.data, b.cb)) b.cb?.();
     }
+    if (blocked.length === 0 && this.socket instanceof FrameSocket && this.socket.drained()) this.socketDrained();
   }
 
   /** The front end gave the request up (its client went, or it answered it itself). */
@@ -227,7 +242,7 @@ export class DaemonStream {
     if (this.ctx && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.abort(err));
     if (this.done) return;
     this.aborted = true;
-    this.blocked.length = 0;
+    this.dropHeld();
     if (!this.req.complete) this.req.destroy(err);
     this.socket.destroy();
   }
@@ -243,6 +258,12 @@ export class DaemonStream {
   // --- to the front end -----------------------------------------------
 
   /** The app's reads made room: grant the bytes it took back to the front end. */
+  /** The grant scheduled after a body frame arrived. */
+  grantAfterTurn(): void {
+    this.grantScheduled = false;
+    this.grantConsumed();
+  }
+
   private grantConsumed(): void {
     const taken = this.received - this.inbound.readableLength;
     if (taken > this.granted && !this.done) {
@@ -264,32 +285,42 @@ export class DaemonStream {
   }
 
   sendHead(res: ServerResponse): void {
-    const raw = (res as unknown as { _header: string })._header;
+    const r = res as unknown as { _header: string; _headerSent: boolean; chunkedEncoding: boolean };
+    const raw = r._header;
     // The body goes as it is written; the end of the stream ends it.
-    (res as unknown as { chunkedEncoding: boolean }).chunkedEncoding = false;
-    this.socket.headChars = raw.length;
+    r.chunkedEncoding = false;
+    // The head is out, in a frame of its own: what the response writes from now on is body.
+    r._headerSent = true;
     this.headSent = true;
     this.writer.send(RESPONSE_HEAD, this.id, encodeStoredHead(raw, res.statusCode, this.queueMicros));
   }
 
-  writeBody(data: Buffer, cb: (err?: Error | null) => void): void {
-    if (this.done || data.length === 0) return cb();
+  /** Sends body bytes within the window; false if some wait for more of it: `cb` runs once they are out. */
+  writeBody(data: Buffer, cb: WriteCallback | undefined): boolean {
+    if (this.done) return true;
+    // An empty write (the end) waits behind what waits.
+    if (data.length === 0) {
+      if (this.blocked.length === 0) return true;
+      this.blocked.push({ data, cb });
+      return false;
+    }
     if (this.rawStatus && !this.headSent) {
       this.wroteRaw = true;
       if (this.rawStatus.status === undefined && this.rawStatus.feed(data) === 101) {
         this.upgradedAt = performance.now();
-        this.events.upgraded(this);
+        this.events.streamUpgraded(this);
       }
     }
-    if (this.window <= 0) {
+    if (this.window <= 0 || this.blocked.length > 0) {
       if (this.waitingSince === 0) this.waitingSince = performance.now();
       this.blocked.push({ data, cb });
-      return;
+      this.heldBytes += data.length;
+      return false;
     }
-    this.sendBody(data, cb);
+    return this.sendBody(data, cb);
   }
 
-  private sendBody(data: Buffer, cb: (err?: Error | null) => void): void {
+  private sendBody(data: Buffer, cb: WriteCallback | undefined): boolean {
     let rest = data;
     while (rest.length > 0 && this.window > 0) {
       const n = Math.min(rest.length, MAX_BODY_FRAME, this.window);
@@ -297,10 +328,16 @@ export class DaemonStream {
       this.writer.send(RESPONSE_BODY, this.id, n === rest.length ? rest : rest.subarray(0, n));
       rest = rest.subarray(n);
     }
-    if (rest.length > 0) {
-      if (this.waitingSince === 0) this.waitingSince = performance.now();
-      this.blocked.unshift({ data: rest, cb });
-    } else cb();
+    if (rest.length === 0) return true;
+    if (this.waitingSince === 0) this.waitingSince = performance.now();
+    this.blocked.unshift({ data: rest, cb });
+    this.heldBytes += rest.length;
+    return false;
+  }
+
+  private dropHeld(): void {
+    this.blocked.length = 0;
+    this.heldBytes = 0;
   }
 
   /**
@@ -309,18 +346,19 @@ export class DaemonStream {
    * Every stream ends with RESPONSE_END or RESET, aborted ones too: it says
    * whether the slot is granted back to this channel.
    */
-  private end(complete: boolean): void {
+  end(complete: boolean): void {
     if (this.done) return;
     this.done = true;
-    this.blocked.length = 0;
-    const renew = this.events.ended(this, complete) ? '1' : '0';
+    this.dropHeld();
+    const renew = this.events.streamEnded(this, complete) ? '1' : '0';
     if (complete) this.writer.send(RESPONSE_END, this.id, renew);
     else this.writer.send(RESET, this.id, `${this.cutCause}\0${this.cutWhy}\0${renew}`);
     if (this.tunnel) {
       // The client's side goes with it: the app sees its socket end and close.
-      if (!this.socket.destroyed) {
-        this.socket.push(null);
-        process.nextTick(() => this.socket.destroy());
+      const socket = this.tunnelSocket;
+      if (!socket.destroyed) {
+        socket.push(null);
+        process.nextTick(() => socket.destroy());
       }
       return;
     }
@@ -352,4 +390,17 @@ export class DaemonStream {
     if (!this.req.complete && this.req.readableLength === 0) return 'request body';
     return undefined;
   }
+}
+
+function grantLater(stream: DaemonStream): void {
+  stream.grantAfterTurn();
+}
+
+// Listeners shared by every stream's response (no closure per request).
+function onResponseFinish(this: ServerResponse): void {
+  (this as StreamResponse)[STREAM].end(true);
+}
+
+function onResponseClose(this: ServerResponse): void {
+  (this as StreamResponse)[STREAM].end(false);
 }

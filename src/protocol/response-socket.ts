@@ -1,9 +1,10 @@
-// The socket a ServerResponse writes to when its head leaves as a frame of
-// its own (a daemon stream's RESPONSE_HEAD, an HTTP/2 stream's HEADERS): it
+// The Duplex a ServerResponse writes to when its head leaves as a frame of
+// its own (an HTTP/2 stream's HEADERS), and a daemon's Upgrade tunnel: it
 // has the client's address, skips the stored head in what the response
-// writes, and hands the body bytes on. Also the two pieces of Node's
-// response machinery these streams reproduce, as Node's server does for its
-// connections.
+// writes (headChars; a tunnel skips nothing), and hands the body bytes on.
+// Also the two pieces of Node's response machinery these streams reproduce,
+// as Node's server does for its connections. (A daemon's ordinary requests
+// use src/daemon/frame-socket.ts, no stream.)
 import type { ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
 
@@ -85,8 +86,6 @@ export abstract class ResponseSocket extends Duplex {
     this.destroy();
   }
 }
-
-export { EMPTY as EMPTY_BODY };
 
 let needDrain: symbol | null | undefined;
 /** The private flag a ServerResponse sets when its write returned false (looked up once, by name). */

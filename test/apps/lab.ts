@@ -11,6 +11,7 @@
 //   /download?bytes=N    streams N bytes with backpressure
 //   /upload              reads the body, answers its size and a checksum
 //   /ctx                 JSON of requestContext() and what the app saw
+//   /socket-end          writes part of a body, then ends its socket
 import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { requestContext } from 'sluice';
@@ -51,6 +52,11 @@ export default function lab(req: http.IncomingMessage, res: http.ServerResponse)
       throw new Error('lab: thrown on purpose');
     case '/exit':
       process.kill(process.pid, 'SIGKILL');
+      return;
+    case '/socket-end':
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('0123456789');
+      req.socket.end();
       return;
     case '/download': {
       const total = param(url, 'bytes', 1024);
