@@ -96,7 +96,8 @@ export class GroupLine implements ChannelOwner {
     if (this.line.length < this.capacity) {
       this.line.push(ex);
       ex.entered(now);
-      return this.dispatch(now);
+      // Its own reading: the time it waited is what passed until it was handed over.
+      return this.dispatch();
     }
     since ??= now;
     // The whole budget is used: the last pause is cut short so that one
@@ -120,7 +121,8 @@ export class GroupLine implements ChannelOwner {
   }
 
   /** Hands the oldest waiting requests to processes with a free slot for this front end. */
-  dispatch(now?: number): void {
+  dispatch(): void {
+    let now: number | undefined;
     while (this.line.length > 0) {
       const c = this.pick(this.line[0]!.isTunnel);
       if (!c) break;
