@@ -14,6 +14,7 @@
 import { EventEmitter } from 'node:events';
 import { MAX_BODY_FRAME } from '../protocol/frames.js';
 import type { Envelope } from '../protocol/envelope.js';
+import { addSocketNoOps, type SocketNoOps } from '../protocol/response-socket.js';
 
 type WriteCallback = (err?: Error | null) => void;
 
@@ -132,32 +133,16 @@ export class FrameSocket extends EventEmitter {
     this.destroy();
   }
 
-  // What apps and frameworks call on a socket, with nothing behind them here.
-  setTimeout(): this {
-    return this;
-  }
-  setNoDelay(): this {
-    return this;
-  }
-  setKeepAlive(): this {
-    return this;
-  }
-  ref(): this {
-    return this;
-  }
-  unref(): this {
-    return this;
-  }
   pause(): this {
     return this;
   }
   resume(): this {
     return this;
   }
-  address(): object {
-    return {};
-  }
 }
+
+export interface FrameSocket extends SocketNoOps {}
+addSocketNoOps(FrameSocket);
 
 function toBuffer(chunk: string | Uint8Array, encoding: BufferEncoding): Buffer {
   if (typeof chunk === 'string') return Buffer.from(chunk, encoding === ('buffer' as BufferEncoding) ? 'utf8' : encoding);

@@ -63,29 +63,31 @@ export abstract class ResponseSocket extends Duplex {
     return chunk;
   }
 
-  // What apps and frameworks call on a socket, with nothing behind them here.
-  setTimeout(): this {
-    return this;
-  }
-  setNoDelay(): this {
-    return this;
-  }
-  setKeepAlive(): this {
-    return this;
-  }
-  ref(): this {
-    return this;
-  }
-  unref(): this {
-    return this;
-  }
-  address(): object {
-    return {};
-  }
   destroySoon(): void {
     this.destroy();
   }
 }
+
+/** What apps and frameworks call on a socket, with nothing behind them in a socket stand-in. */
+export interface SocketNoOps {
+  setTimeout(): this;
+  setNoDelay(): this;
+  setKeepAlive(): this;
+  ref(): this;
+  unref(): this;
+  address(): object;
+}
+
+/** Gives a socket stand-in's class the SocketNoOps (declare them with `interface X extends SocketNoOps {}`). */
+export function addSocketNoOps(cls: { prototype: object }): void {
+  const self = function (this: unknown) {
+    return this;
+  };
+  Object.assign(cls.prototype, { setTimeout: self, setNoDelay: self, setKeepAlive: self, ref: self, unref: self, address: () => ({}) });
+}
+
+export interface ResponseSocket extends SocketNoOps {}
+addSocketNoOps(ResponseSocket);
 
 let needDrain: symbol | null | undefined;
 /** The private flag a ServerResponse sets when its write returned false (looked up once, by name). */
