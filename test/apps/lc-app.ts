@@ -15,7 +15,7 @@
 //                            more CPU time (however long that takes on a busy machine)
 //
 // Loading the module waits LC_LOAD_MS ms: one value, or a comma list taken
-// in turn by successive loads when LC_LOAD_STATE names a file that counts
+// in turn by successive loads when LC_LOAD_STATE names where to count
 // them (the last value repeats), e.g. "3000,0": the first process is slow
 // to start, the fresh ones are not.
 import http from 'node:http';
@@ -25,9 +25,17 @@ import { requestContext } from 'sluice';
 const loadList = (process.env.LC_LOAD_MS ?? '0').split(',').map(Number);
 let loads = 0;
 const state = process.env.LC_LOAD_STATE;
+// Each load claims the next free number by creating STATE.N exclusively:
+// processes that load at the same moment never take the same one.
 if (state) {
-  loads = fs.existsSync(state) ? Number(fs.readFileSync(state, 'utf8')) : 0;
-  fs.writeFileSync(state, String(loads + 1));
+  for (; ; loads++) {
+    try {
+      fs.closeSync(fs.openSync(`${state}.${loads}`, 'wx'));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
 }
 const loadMs = loadList[Math.min(loads, loadList.length - 1)]!;
 if (loadMs > 0) await new Promise((r) => setTimeout(r, loadMs));
