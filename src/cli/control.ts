@@ -5,7 +5,7 @@
 // stderr and exit 1.
 import { ConfigError } from '../config/errors.js';
 import { sendControl, type ControlRequest } from '../supervisor/control-socket.js';
-import type { ServerRecord } from '../supervisor/registry.js';
+import { processAlive, type ServerRecord } from '../supervisor/registry.js';
 import type { StatusReport } from '../metrics/report.js';
 import { parseArgs, one, type Parsed } from './args.js';
 import { formatStatus } from './status.js';
@@ -54,20 +54,11 @@ export async function runControl(command: ControlCommand, argv: string[]): Promi
   return 0;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** A stop is done when the supervisor has exited: it has `seconds` to let in-flight requests finish, and a little more to end its processes. */
 async function waitForExit(server: ServerRecord, seconds: number): Promise<number> {
   const bound = seconds + 10;
   const deadline = performance.now() + bound * 1000;
-  while (alive(server.pid)) {
+  while (processAlive(server.pid)) {
     if (performance.now() > deadline) {
       process.stderr.write(`sluice: server ${server.name} (pid ${server.pid}) is still running ${bound} s after it was asked to stop\n`);
       return 1;

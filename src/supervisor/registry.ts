@@ -59,7 +59,8 @@ export function unregisterServer(file: string): void {
   fs.rmSync(file, { force: true });
 }
 
-function running(pid: number): boolean {
+/** Whether process `pid` exists (one of another user's counts too). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -88,7 +89,7 @@ export function runningServers(): ServerRecord[] {
     } catch {
       continue; // being written, or not a record
     }
-    if (rec.pid === Number(n.slice(0, -5)) && running(rec.pid) && fs.existsSync(rec.control)) out.push(rec);
+    if (rec.pid === Number(n.slice(0, -5)) && processAlive(rec.pid) && fs.existsSync(rec.control)) out.push(rec);
   }
   return out.sort((a, b) => a.pid - b.pid);
 }
