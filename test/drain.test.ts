@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startSluice, runSluice, request, sleep, alive, APPS, tempDir, type Sluice, type Reply } from './helpers/sluice.js';
+import { eventually } from './helpers/raw.js';
 
 const LC = path.join(APPS, 'lc-app.ts');
 
@@ -74,6 +75,7 @@ test('eviction-timeout runs out with a request in flight: shutdown stops accepti
   assert.notEqual(Number(l.body), pid, 'a request arriving during shutdown is not taken by the old process');
   await exited(s, pid!, 'eviction');
   await logged(s, new RegExp(`\\[daemon:lc-app pid ${pid}\\] 502 eviction request=\\S+ GET /work\\?ms=60000 was still running when the process was stopped \\(eviction\\)`));
+  await eventually(() => s.accessLog().some((a) => a.url === '/work?ms=60000'));
   const line = s.accessLog().find((a) => a.url === '/work?ms=60000')!;
   assert.equal(line.pid, pid);
   assert.equal(line.cause, 'eviction');

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type http2 from 'node:http2';
 import { startSluice, runSluice, tempDir, APPS, ROOT, type Sluice } from './helpers/sluice.js';
 import { connect, curl, curlReply, h2loadCounts, makeCert, request, run, writeConfig } from './helpers/h2.js';
-import { raw } from './helpers/raw.js';
+import { raw, eventually } from './helpers/raw.js';
 
 const NODE_APP = path.join(APPS, 'h2-app.ts');
 const FETCH_APP = path.join(APPS, 'h2-fetch.ts');
@@ -301,6 +301,8 @@ test('many streams on one connection, bounded by maxConcurrentStreams; h2load in
     assert.match(r.stdout, /Application protocol: h2/);
   }
   // Four connections took four slots, not one per stream.
+  // The access log is written in batches: wait for its lines.
+  await eventually(() => s.accessLog().filter((l) => l.url === '/info').length >= 2000);
   assert.ok(s.accessLog().filter((l) => l.url === '/info').length >= 2000);
 });
 

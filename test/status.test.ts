@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startSluice, runSluice, request, sleep, tempDir, APPS, type Reply, type Sluice } from './helpers/sluice.js';
+import { eventually } from './helpers/raw.js';
 
 const APP = path.join(APPS, 'st-app.ts');
 const GROUP = 'st-app';
@@ -123,6 +124,8 @@ test('status: requests, a queue-timeout 504 by cause, maximum-requests recycles 
     }
 
     // Queue times: the refused request waited past queue-timeout; the largest matches the access log's queue=.
+    // The access log is written in batches: wait for its lines.
+    await eventually(() => s.accessLog().filter((l) => l.group === GROUP).length >= n);
     const logged = s.accessLog().filter((l) => l.group === GROUP);
     assert.equal(logged.length, n);
     const loggedMax = Math.max(...logged.map((l) => l.queueMs ?? 0));
