@@ -187,6 +187,31 @@ test('an app ending its socket mid-response cuts the response (its slot is freed
   assert.equal(r.status, 200);
 });
 
+test('a client that has the whole Content-Length body and closes before the daemon ends its response is logged served, not client-gone', async (t) => {
+  const s = await startSluice(['start', LAB, '--processes', '1', '--threads', '1', '--socket-prefix', tempDir()]);
+  t.after(() => s.stop());
+  const http = await import('node:http');
+  const body = await new Promise<string>((resolve, reject) => {
+    http.get(`${s.url}/late-end?ms=400`, { agent: false }, (res) => {
+      let got = '';
+      res.on('data', (c: Buffer) => {
+        got += c;
+        // Everything announced is in: the client hangs up, as clients that know the length do.
+        if (got.length === 5) {
+          res.socket.destroy();
+          resolve(got);
+        }
+      });
+    }).on('error', reject);
+  });
+  assert.equal(body, 'hello');
+  await s.waitFor(/"GET \/late-end\?ms=400 HTTP\/1\.1" /, 5000);
+  const line = s.accessLog().find((l) => l.url === '/late-end?ms=400')!;
+  assert.equal(line.status, 200);
+  assert.equal(line.cause, undefined, line.raw);
+  assert.equal(line.bytes, 5);
+});
+
 test('SIGTERM with a request longer than the shutdown timeout: it is cut off and sluice still exits 0 in time', async (t) => {
   const s = await startSluice(['start', LAB, '--processes', '1', '--shutdown-timeout', '1', '--socket-prefix', tempDir()]);
   t.after(() => s.stop('SIGKILL'));

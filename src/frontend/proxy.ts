@@ -113,6 +113,8 @@ export class Exchange {
   protected over = false;
   private acked = false;
   protected headReceived = false;
+  /** The response head's fields, once it came. */
+  private responseHeaders: string[] | undefined;
   /** Request body bytes the daemon takes before it grants more; bytes held back for want of window. */
   private sendWindow = WINDOW;
   private held: Buffer | undefined;
@@ -288,6 +290,7 @@ export class Exchange {
     this.arm(this.channel!.readAt);
     this.status = head.status;
     this.cause = head.cause;
+    this.responseHeaders = head.headers;
     this.queueMs = head.queueMicros / 1000;
     // Answered before the whole request body came in (the app did not read
     // it, or the daemon gave up on it): the rest is not forwarded, so the
@@ -463,6 +466,9 @@ export class Exchange {
 
   protected onClientClose(): void {
     if (this.over) return;
+    // The client had the whole body its Content-Length announced, and closed
+    // before the daemon's end of the stream came: served, not cut.
+    if (this.res.headersSent && this.bytes > 0 && this.bytes === announcedLength(this.responseHeaders)) return this.complete(this.status, this.cause);
     // The client went away first: let the daemon know (its request signal aborts).
     this.giveUp('client-gone', 'the client closed the connection');
     this.complete(this.res.headersSent ? this.status : 499, 'client-gone');
@@ -523,6 +529,15 @@ export class Exchange {
     this.clientStall = undefined;
     this.finish({ status, bytes: this.bytes, received, pid: this.pid, queueMs: this.queueMs, cause });
   }
+}
+
+/** The Content-Length of a response head's [name, value, ...], if it has one. */
+function announcedLength(headers: string[] | undefined): number | undefined {
+  if (!headers) return undefined;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.length === 14 && headers[i]!.toLowerCase() === 'content-length') return Number(headers[i + 1]);
+  }
+  return undefined;
 }
 
 function enterLine(ex: Exchange): void {

@@ -11,6 +11,7 @@
 //   /download?bytes=N    streams N bytes with backpressure
 //   /upload              reads the body, answers its size and a checksum
 //   /ctx                 JSON of requestContext() and what the app saw
+//   /late-end?ms=N       writes its whole body (Content-Length 5) at once, ends the response N ms later
 //   /socket-end          writes part of a body, then ends its socket
 import http from 'node:http';
 import { createHash } from 'node:crypto';
@@ -58,6 +59,12 @@ export default function lab(req: http.IncomingMessage, res: http.ServerResponse)
       res.write('0123456789');
       req.socket.end();
       return;
+    case '/late-end': {
+      res.writeHead(200, { 'content-length': '5' });
+      res.write('hello');
+      setTimeout(() => res.end(), param(url, 'ms', 300));
+      return;
+    }
     case '/download': {
       const total = param(url, 'bytes', 1024);
       const chunk = Buffer.alloc(64 * 1024, 'x');
