@@ -1,13 +1,15 @@
 // The default front-end sizing follows the CPU: while every front-end
 // process keeps its event loop busy, the pool grows by one process per
 // maintenance interval up to the machine's cores, and a busy process hands
-// keep-alive connections on to the new one; idle slots alone start nothing.
+// keep-alive connections on to the new one; idle slots alone start nothing,
+// and neither does a busy process whose requests wait for daemon slots.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startSluice, request, sleep, tempDir, APPS } from './helpers/sluice.js';
+import { startSluice, runSluice, request, sleep, tempDir, APPS, ROOT } from './helpers/sluice.js';
 
 const CORES = os.availableParallelism();
 
@@ -87,4 +89,34 @@ test('defaults: one busy interval is a blip, not load: a single long request sta
   await light.stop();
   assert.doesNotMatch(s.stderr, /starting front-end process/);
   assert.equal(light.byPid.size, 1);
+});
+
+test('defaults: a busy front end whose requests wait for daemon slots starts no front-end process (the daemons set the pace)', async (t) => {
+  const dir = tempDir();
+  const config = path.join(dir, 'sluice.config.json');
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      listen: [{ port: 0, host: '127.0.0.1' }],
+      socketPrefix: dir,
+      frontEnd: { maintenanceInterval: 0.2 },
+      // One slot, and a waiting request is given up (504) after 150 ms.
+      groups: { main: { processes: 1, threads: 1, socketTimeout: 0.15 } },
+      mounts: [{ path: '/', app: path.join(APPS, 'lab.ts'), processGroup: 'main', accessScript: path.join(ROOT, 'test', 'fixtures', 'cores', 'spin-access.ts') }],
+    }),
+  );
+  const s = await startSluice(['serve', '-c', config]);
+  t.after(() => s.stop());
+  // Each request blocks the front end 25 ms in its access hook and then
+  // waits for the one slot (each holds it 80 ms): ten clients ask for more
+  // hook time than one event loop has, and most requests wait for the slot.
+  const busy = load(s.url, '/sleep?ms=80&spin=25', 10);
+  t.after(() => busy.stop());
+  await sleep(1500);
+  const status = JSON.parse((await runSluice(['status', '--json', '-c', config])).stdout) as { frontend: { processes: Array<{ loopBusy?: number }> } };
+  await sleep(1000);
+  await busy.stop();
+  const loops = status.frontend.processes.map((p) => p.loopBusy ?? 0);
+  assert.doesNotMatch(s.stderr, /starting front-end process/);
+  assert.ok(loops.length === 1 && loops[0]! >= 0.75, `the front end's event loop was busy: ${loops.join(', ')}`);
 });

@@ -76,6 +76,13 @@ export class FrontendChannel {
   private windows = 0;
   /** When the read being handled came (performance.now()): the time its frames' streams last heard from the process. */
   readAt = 0;
+  /** The frames of the read being handled. */
+  private frames = 0;
+  private readonly frameTypes: number[] = [];
+  private readonly frameStreams: number[] = [];
+  private readonly framePayloads: (Buffer | undefined)[] = [];
+  /** Slots the read gives back that were handed on before its frames were handled (see `handOnFreedSlots`). */
+  private early = 0;
 
   constructor(
     readonly path: string,
@@ -87,7 +94,12 @@ export class FrontendChannel {
     this.socket.setNoDelay?.(true);
     this.writer = new FrameWriter(this.socket, (ids) => this.undelivered(ids));
     this.reader = new FrameReader(
-      (type, stream, payload) => this.frame(type, stream, payload),
+      (type, stream, payload) => {
+        const n = this.frames++;
+        this.frameTypes[n] = type;
+        this.frameStreams[n] = stream;
+        this.framePayloads[n] = payload;
+      },
       (message) => this.broken(message),
     );
     this.socket.on('data', (chunk: Buffer) => this.read(chunk));
@@ -153,12 +165,39 @@ export class FrontendChannel {
     this.reading = true;
     try {
       this.reader.feed(chunk);
+      this.handOnFreedSlots();
+      // A frame that breaks the protocol closes the channel: the rest are not handled.
+      for (let i = 0; i < this.frames && !this.socket.destroyed; i++) this.frame(this.frameTypes[i]!, this.frameStreams[i]!, this.framePayloads[i]!);
     } finally {
       this.reading = false;
+      this.framePayloads.fill(undefined, 0, this.frames);
+      this.frames = 0;
+      this.early = 0;
     }
     const n = this.windows;
     this.windows = 0;
     for (let i = 0; i < n; i++) this.window(this.windowStreams[i]!, this.windowBytes[i]!);
+    this.writer.flush();
+  }
+
+  /**
+   * The slots a read gives back (RESPONSE_ENDs that renew their grant, up
+   * to a change of the process's state) go to the waiting line, and
+   * the requests they take are written, before the read's responses are
+   * relayed to their clients: the process runs the next requests while
+   * this one writes the last ones' responses.
+   */
+  private handOnFreedSlots(): void {
+    if (this.stopping || this.socket.destroyed) return;
+    for (let i = 0; i < this.frames; i++) {
+      const type = this.frameTypes[i]!;
+      if (type === STATE) break;
+      if (type === RESPONSE_END && this.framePayloads[i]![0] === 0x31 /* 1 */ && this.streams.has(this.frameStreams[i]!)) this.early++;
+    }
+    if (this.early === 0) return;
+    this.grants += this.early;
+    this.owner.ready(this);
+    this.writer.flush();
   }
 
   demand(waiting: number, oldest: number): void {
@@ -189,7 +228,7 @@ export class FrontendChannel {
         return ex?.onRequestWindow(payload.readUInt32LE(0));
       case RESPONSE_END:
         this.forget(id, ex);
-        if (payload[0] === 0x31 /* 1 */ && !this.stopping) this.grants++;
+        if (payload[0] === 0x31 /* 1 */ && !this.stopping && !(ex && this.early > 0 && this.early--)) this.grants++;
         ex?.onEnd();
         this.closeIfDone();
         return this.owner.ready(this);

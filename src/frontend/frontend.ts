@@ -686,6 +686,22 @@ export class Frontend {
   }
 
   /** Closes the channels to the daemons (the process exits). */
+  /**
+   * The share of the requests bound for daemon groups since the last call
+   * that found every slot of their group taken (0 with none): near 1, the
+   * daemons, not this process's CPU, set the pace.
+   */
+  slotWaitShare(): number {
+    let entries = 0;
+    let waits = 0;
+    for (const line of this.lines.values()) {
+      const w = line.takeWaits();
+      entries += w.entries;
+      waits += w.waits;
+    }
+    return entries === 0 ? 0 : waits / entries;
+  }
+
   closeChannels(): void {
     for (const line of this.lines.values()) line.close();
   }

@@ -35,6 +35,9 @@ export class GroupLine implements ChannelOwner {
   /** Why the group cannot serve now (the supervisor says so), if it cannot. */
   private unavailable: { cause: string; why: string } | undefined;
   private closing = false;
+  /** Requests that entered the line since `takeWaits`, and how many of them found no free slot. */
+  private entries = 0;
+  private waits = 0;
 
   constructor(public group: EffectiveGroup) {}
 
@@ -97,7 +100,11 @@ export class GroupLine implements ChannelOwner {
       this.line.push(ex);
       ex.entered(now);
       // Its own reading: the time it waited is what passed until it was handed over.
-      return this.dispatch();
+      this.dispatch();
+      this.entries++;
+      // Still last in the line: no slot was free for it.
+      if (this.line[this.line.length - 1] === ex) this.waits++;
+      return;
     }
     since ??= now;
     // The whole budget is used: the last pause is cut short so that one
@@ -160,6 +167,13 @@ export class GroupLine implements ChannelOwner {
       } else if (c.grants > best.grants) best = c;
     }
     return best;
+  }
+
+  /** Requests that entered the line since the last call, and how many of them had to wait for a slot. */
+  takeWaits(): { entries: number; waits: number } {
+    const r = { entries: this.entries, waits: this.waits };
+    this.entries = this.waits = 0;
+    return r;
   }
 
   /** Closes every channel (the front end exits). */

@@ -18,8 +18,12 @@ export type FrontendMessage =
   | { t: 'slots'; pid: number; busy: number; idle: number; accepted: number }
   /** No longer accepting (maxConnectionsPerChild reached, or an uncaught exception); exits once its connections are done. */
   | { t: 'retiring'; pid: number; accepted: number; cause: RetireCause }
-  /** How busy its event loop was since the last such report (0..1), once per maintenance interval. */
-  | { t: 'loop'; pid: number; busy: number }
+  /**
+   * How busy its event loop was since the last such report (0..1), once per
+   * maintenance interval, and the share of its daemon-bound requests that
+   * waited for a slot meanwhile.
+   */
+  | { t: 'loop'; pid: number; busy: number; slotWaits: number }
   | { t: 'stopped'; pid: number }
   /** Its log files were reopened (`problems`: the ones that could not be). */
   | { t: 'reopened'; pid: number; problems: string[] };
@@ -77,7 +81,7 @@ const loopReport = setInterval(() => {
   const now = performance.eventLoopUtilization();
   const busy = performance.eventLoopUtilization(now, loopSince).utilization;
   loopSince = now;
-  send({ t: 'loop', pid: process.pid, busy });
+  send({ t: 'loop', pid: process.pid, busy, slotWaits: frontend.slotWaitShare() });
   frontend.rebalance(busy);
 }, boot.reportMs * 4);
 loopReport.unref();

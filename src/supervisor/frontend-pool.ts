@@ -140,7 +140,7 @@ export class FrontendPool {
     }));
     const action = performIdleMaintenance(this.directives, views, this.maintenance);
     for (const l of action.logs) log(l.level, l.message);
-    const loops = this.members().map((p) => ({ busy: p.loopBusy, busyBefore: p.loopBusyBefore, starting: p.state === 'starting', retiring: p.state === 'retiring' }));
+    const loops = this.members().map((p) => ({ busy: p.loopBusy, busyBefore: p.loopBusyBefore, slotWaits: p.slotWaits, starting: p.state === 'starting', retiring: p.state === 'retiring' }));
     if (action.retire !== undefined && !usingCpu(loops)) {
       const p = this.procs.find((q) => q.id === action.retire);
       if (p && p.state !== 'retiring' && p.state !== 'exited') {
@@ -156,7 +156,7 @@ export class FrontendPool {
       log('info', `starting ${action.spawn} front-end process${action.spawn > 1 ? 'es' : ''} (${pids.join(', ')}): ${idle} idle slots, fewer than minSpareThreads (${this.directives.minSpareThreads})`);
     } else if (action.spawn === 0 && performance.now() >= this.backoffUntil && shortOfCpu(loops, daemonsLimit(this.directives))) {
       const pid = this.spawn().pid;
-      log('info', `starting front-end process ${pid}: the event loop of every front-end process was busy ${BUSY * 100}% or more of each of the last two intervals, and there are fewer than the ${cores()} CPU cores`);
+      log('info', `starting front-end process ${pid}: the event loop of every front-end process was busy ${BUSY * 100}% or more of each of the last two intervals, its requests were not waiting for daemon slots, and there are fewer than the ${cores()} CPU cores`);
     }
   }
 

@@ -55,6 +55,8 @@ export class FrontendProcess {
   loopBusy = 0;
   /** ... and over the one before it. */
   loopBusyBefore = 0;
+  /** The share of its daemon-bound requests that waited for a slot over the last interval. */
+  slotWaits = 0;
   readonly startedAt = performance.now();
   /** Resolves when the process is ready to accept, or has exited. */
   readonly ready: Promise<void>;
@@ -128,7 +130,7 @@ export class FrontendProcess {
           if (this.state === 'starting') {
             this.state = 'ready';
             // What its loop did while loading the apps is not load.
-            this.loopBusy = this.loopBusyBefore = 0;
+            this.loopBusy = this.loopBusyBefore = this.slotWaits = 0;
           }
           this.send({ t: 'groups', state: this.groupsState(this.config) });
           ready();
@@ -140,6 +142,7 @@ export class FrontendProcess {
       case 'loop':
         this.loopBusyBefore = this.loopBusy;
         this.loopBusy = m.busy;
+        this.slotWaits = m.slotWaits;
         break;
       case 'retiring':
         this.accepted = m.accepted;
