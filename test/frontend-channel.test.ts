@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FrontendChannel, type ChannelOwner } from '../src/frontend/channel.js';
 import * as F from '../src/protocol/frames.js';
+import { takenRecordPath } from '../src/protocol/taken-record.js';
 import type { Start } from '../src/protocol/envelope.js';
 import type { Exchange } from '../src/frontend/proxy.js';
 
@@ -39,6 +40,8 @@ test('a relayed response grants its window back after the read it came in, and n
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-channel-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const socketPath = path.join(dir, 'd.sock');
+  // The stand-in's taken record, as the supervisor makes one for a daemon process.
+  fs.writeFileSync(takenRecordPath(socketPath), '');
   const received: Array<{ type: number; stream: number; payload: Buffer }> = [];
   let daemonSide: net.Socket | undefined;
   const server = net.createServer((s) => {
@@ -48,7 +51,7 @@ test('a relayed response grants its window back after the read it came in, and n
       () => s.destroy(),
     );
     s.on('data', (d: Buffer) => reader.feed(d));
-    s.write(Buffer.concat([frame(F.HELLO, 0, `${process.pid}\0${2}`), frame(F.GRANT, 0, F.uint32(2))]));
+    s.write(Buffer.concat([frame(F.HELLO, 0, `${process.pid}\0${2}\0${0}`), frame(F.GRANT, 0, F.uint32(2))]));
   });
   await new Promise<void>((r) => server.listen(socketPath, r));
   t.after(() => server.close());

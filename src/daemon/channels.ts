@@ -16,12 +16,13 @@
 // holds grants it does not use while another waits is asked for them back
 // (REVOKE / RELEASE).
 //
-// Before a process runs any request it read, it tells the front end so
-// (TAKEN, written at once): if the process dies, the front end knows which
-// requests it never saw (they go to another process) and which it may have
-// run (502), so no request is lost and none runs twice.
+// Before a process runs any request it read, it records so in its taken
+// record (src/protocol/taken-record.ts): if the process dies, the front end
+// knows which requests it never saw (they go to another process) and which
+// it may have run (502), so no request is lost and none runs twice.
 import net from 'node:net';
-import { FrameReader, fields, GRANT, HELLO, REVOKE, STATE, DEMAND, RELEASE, START, REQUEST_BODY, REQUEST_END, ABORT, RESPONSE_WINDOW, REJECT, TAKEN, uint32 } from '../protocol/frames.js';
+import { FrameReader, fields, GRANT, HELLO, REVOKE, STATE, DEMAND, RELEASE, START, REQUEST_BODY, REQUEST_END, ABORT, RESPONSE_WINDOW, REJECT, uint32 } from '../protocol/frames.js';
+import { recordTaken } from '../protocol/taken-record.js';
 import { FrameWriter } from '../protocol/frame-writer.js';
 import type { DaemonStream } from './stream.js';
 import type { SlotTable } from './slots.js';
@@ -40,13 +41,16 @@ export class DaemonChannel {
   /** A REVOKE is out, not answered yet. */
   revoking = false;
   closed = false;
-  /** The frames of one read, dispatched once the STARTs among them are acknowledged (TAKEN). */
+  /** The frames of one read, dispatched once the last START among them is recorded as taken. */
   readonly batch: Array<{ type: number; stream: number; payload: Buffer }> = [];
 
   constructor(
     readonly socket: net.Socket,
+    /** Its place in the process's taken record. */
+    readonly index: number,
     onFrame: (c: DaemonChannel, type: number, stream: number, payload: Buffer) => void,
     onError: (c: DaemonChannel, message: string) => void,
+    private readonly onUnrecorded: (c: DaemonChannel, err: NodeJS.ErrnoException) => void,
   ) {
     this.writer = new FrameWriter(socket);
     this.reader = new FrameReader(
@@ -58,29 +62,18 @@ export class DaemonChannel {
 
   private readonly onFrame: (c: DaemonChannel, type: number, stream: number, payload: Buffer) => void;
 
-  /**
-   * What one read brought: TAKEN for its last START, then each frame in
-   * order once TAKEN is with the kernel (reading waits meanwhile).
-   */
+  /** What one read brought: its last START recorded as taken, then each frame in order. */
   feed(chunk: Buffer): void {
     this.reader.feed(chunk);
     const batch = this.batch;
     if (batch.length === 0) return;
     let last = 0;
     for (const f of batch) if (f.type === START) last = f.stream;
-    if (last === 0) return this.dispatch();
-    this.writer.send(TAKEN, 0, uint32(last));
-    let now = true;
-    this.writer.flushThen(() => {
-      if (now) return this.dispatch();
-      this.dispatch();
-      this.socket.resume();
-    });
-    if (this.batch.length > 0) {
-      // The front end is not reading: TAKEN waits in the socket, and so do these frames.
-      now = false;
-      this.socket.pause();
-    }
+    const err = last === 0 ? undefined : recordTaken(this.index, last);
+    if (!err) return this.dispatch();
+    // Unrecorded, none of them may run: the front end starts them elsewhere.
+    batch.length = 0;
+    this.onUnrecorded(this, err);
   }
 
   /** Grants it needs beyond those it holds. */
@@ -107,6 +100,8 @@ export interface ChannelEvents {
 
 export class Channels {
   private readonly all = new Set<DaemonChannel>();
+  /** The taken-record index of the next channel (never reused: a front end may read a closed channel's). */
+  private nextIndex = 0;
   private server: net.Server | undefined;
   private state: 'serving' | 'draining' | 'stopping' = 'serving';
 
@@ -130,14 +125,19 @@ export class Channels {
   private open(socket: net.Socket): void {
     const c = new DaemonChannel(
       socket,
+      this.nextIndex++,
       (ch, type, stream, payload) => this.frame(ch, type, stream, payload),
       (ch, message) => this.broken(ch, message),
+      (ch, err) => {
+        this.events.problem(`cannot record which requests a channel's read brought (${err.code ?? err.message}): closing the channel, its front end starts them elsewhere`);
+        ch.socket.destroy();
+      },
     );
     this.all.add(c);
     socket.on('data', (chunk: Buffer) => c.feed(chunk));
     socket.on('error', () => {});
     socket.on('close', () => this.close(c));
-    c.writer.send(HELLO, 0, `${this.pid}\0${this.slots.size}`);
+    c.writer.send(HELLO, 0, `${this.pid}\0${this.slots.size}\0${c.index}`);
     if (this.state !== 'serving') c.writer.send(STATE, 0, this.state);
     this.distribute();
   }

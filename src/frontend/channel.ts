@@ -3,6 +3,7 @@
 // streams (src/protocol/frames.ts). It holds the grants the process gave
 // (free slots promised to this front end) and routes each stream's frames to
 // its Exchange (src/frontend/proxy.ts).
+import fs from 'node:fs';
 import net from 'node:net';
 import {
   FrameReader,
@@ -25,9 +26,9 @@ import {
   RESPONSE_END,
   RESET,
   REQUEST_WINDOW,
-  TAKEN,
   uint32,
 } from '../protocol/frames.js';
+import { readTaken, takenRecordPath } from '../protocol/taken-record.js';
 import { FrameWriter } from '../protocol/frame-writer.js';
 import { decodeResponseHead, startPrefix, type Start } from '../protocol/envelope.js';
 import type { Exchange } from './proxy.js';
@@ -56,8 +57,9 @@ export class FrontendChannel {
   demanding = false;
   /** Why its process is going, as the supervisor said: the cause its cut requests are answered with. */
   goingCause: string | undefined;
-  /** The last stream the process has said it read (TAKEN): later ones it never saw. */
-  private taken = 0;
+  /** The process's taken record, open from its HELLO on, and this channel's place in it. */
+  private takenFd = -1;
+  private takenIndex = 0;
   /** Streams on it that are tunnels (WebSockets), open or being set up: new ones go where there are fewest. */
   tunnels = 0;
   private readonly socket: net.Socket;
@@ -248,15 +250,19 @@ export class FrontendChannel {
   private control(type: number, payload: Buffer): void {
     switch (type) {
       case HELLO: {
-        const [pid = '0', slots = '0'] = fields(payload);
+        const [pid = '0', slots = '0', index = '0'] = fields(payload);
+        try {
+          // Open now: the supervisor removes it as soon as the process is gone.
+          this.takenFd = fs.openSync(takenRecordPath(this.path), 'r');
+        } catch (err) {
+          return this.broken(`its taken record cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+        }
         this.pid = Number(pid);
         this.slots = Number(slots);
+        this.takenIndex = Number(index);
         this.helloed = true;
         return this.owner.ready(this);
       }
-      case TAKEN:
-        this.taken = Math.max(this.taken, payload.readUInt32LE(0));
-        return;
       case GRANT:
         if (this.stopping) return;
         this.grants += payload.readUInt32LE(0);
@@ -306,9 +312,12 @@ export class FrontendChannel {
     const streams = [...this.streams];
     this.streams.clear();
     this.tunnels = 0;
+    const taken = this.takenFd < 0 ? 0 : readTaken(this.takenFd, this.takenIndex);
+    if (this.takenFd >= 0) fs.closeSync(this.takenFd);
+    this.takenFd = -1;
     // What the process never read goes to another process; what it read it may have run.
     for (const [id, ex] of streams) {
-      if (id > this.taken) ex.onUndelivered();
+      if (id > taken) ex.onUndelivered();
       else ex.onChannelClosed(this.goingCause, err);
     }
     this.owner.closed(this, err);

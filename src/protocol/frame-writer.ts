@@ -102,22 +102,6 @@ export class FrameWriter {
     if (this.used > 0 && !this.socket.destroyed) this.writeArena();
   }
 
-  /**
-   * Writes what is queued now (something is); `then` runs once it is with
-   * the kernel: at once, unless the socket had to hold some of it.
-   */
-  flushThen(then: () => void): void {
-    if (this.socket.destroyed) return;
-    let done = false;
-    const once = () => {
-      if (done) return;
-      done = true;
-      then();
-    };
-    this.writeArena(once);
-    if (this.socket.writableLength === 0) once();
-  }
-
   private header(type: number, stream: number, length: number): void {
     const a = this.arena;
     const at = this.used;
@@ -134,16 +118,15 @@ export class FrameWriter {
   }
 
   /** Hands the batch to the socket; the next one goes into a fresh buffer (the socket may still hold this one). */
-  private writeArena(written?: () => void): void {
+  private writeArena(): void {
     if (this.used === 0) return;
     const tracked = this.tracked;
     const batch = this.arena.subarray(0, this.used);
-    if (tracked.length === 0 && !written) this.socket.write(batch);
+    if (tracked.length === 0) this.socket.write(batch);
     else {
       this.tracked = [];
       this.socket.write(batch, (err) => {
         if (err) this.onUndelivered?.(tracked);
-        else written?.();
       });
     }
     this.arena = Buffer.allocUnsafe(Math.max(ARENA_BYTES, this.arena.length));

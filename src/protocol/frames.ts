@@ -19,7 +19,7 @@ export const RESPONSE_WINDOW = 5; // uint32: more response bytes the front end t
 export const DEMAND = 6; // stream 0: "waiting\0oldest queue start": requests waiting for a slot of this group
 export const RELEASE = 7; // stream 0: uint32: grants given back unused
 /** Daemon -> front end: */
-export const HELLO = 20; // stream 0: "pid\0slots": sent once on a new channel
+export const HELLO = 20; // stream 0: "pid\0slots\0index": sent once on a new channel (index: its place in the process's taken record, src/protocol/taken-record.ts)
 export const GRANT = 21; // stream 0: uint32: slots this front end may start requests on
 export const REVOKE = 22; // stream 0: uint32: give back that many unused grants
 export const STATE = 23; // stream 0: "draining" (prefer other processes) or "stopping" (no new requests, grants void: close the channel once its streams are done)
@@ -30,7 +30,6 @@ export const RESPONSE_BODY = 27;
 export const RESPONSE_END = 28; // "1" when the slot is granted back to this channel, "0" if not
 export const RESET = 29; // the daemon cut the stream: "cause\0why\0renew" (renew as in RESPONSE_END)
 export const REQUEST_WINDOW = 30; // uint32: more request-body bytes the daemon takes for this stream
-export const TAKEN = 31; // stream 0: uint32: the last stream whose START the process has read; written before it runs any of them
 
 export const HEADER_BYTES = 9;
 

@@ -38,6 +38,7 @@ import { logError, logNotice, logWarn } from '../log/error-log.js';
 import type { Cause } from '../protocol/causes.js';
 import type { EffectiveGroup, LogFormat } from '../config/types.js';
 import { childNodeFlags } from './node-flags.js';
+import { takenRecordPath } from '../protocol/taken-record.js';
 
 const DAEMON_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'daemon', 'main.js');
 
@@ -261,14 +262,18 @@ export class DaemonGroup {
     const socket = path.join(this.socketDir, `${g.name}.${++this.sequence}.sock`);
     fs.rmSync(socket, { force: true });
     const fd = native().listenUnix(socket, 64, 0o600);
+    // Which requests it read, for the front ends to look up if it dies (src/protocol/taken-record.ts).
+    const taken = fs.openSync(takenRecordPath(socket), 'w+', 0o600);
     const child = spawn(process.execPath, [...childNodeFlags(env), DAEMON_MAIN], {
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe', fd, ...STD_LOG_STDIO],
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe', fd, ...STD_LOG_STDIO, taken],
       env,
     });
     native().closeFd(fd);
+    fs.closeSync(taken);
     const pid = child.pid;
     if (pid === undefined) {
       fs.rmSync(socket, { force: true });
+      fs.rmSync(takenRecordPath(socket), { force: true });
       logError(`could not start a daemon process for group ${g.name}`, { group: g.name });
       if (!candidate) setTimeout(() => this.spawn(index), 1000).unref();
       return undefined;
@@ -458,6 +463,7 @@ export class DaemonGroup {
     const wasServing = this.takesRequests(m);
     this.members.delete(m.pid);
     fs.rmSync(m.socket, { force: true });
+    fs.rmSync(takenRecordPath(m.socket), { force: true });
     if (wasServing) this.announce();
     const cause: Cause = m.cause ?? (this.stopping ? 'shutdown' : 'crash');
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
