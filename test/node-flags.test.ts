@@ -1,13 +1,17 @@
 // The node flags sluice's own processes start with (src/supervisor/node-flags.ts,
 // bin/sluice's first line): the front ends and daemons cap V8's young
-// generation, unless the operator's NODE_OPTIONS chooses it; the supervisor,
-// started as an operator starts it, runs V8's interpreter only.
+// generation, unless the operator's NODE_OPTIONS chooses it; a front end that
+// runs no app bounds how far its old generation grows between full GCs; the
+// supervisor, started as an operator starts it, runs V8's interpreter only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startSluice, request, tempDir, APPS, BIN, Sluice } from './helpers/sluice.js';
+import { frontendNodeFlags } from '../src/supervisor/node-flags.js';
+import { GLOBAL } from '../src/config/options.js';
+import type { EffectiveConfig } from '../src/config/types.js';
 
 const argv = (pid: number) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
 
@@ -33,6 +37,15 @@ for (const [name, mode] of [['daemon', ['--processes', '1']], ['embedded', ['--e
     assert.ok(!flags.some((f) => f.startsWith('--max-semi-space-size')), flags.join(' '));
   });
 }
+
+// A front end sets its process title over its command line: its flags are
+// checked where they are chosen, for the configurations that decide them.
+test('a front end that runs no app grows its old generation to twice what a full GC kept; one that runs an embedded app is left to V8', () => {
+  const config = (...groups: string[]) => ({ hosts: [{ mounts: groups.map((processGroup) => ({ processGroup })) }] }) as unknown as EffectiveConfig;
+  assert.deepEqual(frontendNodeFlags(config('app'), {}), ['--max-semi-space-size=2', '--heap-growing-percent=100']);
+  assert.deepEqual(frontendNodeFlags(config('app', GLOBAL), {}), ['--max-semi-space-size=2']);
+  assert.deepEqual(frontendNodeFlags(config(GLOBAL), { NODE_OPTIONS: '--max-semi-space-size=8' }), []);
+});
 
 test('bin/sluice run as a program: the supervisor runs with the interpreter only, on this node, and serves', async (t) => {
   const child = spawn(BIN, ['start', path.join(APPS, 'lab.ts'), '--processes', '1', '--port', '0', '--host', '127.0.0.1', '--socket-prefix', tempDir()], {

@@ -13,7 +13,7 @@ import { GLOBAL } from '../config/options.js';
 import { askMetrics, keepFinalMetrics } from '../metrics/ipc.js';
 import type { MeterSnapshot } from '../metrics/meter.js';
 import type { EffectiveConfig } from '../config/types.js';
-import { childNodeFlags } from './node-flags.js';
+import { frontendNodeFlags } from './node-flags.js';
 
 const FRONTEND_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'frontend', 'main.js');
 /** How long a process has to say it reopened its log files. */
@@ -91,7 +91,7 @@ export class FrontendProcess {
       acceptTable: acceptRow && { fd: 4 + listenFds.length, row: acceptRow.row },
       logFds: { stdout: 4 + listenFds.length + (acceptRow ? 1 : 0), stderr: 5 + listenFds.length + (acceptRow ? 1 : 0) },
     };
-    const child = spawn(process.execPath, [...childNodeFlags(), FRONTEND_MAIN], {
+    const child = spawn(process.execPath, [...frontendNodeFlags(config), FRONTEND_MAIN], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc', ...listenFds, ...(acceptRow ? [acceptRow.fd] : []), ...STD_LOG_STDIO],
       env: { ...process.env, [FRONTEND_BOOT_ENV]: JSON.stringify(boot) },
     });
