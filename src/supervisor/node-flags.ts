@@ -9,13 +9,14 @@ import { GLOBAL } from '../config/options.js';
 import type { EffectiveConfig } from '../config/types.js';
 
 const SEMI_SPACE_MB = 2;
-// A front end that runs no app keeps about 11 MB of live objects, but what the
-// requests waiting for a daemon slot hold is promoted, and V8, seeing its GC
-// take almost none of the time, lets the old generation grow to four times
-// what the last full GC kept before it collects again: 45-50 MB of heap pages
-// on Node 24 and 26. Growing it to twice what was kept holds the front end
-// 20-25 MB lower for about 1 µs per request (bench/RESULTS.md). Not where an
-// app runs: a large live heap would pay for it in full GCs.
+// A front end that runs no app keeps about 11 MB of live objects, but under
+// load its requests' objects are promoted at a high rate (300 KB per scavenge),
+// and V8, seeing its GC take almost none of the time, lets the old generation
+// grow to four times what the last full GC kept before it collects again:
+// 45-50 MB of heap pages on Node 24 and 26. Growing it to twice what was kept
+// holds the front end 20-25 MB lower, for 1-3.7 µs per request on Node 22-26
+// and nothing on Node 20 (bench/RESULTS.md). Not where an app runs: a large
+// live heap would pay for it in full GCs.
 const HEAP_GROWING_PERCENT = 100;
 
 export function childNodeFlags(env: NodeJS.ProcessEnv = process.env): string[] {
