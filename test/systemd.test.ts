@@ -121,10 +121,11 @@ test('Type=notify: READY=1 only once every group has a ready process, RELOADING=
   const stopping = await notify.waitFor('STOPPING=1', 5000, beforeStop);
   assert.equal(stopping.text, 'STOPPING=1\nSTATUS=stopping (SIGTERM)');
   assert.deepEqual(await s.exited, { code: 0, signal: null });
-  assert.deepEqual(
-    notify.events().map((e) => e.split('\n')[0]),
-    ['STATUS=waiting for a ready process in group ft-exit-once', 'READY=1', 'RELOADING=1', 'READY=1', 'STOPPING=1'],
-  );
+  const events = notify.events().map((e) => e.split('\n')[0]);
+  // On a busy machine the front end may still be starting once the group's
+  // second process is ready: then it says so before READY=1.
+  const frontEnd = events[1] === 'STATUS=waiting for the front end' ? [events[1]] : [];
+  assert.deepEqual(events, ['STATUS=waiting for a ready process in group ft-exit-once', ...frontEnd, 'READY=1', 'RELOADING=1', 'READY=1', 'STOPPING=1']);
 });
 
 test('the NOTIFY_SOCKET variables reach no child process; an abstract socket name works too', async (t) => {
