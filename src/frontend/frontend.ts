@@ -685,7 +685,6 @@ export class Frontend {
     this.lines.get(group)?.setUnavailable(unavailable);
   }
 
-  /** Closes the channels to the daemons (the process exits). */
   /**
    * The share of the requests bound for daemon groups since the last call
    * that found every slot of their group taken (0 with none): near 1, the
@@ -702,6 +701,7 @@ export class Frontend {
     return entries === 0 ? 0 : waits / entries;
   }
 
+  /** Closes the channels to the daemons (the process exits). */
   closeChannels(): void {
     for (const line of this.lines.values()) line.close();
   }
