@@ -2,7 +2,9 @@
 // node:http against a minimal two-process proxy (a TCP front end forwarding
 // to a node:http back end on a UNIX socket), with a new connection per
 // request (what sluice's daemon mode did before its persistent channels) and
-// with persistent connections: the floor any Node front end pays for a hop.
+// with persistent connections: the floor any Node front end pays for a hop;
+// and a hand-off, where the back end writes its response to the client's
+// connection itself (bench/hop/handoff.ts).
 //
 //   npm run build && node --import tsx bench/hop.ts [--rounds 3] [--duration 5] [--warmup 1]
 //        [--connections 32] [--loadgen auto|wrk|node]
@@ -65,6 +67,16 @@ const SETUPS: Setup[] = [
       const sock = path.join(dir, 'pool.sock');
       const back = await startProcess(...node('hop/backend.ts', sock, 'keepalive'), /listening/, () => '');
       return [await startProcess(...node('hop/proxy.ts', '0', sock, 'pool'), LISTENING, urlOf), back];
+    },
+  },
+  {
+    name: 'handoff',
+    label: 'minimal hand-off: the back end writes the response to the client connection itself',
+    start: async () => {
+      const front = await startProcess(...node('hop/handoff.ts', '0'), /listening (\d+) back (\d+)/, urlOf);
+      const backPid = Number(/back (\d+)/.exec(front.banner)![1]);
+      // The back end is the front end's child: it stops with it.
+      return [front, { url: '', pid: backPid, banner: '', stop: async () => {} }];
     },
   },
 ];
