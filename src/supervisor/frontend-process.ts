@@ -91,7 +91,8 @@ export class FrontendProcess {
       acceptTable: acceptRow && { fd: 4 + listenFds.length, row: acceptRow.row },
       logFds: { stdout: 4 + listenFds.length + (acceptRow ? 1 : 0), stderr: 5 + listenFds.length + (acceptRow ? 1 : 0) },
     };
-    const child = spawn(process.execPath, [...frontendNodeFlags(config), FRONTEND_MAIN], {
+    const [command, ...args] = [...frontendWrapper(), process.execPath, ...frontendNodeFlags(config), FRONTEND_MAIN];
+    const child = spawn(command!, args, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc', ...listenFds, ...(acceptRow ? [acceptRow.fd] : []), ...STD_LOG_STDIO],
       env: { ...process.env, [FRONTEND_BOOT_ENV]: JSON.stringify(boot) },
     });
@@ -218,4 +219,13 @@ export class FrontendProcess {
     }, (seconds + 2) * 1000);
     this.hardKill.unref();
   }
+}
+
+/**
+ * SLUICE_FRONTEND_WRAPPER: a command the front-end processes run under
+ * (split at spaces), such as valgrind, to measure them
+ * (bench/instructions.ts).
+ */
+function frontendWrapper(): string[] {
+  return (process.env.SLUICE_FRONTEND_WRAPPER ?? '').split(' ').filter((w) => w !== '');
 }
