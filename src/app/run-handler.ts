@@ -162,9 +162,9 @@ type InContext = (IncomingMessage | ServerResponse) & { [EMIT_CONTEXT]: LiveCont
 function emitInContextOf(this: InContext, ...args: Parameters<Emit>): boolean {
   const ctx = this[EMIT_CONTEXT];
   // An event nobody listens to runs nothing: no context to enter (most
-  // requests' 'readable' and 'close'). Entering one costs each request
-  // about 9 500 instructions on Node 22 (bench/RESULTS.md). An 'error'
-  // nobody listens to throws, from inside the context.
+  // requests' 'readable' and 'close': entering it for those two cost each
+  // request about 19 000 instructions on Node 22, bench/RESULTS.md). An
+  // 'error' nobody listens to throws, from inside the context.
   if (contextStorage.getStore() === ctx || (args[0] !== 'error' && this.listenerCount(args[0]) === 0)) return this[EMIT].apply(this, args);
   return contextStorage.run(ctx, Reflect.apply, this[EMIT], this, args);
 }
