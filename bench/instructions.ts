@@ -1,9 +1,10 @@
 // Instructions per request, counted by valgrind's callgrind: bare node:http
 // and a sluice embedded front end serving the hello app, each warmed up
 // first (the JIT settles), then counted over a fixed number of keep-alive
-// requests on the process's main thread. Counts repeat to within a fraction
-// of a percent from run to run where timings on this shared machine do not:
-// this is how two versions of the request path are compared.
+// requests on the process's main thread. On a quiet machine the counts
+// repeat far better than timings do, which is how two versions of the
+// request path are compared; other load on the machine changes them too
+// (bench/RESULTS.md, "Instructions per request"): run one at a time.
 //
 //   npm run build && node --import tsx bench/instructions.ts [--warmup 60000] [--requests 5000] [--connections 4]
 //
