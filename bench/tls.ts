@@ -39,7 +39,7 @@ const connections = Number(values.connections);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-tls-'));
 // Socket paths have a 107-byte limit: the prefixes get a short directory.
-const sockets = fs.mkdtempSync('/tmp/sb');
+const sockets = fs.mkdtempSync(path.join(os.tmpdir(), 'sb'));
 const cert = path.join(tmp, 'server.crt');
 const key = path.join(tmp, 'server.key');
 execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
