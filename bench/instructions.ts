@@ -72,11 +72,11 @@ const callgrind = (out: string) => ['valgrind', '--tool=callgrind', '--instr-ats
 async function count(pid: number, port: number, out: string): Promise<number> {
   const conns = Number(values.connections);
   await drive(port, Number(values.warmup), conns);
-  const control = (flag: string) => execFileSync('callgrind_control', [flag, String(pid)], { stdio: 'ignore' });
+  const control = (...flags: string[]) => execFileSync('callgrind_control', [...flags, String(pid)], { stdio: 'ignore' });
   control('-z');
-  execFileSync('callgrind_control', ['-i', 'on', String(pid)], { stdio: 'ignore' });
+  control('-i', 'on');
   await drive(port, Number(values.requests), conns);
-  execFileSync('callgrind_control', ['-i', 'off', String(pid)], { stdio: 'ignore' });
+  control('-i', 'off');
   control('-d');
   // The main thread's part of the dump: <out>.<dump>-01.
   const dir = path.dirname(out);

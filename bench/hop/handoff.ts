@@ -22,11 +22,7 @@ function front(port: number): void {
   // client may send its next request before the back end's line for this one comes.
   const pending = new Map<number, http.ServerResponse[]>();
   let nextId = 0;
-  let out = '';
-  const flush = () => {
-    channel.write(out);
-    out = '';
-  };
+  const send = lineWriter(channel);
   let buf = '';
   channel.on('data', (d: Buffer) => {
     buf += d.toString('latin1');
@@ -58,13 +54,11 @@ function front(port: number): void {
       socket.once('close', () => {
         pending.delete(id!);
         // The back end's copy of the descriptor would keep the connection open.
-        if (out === '') setImmediate(flush);
-        out += `${id} close\n`;
+        send(`${id} close`);
       });
     }
     pending.get(id)!.push(res);
-    if (out === '') setImmediate(flush);
-    out += `${id} ${req.method} ${req.url}\n`;
+    send(`${id} ${req.method} ${req.url}`);
   });
   server.listen(port, '127.0.0.1', () => {
     const a = server.address();
@@ -82,11 +76,7 @@ function backEnd(): void {
   const channel = new net.Socket({ fd: 4, readable: true, writable: true });
   const sockets = new Map<number, net.Socket>();
   const early = new Map<number, string[]>();
-  let out = '';
-  const flush = () => {
-    channel.write(out);
-    out = '';
-  };
+  const send = lineWriter(channel);
   const serve = (id: number, method: string, url: string) => {
     const socket = sockets.get(id)!;
     const req = new http.IncomingMessage(socket);
@@ -106,8 +96,7 @@ function backEnd(): void {
     } as typeof res.end;
     res.once('finish', () => {
       res.detachSocket(socket);
-      if (out === '') setImmediate(flush);
-      out += `${id} ${res.statusCode} ${bytes}\n`;
+      send(`${id} ${res.statusCode} ${bytes}`);
     });
     hello(req, res);
   };
@@ -146,6 +135,19 @@ function backEnd(): void {
       buf = buf.slice(nl + 1);
     }
   });
+}
+
+/** Lines for `channel`, written once per turn of the event loop. */
+function lineWriter(channel: net.Socket): (line: string) => void {
+  let out = '';
+  const flush = () => {
+    channel.write(out);
+    out = '';
+  };
+  return (line) => {
+    if (out === '') setImmediate(flush);
+    out += line + '\n';
+  };
 }
 
 if (process.argv[2] === 'back') backEnd();

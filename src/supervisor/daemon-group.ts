@@ -40,6 +40,12 @@ import type { EffectiveGroup, LogFormat } from '../config/types.js';
 import { childNodeFlags } from './node-flags.js';
 import { takenRecordPath } from '../protocol/taken-record.js';
 
+/** A daemon process's socket and the taken record beside it. */
+function removeSocketFiles(socket: string): void {
+  fs.rmSync(socket, { force: true });
+  fs.rmSync(takenRecordPath(socket), { force: true });
+}
+
 const DAEMON_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'daemon', 'main.js');
 
 export type MemberState = 'starting' | 'ready' | 'retiring';
@@ -272,8 +278,7 @@ export class DaemonGroup {
     fs.closeSync(taken);
     const pid = child.pid;
     if (pid === undefined) {
-      fs.rmSync(socket, { force: true });
-      fs.rmSync(takenRecordPath(socket), { force: true });
+      removeSocketFiles(socket);
       logError(`could not start a daemon process for group ${g.name}`, { group: g.name });
       if (!candidate) setTimeout(() => this.spawn(index), 1000).unref();
       return undefined;
@@ -462,8 +467,7 @@ export class DaemonGroup {
     clearTimeout(m.startupTimer);
     const wasServing = this.takesRequests(m);
     this.members.delete(m.pid);
-    fs.rmSync(m.socket, { force: true });
-    fs.rmSync(takenRecordPath(m.socket), { force: true });
+    removeSocketFiles(m.socket);
     if (wasServing) this.announce();
     const cause: Cause = m.cause ?? (this.stopping ? 'shutdown' : 'crash');
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
