@@ -85,6 +85,30 @@ export class LogSink {
       if (line.length >= buf.length) return void this.out(Buffer.from(line + '\n', 'latin1'), 1);
     }
     this.used += buf.write(line, this.used, 'latin1');
+    this.endLine(buf);
+  }
+
+  /**
+   * A line of at most `max` bytes (without its newline) that `fill` writes
+   * straight into the buffer, from `at`, returning where it ends: no string
+   * of it is made. A line as long as the buffer (or one for a sink without a
+   * buffer) is written alone, from a buffer of its own.
+   */
+  writeInto<T>(max: number, fill: (buf: Buffer, at: number, arg: T) => number, arg: T): void {
+    const buf = this.buf;
+    if (!buf || max >= buf.length) {
+      if (buf) this.flush();
+      const own = Buffer.allocUnsafe(max + 1);
+      const end = fill(own, 0, arg);
+      own[end] = 10;
+      return void this.out(own.subarray(0, end + 1), 1);
+    }
+    if (this.used + max >= buf.length) this.flush();
+    this.used = fill(buf, this.used, arg);
+    this.endLine(buf);
+  }
+
+  private endLine(buf: Buffer): void {
     buf[this.used++] = 10;
     this.lines++;
     if (!this.timer && !this.immediate) {
