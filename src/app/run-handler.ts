@@ -3,7 +3,7 @@
 // RequestTimeout) and reports when the request is over.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { contextStorage, type RequestContext } from './context.js';
+import { contextScope, contextStorage, runOutsideContext, type ContextScope, type RequestContext } from './context.js';
 import { ClientDisconnected, RequestTimeout } from './request-timeout.js';
 import type { Handler } from './load.js';
 import type { Cause } from '../protocol/causes.js';
@@ -12,6 +12,7 @@ import { logError, logNotice, type LogFields } from '../log/error-log.js';
 
 export class LiveContext implements RequestContext {
   private controller: AbortController | undefined;
+  private entry: ContextScope | undefined;
   /** Set once the signal has been aborted with a RequestTimeout. */
   interrupted = false;
 
@@ -28,6 +29,11 @@ export class LiveContext implements RequestContext {
     readonly remoteUser: string | undefined,
   ) {}
 
+  /** The way into this context, for the handler and for what reaches the request from outside it. */
+  get scope(): ContextScope {
+    return (this.entry ??= contextScope(this));
+  }
+
   // Created on first use: most requests never look at it.
   get signal(): AbortSignal {
     return (this.controller ??= new AbortController()).signal;
@@ -38,7 +44,7 @@ export class LiveContext implements RequestContext {
     if (controller.signal.aborted) return;
     // Abort listeners run in the context of whoever aborts (a socket event,
     // a timer): run them in the request's, so requestContext() works there.
-    contextStorage.run(this, () => controller.abort(reason));
+    this.scope.run(() => controller.abort(reason));
   }
 }
 
@@ -84,8 +90,6 @@ export function sendError(res: ServerResponse, status: number, cause: Cause | un
   res.end(body);
 }
 
-const NO_CONTEXT = undefined as unknown as RequestContext;
-
 /**
  * `eventsInContext`: the events of req and res come from outside the
  * request's context (Node's HTTP server) and are delivered inside it here;
@@ -93,17 +97,18 @@ const NO_CONTEXT = undefined as unknown as RequestContext;
  * streams) passes false.
  */
 export function runHandler(h: Handler, req: IncomingMessage, res: ServerResponse, ctx: LiveContext, hooks: RunHooks, eventsInContext = true): void {
+  const scope = ctx.scope;
   const run = new HandlerRun(res, ctx, hooks);
   (res as Running)[RUN] = run;
   res.on('close', onResponseClose);
   if (h.style === 'node' && eventsInContext) {
     // Fetch-style apps see the body through promises, which keep the context.
-    emitInContext(req, ctx);
-    emitInContext(res, ctx);
+    emitInContext(req, ctx, scope);
+    emitInContext(res, ctx, scope);
   }
   if (ctx.mountPoint) (req as IncomingMessage & { originalUrl?: string }).originalUrl = ctx.mountPoint + req.url;
-  if (h.style === 'node') contextStorage.run(ctx, runNode, h.listener, req, res, run);
-  else contextStorage.run(ctx, startFetch, h.fetch, req, res, run);
+  if (h.style === 'node') scope.run(runNode, h.listener, req, res, run);
+  else scope.run(startFetch, h.fetch, req, res, run);
 }
 
 /** One run of a handler: what its response's close and its failures report to. */
@@ -140,9 +145,7 @@ function onResponseClose(this: Running): void {
   run.over = true;
   const finished = this.writableFinished;
   if (!finished) run.ctx.abort(new ClientDisconnected());
-  // Outside the request's context, but not with contextStorage.exit():
-  // on Node 20 that switches the async hooks off and on again per request.
-  contextStorage.run(NO_CONTEXT, closeRun, run, finished);
+  runOutsideContext(closeRun, run, finished);
 }
 
 function closeRun(run: HandlerRun, finished: boolean): void {
@@ -155,9 +158,10 @@ function startFetch(fetch: Parameters<typeof runFetch>[0], req: IncomingMessage,
 }
 
 const EMIT_CONTEXT = Symbol('sluice.emitContext');
+const EMIT_SCOPE = Symbol('sluice.emitScope');
 const EMIT = Symbol('sluice.emit');
 type Emit = IncomingMessage['emit'];
-type InContext = (IncomingMessage | ServerResponse) & { [EMIT_CONTEXT]: LiveContext; [EMIT]: Emit };
+type InContext = (IncomingMessage | ServerResponse) & { [EMIT_CONTEXT]: RequestContext; [EMIT_SCOPE]: ContextScope; [EMIT]: Emit };
 
 function emitInContextOf(this: InContext, ...args: Parameters<Emit>): boolean {
   const ctx = this[EMIT_CONTEXT];
@@ -166,7 +170,7 @@ function emitInContextOf(this: InContext, ...args: Parameters<Emit>): boolean {
   // request about 19 000 instructions on Node 22, bench/RESULTS.md). An
   // 'error' nobody listens to throws, from inside the context.
   if (contextStorage.getStore() === ctx || (args[0] !== 'error' && this.listenerCount(args[0]) === 0)) return this[EMIT].apply(this, args);
-  return contextStorage.run(ctx, Reflect.apply, this[EMIT], this, args);
+  return this[EMIT_SCOPE].run(Reflect.apply, this[EMIT], this, args);
 }
 
 /**
@@ -175,9 +179,10 @@ function emitInContextOf(this: InContext, ...args: Parameters<Emit>): boolean {
  * inside it, so requestContext() works in listeners the app registers.
  * (An own property, as frameworks replace the prototype.)
  */
-function emitInContext(emitter: IncomingMessage | ServerResponse, ctx: LiveContext): void {
+function emitInContext(emitter: IncomingMessage | ServerResponse, ctx: RequestContext, scope: ContextScope): void {
   const e = emitter as InContext;
   e[EMIT_CONTEXT] = ctx;
+  e[EMIT_SCOPE] = scope;
   e[EMIT] = emitter.emit;
   emitter.emit = emitInContextOf as Emit;
 }

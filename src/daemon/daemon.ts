@@ -248,7 +248,7 @@ export class Daemon implements StreamEvents {
       logError(`${what} threw after it answered; the connection is closed: ${(err as Error)?.stack ?? String(err)}`, { ...log, cause: 'app-error' });
       stream.cut('app-error', 'the upgrade listener threw');
     };
-    contextStorage.run(stream.ctx!, () => {
+    stream.ctx!.scope.run(() => {
       try {
         const ret = listener(stream.req, stream.tunnelSocket, EMPTY) as Promise<unknown> | undefined;
         if (ret && typeof ret.then === 'function') ret.then(undefined, fail);

@@ -198,7 +198,7 @@ export class DaemonStream {
   }
 
   requestBody(data: Buffer): void {
-    if (this.ctx && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.requestBody(data));
+    if (this.ctx && contextStorage.getStore() !== this.ctx) return this.ctx.scope.run(() => this.requestBody(data));
     if (this.done || (!this.tunnel && this.req.complete)) return;
     this.received += data.length;
     this.waitingSince = 0;
@@ -212,7 +212,7 @@ export class DaemonStream {
   }
 
   endBody(): void {
-    if (this.ctx && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.endBody());
+    if (this.ctx && contextStorage.getStore() !== this.ctx) return this.ctx.scope.run(() => this.endBody());
     if (this.tunnel) {
       if (!this.done) this.tunnelSocket.push(null);
       return;
@@ -224,7 +224,7 @@ export class DaemonStream {
 
   /** The front end takes `n` more response bytes. */
   responseWindow(n: number): void {
-    if (this.ctx && this.blocked.length > 0 && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.responseWindow(n));
+    if (this.ctx && this.blocked.length > 0 && contextStorage.getStore() !== this.ctx) return this.ctx.scope.run(() => this.responseWindow(n));
     this.window += n;
     this.waitingSince = 0;
     const blocked = this.blocked;
@@ -239,7 +239,7 @@ export class DaemonStream {
 
   /** The front end gave the request up (its client went, or it answered it itself). */
   abort(err: Error): void {
-    if (this.ctx && contextStorage.getStore() !== this.ctx) return contextStorage.run(this.ctx, () => this.abort(err));
+    if (this.ctx && contextStorage.getStore() !== this.ctx) return this.ctx.scope.run(() => this.abort(err));
     if (this.done) return;
     this.aborted = true;
     this.dropHeld();

@@ -265,7 +265,7 @@ export class EmbeddedApps {
         socket.destroy();
       }
     };
-    contextStorage.run(ctx, () => {
+    ctx.scope.run(() => {
       try {
         const ret = listener(req, socket, head) as Promise<unknown> | undefined;
         if (ret && typeof ret.then === 'function') ret.then(undefined, fail);
