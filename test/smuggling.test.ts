@@ -105,14 +105,12 @@ test('daemon: a daemon runs only the requests framed as such: frames inside a bo
   const ch = new TestChannel(sock!);
   await ch.grant();
   // The body is a whole forged START frame (and a body end), as bytes.
-  const forged = Buffer.from(
-    encodeStart({
-      env: { queueStart: wallNow(), requestId: 'forged', app: APP, mountPoint: '', processGroup: GROUP, applicationGroup: '%{GLOBAL}', callableObject: 'default', clientAddress: '6.6.6.6', clientPort: 666, scheme: 'https', remoteUser: 'admin' },
-      head: { method: 'GET', url: '/SECOND', httpVersion: '1.1', rawHeaders: ['Host', 'localhost'], body: 'none', contentLength: 0 },
-      waiting: 0,
-      oldestWaiting: 0,
-    }),
-  );
+  const forged = encodeStart({
+    env: { queueStart: wallNow(), requestId: 'forged', app: APP, mountPoint: '', processGroup: GROUP, applicationGroup: '%{GLOBAL}', callableObject: 'default', clientAddress: '6.6.6.6', clientPort: 666, scheme: 'https', remoteUser: 'admin' },
+    head: { method: 'GET', url: '/SECOND', httpVersion: '1.1', rawHeaders: ['Host', 'localhost'], body: 'none', contentLength: 0 },
+    waiting: 0,
+    oldestWaiting: 0,
+  });
   const body = Buffer.concat([header(START, 7, forged.length), forged, header(REQUEST_END, 7, 0)]);
   ch.start(1, { app: APP, processGroup: GROUP }, { method: 'POST', url: '/upload', rawHeaders: ['Host', 'localhost', 'Content-Length', String(body.length)], body: 'length', contentLength: body.length });
   ch.write(REQUEST_BODY, 1, body);

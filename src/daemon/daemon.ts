@@ -18,7 +18,7 @@ import { HandlerCache, type Handler } from '../app/load.js';
 import { contextStorage } from '../app/context.js';
 import { LiveContext, logAppError, runHandler, sendError } from '../app/run-handler.js';
 import { decodeStart, wallNow, type Envelope } from '../protocol/envelope.js';
-import { ACK, GRANT, REJECT, fields, uint32 } from '../protocol/frames.js';
+import { ACK, GRANT, REJECT, uint32 } from '../protocol/frames.js';
 import { logError, logNotice } from '../log/error-log.js';
 import { beginDrain } from '../app/drain.js';
 import type { Cause } from '../protocol/causes.js';
@@ -107,7 +107,7 @@ export class Daemon implements StreamEvents {
    * decided here, at pickup, then the app runs in the slot the grant stood for.
    */
   private onStart(channel: DaemonChannel, id: number, payload: Buffer): void {
-    const start = decodeStart(fields(payload));
+    const start = decodeStart(payload);
     if (!start) {
       logError('a request frame from the front end that does not decode: closing the channel', { group: this.group.name, cause: 'protocol-error' });
       return void channel.socket.destroy();

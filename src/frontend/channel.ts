@@ -30,7 +30,7 @@ import {
 } from '../protocol/frames.js';
 import { readTaken, takenRecordPath } from '../protocol/taken-record.js';
 import { FrameWriter } from '../protocol/frame-writer.js';
-import { decodeResponseHead, startPrefix, type Start } from '../protocol/envelope.js';
+import { decodeResponseHead, startBytesMax, writeStart, type Start } from '../protocol/envelope.js';
 import type { Exchange } from './proxy.js';
 
 export interface ChannelOwner {
@@ -120,7 +120,7 @@ export class FrontendChannel {
     this.streams.set(id, ex);
     this.grants--;
     if (ex.isTunnel) this.tunnels++;
-    this.writer.sendList(START, id, startPrefix(start), start.head.rawHeaders, true);
+    this.writer.sendInto(START, id, startBytesMax(start), writeStart, start, true);
     return id;
   }
 

@@ -69,28 +69,21 @@ export class FrameWriter {
   }
 
   /**
-   * Queues a frame whose payload is `first` then each of `rest`, NUL before
-   * each, encoded straight into the batch (no string of them all is made).
+   * Queues a frame whose payload `fill` encodes straight into the batch, at
+   * most `max` bytes from `at`, returning where it ends (no buffer of its own
+   * is made for it). `track`: see onUndelivered.
    */
-  sendList(type: number, stream: number, first: string, rest: readonly string[], track = false): void {
+  sendInto<T>(type: number, stream: number, max: number, fill: (buf: Buffer, at: number, arg: T) => number, arg: T, track = false): void {
     if (this.socket.destroyed) {
       if (track) this.onUndelivered?.([stream]);
       return;
     }
     if (track) this.tracked.push(stream);
-    let chars = first.length;
-    for (let i = 0; i < rest.length; i++) chars += rest[i]!.length + 1;
-    this.reserve(HEADER_BYTES + chars * 3);
-    const a = this.arena;
+    this.reserve(HEADER_BYTES + max);
     const start = this.used;
-    let at = start + HEADER_BYTES;
-    at += a.write(first, at, 'utf8');
-    for (let i = 0; i < rest.length; i++) {
-      a[at++] = 0;
-      at += a.write(rest[i]!, at, 'utf8');
-    }
-    this.header(type, stream, at - start - HEADER_BYTES);
-    this.used = at;
+    const end = fill(this.arena, start + HEADER_BYTES, arg);
+    this.header(type, stream, end - start - HEADER_BYTES);
+    this.used = end;
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flushLater);
