@@ -45,6 +45,28 @@ test('a request runs in a daemon process and sees its context relative to the mo
   assert.match(line, /queue=[\d.]+ms/);
 });
 
+test('a response that comes whole goes with a Content-Length; one that comes in parts stays chunked', async (t) => {
+  const s = await startSluice(['start', LAB, '--processes', '1', '--socket-prefix', tempDir()]);
+  t.after(() => s.stop());
+  // The app set no length; its head, body and end reached the front end together.
+  const whole = await request(`${s.url}/head-then-end`);
+  assert.equal(whole.body, 'one piece');
+  assert.equal(whole.headers['content-length'], '9');
+  assert.equal(whole.headers['transfer-encoding'], undefined);
+  // A HEAD response carries no body to measure; nothing is added to it.
+  const head = await request(`${s.url}/head-then-end`, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers['content-length'], undefined);
+  // The rest of the body comes later: the front end cannot know its length.
+  const parts = await request(`${s.url}/two-parts?ms=300`);
+  assert.equal(parts.body, 'first second');
+  assert.equal(parts.headers['content-length'], undefined);
+  assert.equal(parts.headers['transfer-encoding'], 'chunked');
+  // A length the app set is kept as it is.
+  const late = await request(`${s.url}/late-end?ms=100`);
+  assert.equal(late.headers['content-length'], '5');
+});
+
 test('daemon processes carry their display-name as process title', async (t) => {
   const s = await startSluice(['start', LAB, '--processes', '2', '--socket-prefix', tempDir()]);
   t.after(() => s.stop());

@@ -169,7 +169,7 @@ export class FrontendChannel {
       this.reader.feed(chunk);
       this.handOnFreedSlots();
       // A frame that breaks the protocol closes the channel: the rest are not handled.
-      for (let i = 0; i < this.frames && !this.socket.destroyed; i++) this.frame(this.frameTypes[i]!, this.frameStreams[i]!, this.framePayloads[i]!);
+      for (let i = 0; i < this.frames && !this.socket.destroyed; i++) this.frame(this.frameTypes[i]!, this.frameStreams[i]!, this.framePayloads[i]!, i);
     } finally {
       this.reading = false;
       this.framePayloads.fill(undefined, 0, this.frames);
@@ -206,7 +206,8 @@ export class FrontendChannel {
     if (!this.closed) this.writer.send(DEMAND, 0, `${waiting}\0${oldest.toFixed(3)}`);
   }
 
-  private frame(type: number, id: number, payload: Buffer): void {
+  /** Frame `at` of the read. */
+  private frame(type: number, id: number, payload: Buffer, at: number): void {
     if (id === 0) return this.control(type, payload);
     const ex = this.streams.get(id);
     switch (type) {
@@ -222,7 +223,7 @@ export class FrontendChannel {
       case RESPONSE_HEAD: {
         const head = decodeResponseHead(fields(payload));
         if (!head) return this.broken(`a response head that does not decode (stream ${id})`);
-        return ex?.onHead(head);
+        return ex?.onHead(head, this.wholeBody(at, id));
       }
       case RESPONSE_BODY:
         return ex?.onBody(payload);
@@ -245,6 +246,22 @@ export class FrontendChannel {
       default:
         return this.broken(`unknown frame type ${type} (stream ${id})`);
     }
+  }
+
+  /**
+   * The body bytes of stream `id` when the rest of its response came in
+   * this read (its head at frame `at`, then its body frames and its end);
+   * -1 when more is to come.
+   */
+  private wholeBody(at: number, id: number): number {
+    let bytes = 0;
+    for (let i = at + 1; i < this.frames; i++) {
+      if (this.frameStreams[i] !== id) continue;
+      const type = this.frameTypes[i];
+      if (type === RESPONSE_BODY) bytes += this.framePayloads[i]!.length;
+      else return type === RESPONSE_END ? bytes : -1;
+    }
+    return -1;
   }
 
   private control(type: number, payload: Buffer): void {

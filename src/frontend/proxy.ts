@@ -283,9 +283,14 @@ export class Exchange {
     this.info.line.requeue(this);
   }
 
-  onHead(head: ResponseHead): void {
+  /** `wholeBody`: the length of the whole body when it came with the head (else -1). */
+  onHead(head: ResponseHead, wholeBody: number): void {
     if (this.over) return;
     const res = this.res;
+    // All of the response at once, and the app did not say its length: it
+    // goes with a Content-Length rather than chunked (as mod_wsgi does for a
+    // body of one piece), in one write of the head and the body.
+    if (wholeBody >= 0 && hasBody(this.req.method, head.status) && announcedLength(head.headers) === undefined) head.headers.push('Content-Length', String(wholeBody));
     this.headReceived = true;
     this.arm(this.channel!.readAt);
     this.status = head.status;
@@ -532,6 +537,11 @@ export class Exchange {
 }
 
 /** The Content-Length of a response head's [name, value, ...], if it has one. */
+/** A response to `method` with `status` has a body to frame (RFC 9110 6.4.1). */
+function hasBody(method: string | undefined, status: number): boolean {
+  return method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;
+}
+
 function announcedLength(headers: string[] | undefined): number | undefined {
   if (!headers) return undefined;
   for (let i = 0; i < headers.length; i += 2) {

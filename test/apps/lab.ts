@@ -13,6 +13,8 @@
 //   /ctx                 JSON of requestContext() and what the app saw
 //   /late-end?ms=N       writes its whole body (Content-Length 5) at once, ends the response N ms later
 //   /socket-end          writes part of a body, then ends its socket
+//   /head-then-end       a head without a length, then the whole body with the end
+//   /two-parts?ms=N      a head without a length, part of the body, the rest and the end N ms later
 import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { requestContext } from 'sluice';
@@ -59,6 +61,15 @@ export default function lab(req: http.IncomingMessage, res: http.ServerResponse)
       res.write('0123456789');
       req.socket.end();
       return;
+    case '/head-then-end':
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      return res.end('one piece');
+    case '/two-parts': {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first ');
+      setTimeout(() => res.end('second'), param(url, 'ms', 100));
+      return;
+    }
     case '/late-end': {
       res.writeHead(200, { 'content-length': '5' });
       res.write('hello');
