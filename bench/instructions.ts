@@ -1,10 +1,15 @@
-// Instructions per request, counted by valgrind's callgrind: bare node:http
-// and a sluice embedded front end serving the hello app, each warmed up
-// first (the JIT settles), then counted over a fixed number of keep-alive
-// requests on the process's main thread. On a quiet machine the counts
-// repeat far better than timings do, which is how two versions of the
-// request path are compared; other load on the machine changes them too
-// (bench/RESULTS.md, "Instructions per request"): run one at a time.
+// Instructions per request, counted by valgrind's callgrind: bare node:http,
+// a sluice embedded front end, and sluice daemon mode (its front end and its
+// one daemon process) serving the hello app, each warmed up first, then
+// counted over a fixed number of keep-alive requests on the process's main
+// thread. The warm-up runs on two rounds of connections, so that closing
+// connections has run too and the JIT has settled again after it (the first
+// close deoptimizes code of the request path: counted right after it, bare
+// node came to 76 000 instructions a request instead of 64 000). On a quiet
+// machine the counts repeat far better than timings do, which is how two
+// versions of the request path are compared; other load on the machine
+// changes them too (bench/RESULTS.md, "Instructions per request"): run one
+// at a time.
 //
 //   npm run build && node --import tsx bench/instructions.ts [--warmup 60000] [--requests 5000] [--connections 4]
 //
@@ -50,14 +55,9 @@ async function drive(port: number, n: number, conns: number): Promise<void> {
             left--;
             s.write(req);
           };
-          // The hello app's answer is chunked: its last chunk ends a response.
           s.on('data', (d: Buffer) => {
             buf += d.toString('latin1');
-            let i;
-            while ((i = buf.indexOf('0\r\n\r\n')) >= 0) {
-              buf = buf.slice(i + 5);
-              next();
-            }
+            for (let end; (end = responseEnd(buf)) > 0; next()) buf = buf.slice(end);
           });
           s.on('connect', next);
           s.on('error', reject);
@@ -66,25 +66,53 @@ async function drive(port: number, n: number, conns: number): Promise<void> {
   );
 }
 
+/** Where the first response in `buf` ends (framed by its Content-Length, or chunked); 0 if it has not all come. */
+function responseEnd(buf: string): number {
+  const head = buf.indexOf('\r\n\r\n');
+  if (head < 0) return 0;
+  const length = /\r\ncontent-length: *(\d+)/i.exec(buf.slice(0, head));
+  if (length) return buf.length >= head + 4 + Number(length[1]) ? head + 4 + Number(length[1]) : 0;
+  const last = buf.indexOf('\r\n0\r\n\r\n', head);
+  return last < 0 ? 0 : last + 7;
+}
+
 const callgrind = (out: string) => ['valgrind', '--tool=callgrind', '--instr-atstart=no', '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${out}`];
 
-/** Warms `pid` (under callgrind) up, counts `requests` requests, and returns its main thread's instructions per request. */
-async function count(pid: number, port: number, out: string): Promise<number> {
+/** Warms the server up, counts `requests` requests in each of `pids` (under callgrind, dumping to `outs`), and returns their main threads' instructions per request. */
+async function count(pids: number[], port: number, outs: string[]): Promise<number[]> {
   const conns = Number(values.connections);
-  await drive(port, Number(values.warmup), conns);
-  const control = (...flags: string[]) => execFileSync('callgrind_control', [...flags, String(pid)], { stdio: 'ignore' });
-  control('-z');
-  control('-i', 'on');
+  const warmup = Number(values.warmup);
+  await drive(port, warmup / 2, conns);
+  await drive(port, warmup / 2, conns);
+  const control = (pid: number, ...flags: string[]) => execFileSync('callgrind_control', [...flags, String(pid)], { stdio: 'ignore' });
+  for (const pid of pids) control(pid, '-z');
+  for (const pid of pids) control(pid, '-i', 'on');
   await drive(port, Number(values.requests), conns);
-  control('-i', 'off');
-  control('-d');
-  // The main thread's part of the dump: <out>.<dump>-01.
-  const dir = path.dirname(out);
-  const main = fs.readdirSync(dir).filter((f) => f.startsWith(path.basename(out) + '.') && f.endsWith('-01'));
-  const text = execFileSync('callgrind_annotate', [path.join(dir, main.sort().at(-1)!)], { encoding: 'utf8' });
-  const total = /([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS/.exec(text);
-  if (!total) throw new Error(`no totals in the callgrind dump of ${pid}`);
-  return Number(total[1]!.replaceAll(',', '')) / Number(values.requests);
+  for (const pid of pids) control(pid, '-i', 'off');
+  for (const pid of pids) control(pid, '-d');
+  return outs.map((out, i) => {
+    // The main thread's part of the dump: <out>.<dump>-01.
+    const dir = path.dirname(out);
+    const main = fs.readdirSync(dir).filter((f) => f.startsWith(path.basename(out) + '.') && f.endsWith('-01'));
+    const text = execFileSync('callgrind_annotate', [path.join(dir, main.sort().at(-1)!)], { encoding: 'utf8' });
+    const total = /([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS/.exec(text);
+    if (!total) throw new Error(`no totals in the callgrind dump of ${pids[i]}`);
+    return Number(total[1]!.replaceAll(',', '')) / Number(values.requests);
+  });
+}
+
+/** Starts sluice on the hello app with `mode` and the wrappers of `env` set, and counts the processes `pidsOf` picks from its banner. */
+async function countSluice(dir: string, mode: string[], env: Record<string, string>, pidsOf: (banner: string) => number[], outs: string[]): Promise<number[]> {
+  const args = ['start', path.join(HERE, 'apps', 'hello.ts'), ...mode, '--server-limit', '1', '--port', '0', '--host', '127.0.0.1'];
+  args.push('--access-log', path.join(dir, 'access.log'), '--socket-prefix', path.join(dir, 's'));
+  Object.assign(process.env, env);
+  const sluice = await startProcess(path.join(ROOT, 'bin', 'sluice'), args, /serving http:\/\/[^:]+:(\d+)/, (m) => m[1]!, 180000);
+  for (const name of Object.keys(env)) delete process.env[name];
+  try {
+    return await count(pidsOf(sluice.banner), Number(sluice.url), outs);
+  } finally {
+    await sluice.stop();
+  }
 }
 
 async function main(): Promise<void> {
@@ -95,28 +123,32 @@ async function main(): Promise<void> {
     const [vg, ...vgArgs] = callgrind(bareOut);
     const bare = await startProcess(vg!, [...vgArgs, process.execPath, '--import', 'tsx', path.join(HERE, 'bare-server.ts'), '0'], /listening (\d+)/, (m) => m[1]!, 180000);
     try {
-      results.push(['bare node:http, 1 process', await count(bare.pid, Number(bare.url), bareOut)]);
+      const [ir] = await count([bare.pid], Number(bare.url), [bareOut]);
+      results.push(['bare node:http, 1 process', ir!]);
     } finally {
       await bare.stop();
     }
+    const frontendPid = (banner: string) => Number(/front end pid (\d+)/.exec(banner)![1]);
+    const embeddedOut = path.join(dir, 'embedded.out');
+    const [embedded] = await countSluice(dir, ['--embedded'], { SLUICE_FRONTEND_WRAPPER: callgrind(embeddedOut).join(' ') }, (b) => [frontendPid(b)], [embeddedOut]);
+    results.push(['sluice embedded, 1 front end (access log, request context)', embedded!]);
     const feOut = path.join(dir, 'frontend.out');
-    process.env.SLUICE_FRONTEND_WRAPPER = callgrind(feOut).join(' ');
-    const args = ['start', path.join(HERE, 'apps', 'hello.ts'), '--embedded', '--server-limit', '1', '--port', '0', '--host', '127.0.0.1'];
-    args.push('--access-log', path.join(dir, 'access.log'), '--socket-prefix', path.join(dir, 's'));
-    const sluice = await startProcess(path.join(ROOT, 'bin', 'sluice'), args, /front end pid (\d+)[\s\S]*serving http:\/\/[^:]+:(\d+)/, (m) => `${m[1]} ${m[2]}`, 180000);
-    delete process.env.SLUICE_FRONTEND_WRAPPER;
-    try {
-      const [fePid, port] = sluice.url.split(' ').map(Number) as [number, number];
-      results.push(['sluice embedded, 1 front end (access log, request context)', await count(fePid, port, feOut)]);
-    } finally {
-      await sluice.stop();
-    }
+    const daemonOut = path.join(dir, 'daemon.out');
+    const [fe, daemon] = await countSluice(
+      dir,
+      ['--processes', '1', '--threads', '5'],
+      { SLUICE_FRONTEND_WRAPPER: callgrind(feOut).join(' '), SLUICE_DAEMON_WRAPPER: callgrind(daemonOut).join(' ') },
+      (b) => [frontendPid(b), Number(/\(pids (\d+)\)/.exec(b)![1])],
+      [feOut, daemonOut],
+    );
+    results.push(['sluice daemon mode, processes=1 threads=5: its front end', fe!]);
+    results.push(['sluice daemon mode, processes=1 threads=5: its daemon process', daemon!]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   const bare = results[0]![1];
   const out = [
-    `- Node ${process.version}; ${values.warmup} requests of warm-up, then ${values.requests} counted, over ${values.connections} keep-alive connections`,
+    `- Node ${process.version}; ${values.warmup} requests of warm-up over two rounds of connections, then ${values.requests} counted, over ${values.connections} keep-alive connections`,
     `- reproduce: \`npm run build && node --import tsx bench/instructions.ts --warmup ${values.warmup} --requests ${values.requests} --connections ${values.connections}\``,
     '',
     '| setup | instructions per request (main thread) | × bare |',

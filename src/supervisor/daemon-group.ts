@@ -38,6 +38,7 @@ import { logError, logNotice, logWarn } from '../log/error-log.js';
 import type { Cause } from '../protocol/causes.js';
 import type { EffectiveGroup, LogFormat } from '../config/types.js';
 import { childNodeFlags } from './node-flags.js';
+import { underWrapper } from './process-wrapper.js';
 import { takenRecordPath } from '../protocol/taken-record.js';
 
 /** A daemon process's socket and the taken record beside it. */
@@ -270,7 +271,8 @@ export class DaemonGroup {
     const fd = native().listenUnix(socket, 64, 0o600);
     // Which requests it read, for the front ends to look up if it dies (src/protocol/taken-record.ts).
     const taken = fs.openSync(takenRecordPath(socket), 'w+', 0o600);
-    const child = spawn(process.execPath, [...childNodeFlags(env), DAEMON_MAIN], {
+    const [command, ...args] = underWrapper('SLUICE_DAEMON_WRAPPER', [process.execPath, ...childNodeFlags(env), DAEMON_MAIN]);
+    const child = spawn(command, args, {
       stdio: ['pipe', 'pipe', 'pipe', 'pipe', fd, ...STD_LOG_STDIO, taken],
       env,
     });

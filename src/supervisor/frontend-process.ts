@@ -14,6 +14,7 @@ import { askMetrics, keepFinalMetrics } from '../metrics/ipc.js';
 import type { MeterSnapshot } from '../metrics/meter.js';
 import type { EffectiveConfig } from '../config/types.js';
 import { frontendNodeFlags } from './node-flags.js';
+import { underWrapper } from './process-wrapper.js';
 
 const FRONTEND_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'frontend', 'main.js');
 /** How long a process has to say it reopened its log files. */
@@ -91,7 +92,7 @@ export class FrontendProcess {
       acceptTable: acceptRow && { fd: 4 + listenFds.length, row: acceptRow.row },
       logFds: { stdout: 4 + listenFds.length + (acceptRow ? 1 : 0), stderr: 5 + listenFds.length + (acceptRow ? 1 : 0) },
     };
-    const [command, ...args] = [...frontendWrapper(), process.execPath, ...frontendNodeFlags(config), FRONTEND_MAIN];
+    const [command, ...args] = underWrapper('SLUICE_FRONTEND_WRAPPER', [process.execPath, ...frontendNodeFlags(config), FRONTEND_MAIN]);
     const child = spawn(command!, args, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc', ...listenFds, ...(acceptRow ? [acceptRow.fd] : []), ...STD_LOG_STDIO],
       env: { ...process.env, [FRONTEND_BOOT_ENV]: JSON.stringify(boot) },
@@ -219,13 +220,4 @@ export class FrontendProcess {
     }, (seconds + 2) * 1000);
     this.hardKill.unref();
   }
-}
-
-/**
- * SLUICE_FRONTEND_WRAPPER: a command the front-end processes run under
- * (split at spaces), such as valgrind, to measure them
- * (bench/instructions.ts).
- */
-function frontendWrapper(): string[] {
-  return (process.env.SLUICE_FRONTEND_WRAPPER ?? '').split(' ').filter((w) => w !== '');
 }
