@@ -9,7 +9,7 @@ import path from 'node:path';
 import { FrontendChannel, type ChannelOwner } from '../src/frontend/channel.js';
 import * as F from '../src/protocol/frames.js';
 import { takenRecordPath } from '../src/protocol/taken-record.js';
-import type { Start } from '../src/protocol/envelope.js';
+import { storedHeadBytesMax, writeStoredHead, type Start } from '../src/protocol/envelope.js';
 import type { Exchange } from '../src/frontend/proxy.js';
 
 function frame(type: number, stream: number, payload: Buffer | string = ''): Buffer {
@@ -84,7 +84,9 @@ test('a relayed response grants its window back after the read it came in, and n
   };
   await until(() => received.filter((f) => f.type === F.START).length === 2);
 
-  const head = frame(F.RESPONSE_HEAD, 0, '200\0OK\0\0' + '0\0Content-Length\x005');
+  const stored = { stored: 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n', status: 200, queueMicros: 0 };
+  const payload = Buffer.alloc(storedHeadBytesMax(stored));
+  const head = frame(F.RESPONSE_HEAD, 0, payload.subarray(0, writeStoredHead(payload, 0, stored)));
   const withStream = (b: Buffer, id: number) => (b.writeUInt32LE(id, 1), b);
   // The first response whole in one read; the second without its end.
   daemonSide!.write(

@@ -21,7 +21,7 @@
 // cutting it RESET.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { MAX_BODY_FRAME, RESPONSE_BODY, RESPONSE_HEAD, RESPONSE_END, RESET, REQUEST_WINDOW, WINDOW, uint32 } from '../protocol/frames.js';
-import { encodeStoredHead, type Envelope, type RequestHead } from '../protocol/envelope.js';
+import { storedHeadBytesMax, writeStoredHead, type Envelope, type RequestHead } from '../protocol/envelope.js';
 import { RawStatus } from '../protocol/raw-status.js';
 import { ResponseSocket, emitClose, kNeedDrain } from '../protocol/response-socket.js';
 import { FrameSocket } from './frame-socket.js';
@@ -292,7 +292,8 @@ export class DaemonStream {
     // The head is out, in a frame of its own: what the response writes from now on is body.
     r._headerSent = true;
     this.headSent = true;
-    this.writer.send(RESPONSE_HEAD, this.id, encodeStoredHead(raw, res.statusCode, this.queueMicros));
+    const head = { stored: raw, status: res.statusCode, queueMicros: this.queueMicros };
+    this.writer.sendInto(RESPONSE_HEAD, this.id, storedHeadBytesMax(head), writeStoredHead, head);
   }
 
   /** Sends body bytes within the window; false if some wait for more of it: `cb` runs once they are out. */

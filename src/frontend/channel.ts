@@ -221,7 +221,7 @@ export class FrontendChannel {
         this.closeIfDone();
         return this.owner.ready(this);
       case RESPONSE_HEAD: {
-        const head = decodeResponseHead(fields(payload));
+        const head = decodeResponseHead(payload);
         if (!head) return this.broken(`a response head that does not decode (stream ${id})`);
         return ex?.onHead(head, this.wholeBody(at, id));
       }

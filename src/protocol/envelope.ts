@@ -185,24 +185,43 @@ function isHopByHop(lowerName: string): boolean {
   return false;
 }
 
+// The RESPONSE_HEAD payload: the status and the queue time in binary, then
+// the strings joined by NUL:
+//   0  status          uint16 LE
+//   2  queueMicros     float64 LE
+//   10 statusMessage, cause ("" when none), then each header name and value
+const HEAD_FIXED = 10;
+
+/** A head as Node's ServerResponse stores it ("HTTP/1.1 200 OK\r\nName: value\r\n...\r\n\r\n"), with its status and the request's queue time. */
+export interface StoredHead {
+  stored: string;
+  status: number;
+  queueMicros: number;
+}
+
+/** The most bytes the RESPONSE_HEAD payload of `h` can take. */
+export function storedHeadBytesMax(h: StoredHead): number {
+  return HEAD_FIXED + h.stored.length * 3;
+}
+
 /**
- * The RESPONSE_HEAD payload of a head as Node's ServerResponse stores it
- * ("HTTP/1.1 200 OK\r\nName: value\r\n...\r\n\r\n"), written straight from it:
- * status, status message, cause, queue microseconds, then each header name
- * and value but the hop-by-hop ones.
+ * Writes the RESPONSE_HEAD payload of `h` into `buf` at `at` straight from
+ * the stored head, the hop-by-hop headers left out in the same scan; returns
+ * where it ends.
  */
-export function encodeStoredHead(stored: string, status: number, queueMicros: number): string {
+export function writeStoredHead(buf: Buffer, at: number, h: StoredHead): number {
+  const stored = h.stored;
   const eol = stored.indexOf('\r\n');
   const space = stored.indexOf(' ', 9);
   const statusMessage = space < 0 || space > eol ? '' : stored.slice(space + 1, eol);
   let headers = '';
   let cause = '';
-  for (let at = eol + 2; at < stored.length; ) {
-    const end = stored.indexOf('\r\n', at);
-    if (end <= at) break;
-    const colon = stored.indexOf(':', at);
-    if (colon > at && colon < end) {
-      const name = stored.slice(at, colon);
+  for (let i = eol + 2; i < stored.length; ) {
+    const end = stored.indexOf('\r\n', i);
+    if (end <= i) break;
+    const colon = stored.indexOf(':', i);
+    if (colon > i && colon < end) {
+      const name = stored.slice(i, colon);
       const n = name.length;
       const lower = n === 2 || n === 7 || n === 10 || n === 12 || n === 16 || n === 17 ? name.toLowerCase() : '';
       if (!isHopByHop(lower)) {
@@ -211,16 +230,20 @@ export function encodeStoredHead(stored: string, status: number, queueMicros: nu
         headers += NUL + name + NUL + value;
       }
     }
-    at = end + 2;
+    i = end + 2;
   }
-  return status + NUL + statusMessage + NUL + cause + NUL + queueMicros + headers;
+  buf.writeUInt16LE(h.status, at);
+  buf.writeDoubleLE(h.queueMicros, at + 2);
+  return at + HEAD_FIXED + buf.write(statusMessage + NUL + cause + headers, at + HEAD_FIXED, 'utf8');
 }
 
-export function decodeResponseHead(f: string[]): ResponseHead | undefined {
-  const status = Number(f[0]);
-  const queueMicros = Number(f[3]);
-  if (!Number.isInteger(status) || status < 100 || status > 999 || f.length < 4 || (f.length - 4) % 2 !== 0 || !(queueMicros >= 0)) return undefined;
-  return { status, statusMessage: f[1]!, cause: f[2] || undefined, queueMicros, headers: f.slice(4) };
+export function decodeResponseHead(payload: Buffer): ResponseHead | undefined {
+  if (payload.length < HEAD_FIXED) return undefined;
+  const status = payload.readUInt16LE(0);
+  const queueMicros = payload.readDoubleLE(2);
+  const f = payload.toString('utf8', HEAD_FIXED).split(NUL);
+  if (status < 100 || status > 999 || f.length < 2 || f.length % 2 !== 0 || !(queueMicros >= 0)) return undefined;
+  return { status, statusMessage: f[0]!, cause: f[1] || undefined, queueMicros, headers: f.slice(2) };
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */

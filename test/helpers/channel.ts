@@ -122,7 +122,7 @@ export class TestChannel {
         if (s) s.rejected = payload.toString();
         break;
       case F.RESPONSE_HEAD: {
-        const h = decodeResponseHead(F.fields(payload));
+        const h = decodeResponseHead(payload);
         if (s && h) {
           s.status = h.status;
           s.cause = h.cause;
