@@ -131,16 +131,25 @@ export class HandlerCache {
     return h;
   }
 
-  /** The handler if it has already loaded (the fast path), else undefined. */
+  /**
+   * The handler if it has already loaded (the fast path), else undefined.
+   * Looked up field by field: a daemon is given the same strings for every
+   * request of a mount (src/protocol/envelope.ts MountTable), whose hashes
+   * are then computed once, where a key made of them would be new each time.
+   */
   ready(file: string, applicationGroup: string, callableObject: string): Handler | undefined {
-    return this.loaded.get(`${file}\0${applicationGroup}\0${callableObject}`);
+    return this.loaded.get(file)?.get(applicationGroup)?.get(callableObject);
   }
 
-  private readonly loaded = new Map<string, Handler>();
+  private readonly loaded = new Map<string, Map<string, Map<string, Handler>>>();
 
   async preload(file: string, applicationGroup: string, callableObject: string, style: AppStyle): Promise<Handler> {
     const h = await this.get(file, applicationGroup, callableObject, style);
-    this.loaded.set(`${file}\0${applicationGroup}\0${callableObject}`, h);
+    let byGroup = this.loaded.get(file);
+    if (!byGroup) this.loaded.set(file, (byGroup = new Map()));
+    let byCallable = byGroup.get(applicationGroup);
+    if (!byCallable) byGroup.set(applicationGroup, (byCallable = new Map()));
+    byCallable.set(callableObject, h);
     return h;
   }
 }

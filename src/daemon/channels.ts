@@ -22,6 +22,7 @@
 // it may have run (502), so no request is lost and none runs twice.
 import net from 'node:net';
 import { FrameReader, fields, GRANT, HELLO, REVOKE, STATE, DEMAND, RELEASE, START, REQUEST_BODY, REQUEST_END, ABORT, RESPONSE_WINDOW, REJECT, uint32 } from '../protocol/frames.js';
+import { MountTable } from '../protocol/envelope.js';
 import { recordTaken } from '../protocol/taken-record.js';
 import { FrameWriter } from '../protocol/frame-writer.js';
 import type { DaemonStream } from './stream.js';
@@ -43,6 +44,8 @@ export class DaemonChannel {
   closed = false;
   /** The frames of one read, dispatched once the last START among them is recorded as taken. */
   readonly batch: Array<{ type: number; stream: number; payload: Buffer }> = [];
+  /** The mount fields its STARTs defined. */
+  readonly mounts = new MountTable();
 
   constructor(
     readonly socket: net.Socket,

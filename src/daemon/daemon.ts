@@ -107,7 +107,7 @@ export class Daemon implements StreamEvents {
    * decided here, at pickup, then the app runs in the slot the grant stood for.
    */
   private onStart(channel: DaemonChannel, id: number, payload: Buffer): void {
-    const start = decodeStart(payload);
+    const start = decodeStart(payload, channel.mounts);
     if (!start) {
       logError('a request frame from the front end that does not decode: closing the channel', { group: this.group.name, cause: 'protocol-error' });
       return void channel.socket.destroy();

@@ -66,6 +66,8 @@ export class FrontendChannel {
   private readonly writer: FrameWriter;
   private readonly reader: FrameReader;
   private readonly streams = new Map<number, Exchange>();
+  /** The number of each mount whose fields a START on this channel carried (the mount's encoded fields are kept once per mount, src/frontend/proxy.ts). */
+  private readonly mountIds = new Map<Buffer, number>();
   private nextStream = 0;
   /**
    * Response windows granted while a read of the channel is handled: sent
@@ -120,6 +122,15 @@ export class FrontendChannel {
     this.streams.set(id, ex);
     this.grants--;
     if (ex.isTunnel) this.tunnels++;
+    // Each mount's fields go once on a channel; its later STARTs carry its number.
+    const mount = start.mount;
+    if (mount?.bytes) {
+      const known = this.mountIds.get(mount.bytes);
+      if (known !== undefined) {
+        mount.id = known;
+        mount.bytes = undefined;
+      } else this.mountIds.set(mount.bytes, (mount.id = this.mountIds.size + 1));
+    }
     this.writer.sendInto(START, id, startBytesMax(start), writeStart, start, true);
     return id;
   }

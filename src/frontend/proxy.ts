@@ -17,7 +17,7 @@ import type { Readable } from 'node:stream';
 import type { FrontendChannel } from './channel.js';
 import type { GroupLine } from './group-line.js';
 import { MAX_BODY_FRAME, WINDOW } from '../protocol/frames.js';
-import { type BodyKind, type ResponseHead, type Start } from '../protocol/envelope.js';
+import { encodeMount, type BodyKind, type Envelope, type ResponseHead, type Start } from '../protocol/envelope.js';
 import { sendError } from '../app/run-handler.js';
 import { native } from '../native/index.js';
 import { logError, logNotice } from '../log/error-log.js';
@@ -213,20 +213,22 @@ export class Exchange {
   /** The START frame: the envelope and the head as the front end decided them. */
   startFrame(waiting: number, oldestWaiting: number): Start {
     const i = this.info;
+    const env = {
+      queueStart: this.queueStart,
+      requestId: i.requestId,
+      app: i.mount.app,
+      mountPoint: i.mount.path,
+      processGroup: i.group.name,
+      applicationGroup: i.mount.applicationGroup,
+      callableObject: i.mount.callableObject,
+      clientAddress: i.clientAddress,
+      clientPort: i.clientPort,
+      scheme: i.scheme,
+      remoteUser: i.remoteUser,
+    };
     return {
-      env: {
-        queueStart: this.queueStart,
-        requestId: i.requestId,
-        app: i.mount.app,
-        mountPoint: i.mount.path,
-        processGroup: i.group.name,
-        applicationGroup: i.mount.applicationGroup,
-        callableObject: i.mount.callableObject,
-        clientAddress: i.clientAddress,
-        clientPort: i.clientPort,
-        scheme: i.scheme,
-        remoteUser: i.remoteUser,
-      },
+      env,
+      mount: { id: 0, bytes: encodedMount(i.mount, env) },
       head: {
         method: this.req.method ?? 'GET',
         url: i.appUrl,
@@ -537,6 +539,15 @@ export class Exchange {
 }
 
 /** The Content-Length of a response head's [name, value, ...], if it has one. */
+/** Each mount's fields as a START carries them, encoded once (its group is the mount's). */
+const mountFields = new WeakMap<EffectiveMount, Buffer>();
+
+function encodedMount(mount: EffectiveMount, env: Envelope): Buffer {
+  let bytes = mountFields.get(mount);
+  if (!bytes) mountFields.set(mount, (bytes = encodeMount(env)));
+  return bytes;
+}
+
 /** A response to `method` with `status` has a body to frame (RFC 9110 6.4.1). */
 function hasBody(method: string | undefined, status: number): boolean {
   return method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;

@@ -51,6 +51,13 @@ export interface RequestHead {
 
 export interface Start {
   env: Envelope;
+  /**
+   * The envelope's mount fields by number (MountTable): `bytes` (as
+   * encodeMount() writes them) go with the first START of that number on a
+   * channel, later ones carry the number alone. Unset: the fields are
+   * encoded from env, as number 0.
+   */
+  mount?: { id: number; bytes: Buffer | undefined };
   head: RequestHead;
   /** Requests of this group still waiting in the front end's line after this one: its demand. */
   waiting: number;
@@ -69,34 +76,49 @@ const NUL = '\0';
 //   28 clientPort      uint16 LE
 //   30 body            0 none, 1 length, 2 chunked, 3 tunnel
 //   31 flags           1 https, 2 remote user set
-//   32 requestId, app, mountPoint, processGroup, applicationGroup,
-//      callableObject, clientAddress, remoteUser ("" when unset), method,
+//   32 mount           uint32 LE: the number of the mount fields on this channel
+//   36 mount bytes     uint32 LE: their length, 0 when an earlier START
+//                      on the channel carried them (MountTable)
+//   40 the mount fields if they come: app, mountPoint, processGroup,
+//      applicationGroup, callableObject (the same for every request of a
+//      mount: sent once, decoded once)
+//      then requestId, clientAddress, remoteUser ("" when unset), method,
 //      url, httpVersion, then each header name and value
 // Numbers as text cost the front end a runtime call each (toFixed), and
 // each piece written on its own a native call: written so, a START cost
 // 10 000 instructions of the front end's 117 000 a request (bench/RESULTS.md).
-const START_FIXED = 32;
-const START_TEXT_FIELDS = 11;
+const START_FIXED = 40;
+/** Mount numbers a channel may use. */
+const MOUNTS_MAX = 65536;
+const MOUNT_FIELDS = 5;
+const START_TEXT_FIELDS = 6;
 const BODY_KINDS: readonly BodyKind[] = ['none', 'length', 'chunked', 'tunnel'];
 const HTTPS = 1;
 const HAS_USER = 2;
+
+type MountOf = Pick<Envelope, 'app' | 'mountPoint' | 'processGroup' | 'applicationGroup' | 'callableObject'>;
+
+/** The mount fields of a START. */
+export function encodeMount(m: MountOf): Buffer {
+  return Buffer.from(m.app + NUL + m.mountPoint + NUL + m.processGroup + NUL + m.applicationGroup + NUL + m.callableObject);
+}
 
 /** The most bytes the START payload of `s` can take. */
 export function startBytesMax(s: Start): number {
   const e = s.env;
   const h = s.head;
-  let chars =
-    e.requestId.length + e.app.length + e.mountPoint.length + e.processGroup.length + e.applicationGroup.length + e.callableObject.length +
-    e.clientAddress.length + (e.remoteUser?.length ?? 0) + h.method.length + h.url.length + h.httpVersion.length + START_TEXT_FIELDS;
+  let chars = e.requestId.length + e.clientAddress.length + (e.remoteUser?.length ?? 0) + h.method.length + h.url.length + h.httpVersion.length + START_TEXT_FIELDS;
   const raw = h.rawHeaders;
   for (let i = 0; i < raw.length; i++) chars += raw[i]!.length + 1;
-  return START_FIXED + chars * 3;
+  const mount = s.mount ? (s.mount.bytes?.length ?? 0) : (e.app.length + e.mountPoint.length + e.processGroup.length + e.applicationGroup.length + e.callableObject.length + MOUNT_FIELDS) * 3;
+  return START_FIXED + mount + chars * 3;
 }
 
 /** Writes the START payload of `s` into `buf` at `at` (startBytesMax(s) bytes free); returns where it ends. */
 export function writeStart(buf: Buffer, at: number, s: Start): number {
   const e = s.env;
   const h = s.head;
+  const mount = s.mount ? s.mount.bytes : encodeMount(e);
   buf.writeDoubleLE(e.queueStart, at);
   buf.writeDoubleLE(s.oldestWaiting, at + 8);
   buf.writeDoubleLE(h.contentLength, at + 16);
@@ -104,12 +126,14 @@ export function writeStart(buf: Buffer, at: number, s: Start): number {
   buf.writeUInt16LE(e.clientPort & 0xffff, at + 28);
   buf[at + 30] = BODY_KINDS.indexOf(h.body);
   buf[at + 31] = (e.scheme === 'https' ? HTTPS : 0) | (e.remoteUser === undefined ? 0 : HAS_USER);
-  let text =
-    e.requestId + NUL + e.app + NUL + e.mountPoint + NUL + e.processGroup + NUL + e.applicationGroup + NUL + e.callableObject + NUL +
-    e.clientAddress + NUL + (e.remoteUser ?? '') + NUL + h.method + NUL + h.url + NUL + h.httpVersion;
+  buf.writeUInt32LE(s.mount?.id ?? 0, at + 32);
+  buf.writeUInt32LE(mount?.length ?? 0, at + 36);
+  if (mount) mount.copy(buf, at + START_FIXED);
+  const textAt = at + START_FIXED + (mount?.length ?? 0);
+  let text = NUL + e.requestId + NUL + e.clientAddress + NUL + (e.remoteUser ?? '') + NUL + h.method + NUL + h.url + NUL + h.httpVersion;
   const raw = h.rawHeaders;
   for (let i = 0; i < raw.length; i++) text += NUL + raw[i]!;
-  return at + START_FIXED + buf.write(text, at + START_FIXED, 'utf8');
+  return textAt + buf.write(text, textAt, 'utf8');
 }
 
 export function encodeStart(s: Start): Buffer {
@@ -117,37 +141,58 @@ export function encodeStart(s: Start): Buffer {
   return buf.subarray(0, writeStart(buf, 0, s));
 }
 
-export function decodeStart(payload: Buffer): Start | undefined {
+/** The mount fields a channel's STARTs defined, by number, decoded once. */
+export class MountTable {
+  private readonly fields: Array<string[] | undefined> = [];
+
+  /** The fields of mount `id`: defined by the `length` bytes at `at` of `payload`, or earlier; undefined if they are not. */
+  of(id: number, payload: Buffer, at: number, length: number): string[] | undefined {
+    if (length === 0) return this.fields[id];
+    if (id >= MOUNTS_MAX) return undefined;
+    const fields = payload.toString('utf8', at, at + length).split(NUL);
+    if (fields.length !== MOUNT_FIELDS) return undefined;
+    this.fields[id] = fields;
+    return fields;
+  }
+}
+
+export function decodeStart(payload: Buffer, mounts = new MountTable()): Start | undefined {
   if (payload.length < START_FIXED) return undefined;
   const queueStart = payload.readDoubleLE(0);
   const contentLength = payload.readDoubleLE(16);
   const body = BODY_KINDS[payload[30]!];
   const flags = payload[31]!;
-  const f = payload.toString('utf8', START_FIXED).split(NUL);
-  if (!body || !Number.isFinite(queueStart) || !(contentLength >= 0) || f.length < START_TEXT_FIELDS || (f.length - START_TEXT_FIELDS) % 2 !== 0) return undefined;
+  const mountBytes = payload.readUInt32LE(36);
+  if (START_FIXED + mountBytes > payload.length) return undefined;
+  const m = mounts.of(payload.readUInt32LE(32), payload, START_FIXED, mountBytes);
+  // The text after the mount fields starts with a NUL: its first field is empty.
+  const f = payload.toString('utf8', START_FIXED + mountBytes).split(NUL);
+  if (!m || !body || !Number.isFinite(queueStart) || !(contentLength >= 0) || f[0] !== '' || f.length < START_TEXT_FIELDS + 1 || (f.length - START_TEXT_FIELDS - 1) % 2 !== 0) {
+    return undefined;
+  }
   return {
     env: {
       queueStart,
-      requestId: f[0]!,
-      app: f[1]!,
-      mountPoint: f[2]!,
-      processGroup: f[3]!,
-      applicationGroup: f[4]!,
-      callableObject: f[5]!,
-      clientAddress: f[6]!,
+      requestId: f[1]!,
+      app: m[0]!,
+      mountPoint: m[1]!,
+      processGroup: m[2]!,
+      applicationGroup: m[3]!,
+      callableObject: m[4]!,
+      clientAddress: f[2]!,
       clientPort: payload.readUInt16LE(28),
       scheme: flags & HTTPS ? 'https' : 'http',
-      remoteUser: flags & HAS_USER ? f[7]! : undefined,
+      remoteUser: flags & HAS_USER ? f[3]! : undefined,
     },
     waiting: payload.readUInt32LE(24),
     oldestWaiting: payload.readDoubleLE(8) || 0,
     head: {
       body,
       contentLength,
-      method: f[8]!,
-      url: f[9]!,
-      httpVersion: f[10]!,
-      rawHeaders: f.slice(START_TEXT_FIELDS),
+      method: f[4]!,
+      url: f[5]!,
+      httpVersion: f[6]!,
+      rawHeaders: f.slice(START_TEXT_FIELDS + 1),
     },
   };
 }
