@@ -129,6 +129,26 @@ test('daemon: a daemon runs only the requests framed as such: frames inside a bo
   assert.equal((await request(`${s.url}/pid`)).body, String(pid));
 });
 
+test('daemon: a START naming a mount its channel never defined runs nothing and closes the channel', async (t) => {
+  const { s, seen } = await start(t, 'daemon');
+  const [pid] = await s.groupPids(GROUP);
+  const [sock] = await daemonSockets(s, GROUP);
+  const ch = new TestChannel(sock!);
+  await ch.grant();
+  const undefinedMount = encodeStart({
+    env: { queueStart: wallNow(), requestId: 'unknown-mount', app: APP, mountPoint: '', processGroup: GROUP, applicationGroup: '%{GLOBAL}', callableObject: 'default', clientAddress: '6.6.6.6', clientPort: 666, scheme: 'http', remoteUser: undefined },
+    mount: { id: 7, bytes: undefined },
+    head: { method: 'GET', url: '/UNKNOWN-MOUNT', httpVersion: '1.1', rawHeaders: ['Host', 'localhost'], body: 'none', contentLength: 0 },
+    waiting: 0,
+    oldestWaiting: 0,
+  });
+  ch.write(START, 1, undefinedMount);
+  await ch.closed;
+  await s.waitFor(new RegExp(`\\[error\\] \\[daemon:${GROUP} pid ${pid}\\] protocol-error a request frame from the front end that does not decode`));
+  assert.ok(!seen().some((e) => e.url === '/UNKNOWN-MOUNT'), 'nothing ran');
+  assert.equal((await request(`${s.url}/pid`)).body, String(pid), 'the process is fine');
+});
+
 for (const mode of ['daemon', 'embedded'] as const) {
   test(`${mode}: a client-sent sluice-envelope header never reaches the app, and the context is the front end's`, async (t) => {
     const { s, seen } = await start(t, mode);
