@@ -538,7 +538,6 @@ export class Exchange {
   }
 }
 
-/** The Content-Length of a response head's [name, value, ...], if it has one. */
 /** Each mount's fields as a START carries them, encoded once (its group is the mount's). */
 const mountFields = new WeakMap<EffectiveMount, Buffer>();
 
@@ -553,6 +552,7 @@ function hasBody(method: string | undefined, status: number): boolean {
   return method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;
 }
 
+/** The Content-Length of a response head's [name, value, ...], if it has one. */
 function announcedLength(headers: string[] | undefined): number | undefined {
   if (!headers) return undefined;
   for (let i = 0; i < headers.length; i += 2) {
