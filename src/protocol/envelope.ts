@@ -82,8 +82,8 @@ const NUL = '\0';
 //   40 the mount fields if they come: app, mountPoint, processGroup,
 //      applicationGroup, callableObject (the same for every request of a
 //      mount: sent once, decoded once)
-//      then requestId, clientAddress, remoteUser ("" when unset), method,
-//      url, httpVersion, then each header name and value
+//      then, each after a NUL, requestId, clientAddress, remoteUser (""
+//      when unset), method, url, httpVersion, and each header name and value
 // Numbers as text cost the front end a runtime call each (toFixed), and
 // each piece written on its own a native call: written so, a START cost
 // 10 000 instructions of the front end's 117 000 a request (bench/RESULTS.md).
