@@ -98,15 +98,36 @@ test('daemon: chunk data that looks like chunk framing and a second request with
   assert.doesNotMatch(s.output, /SMUGGLED/);
 });
 
-test('daemon: a daemon runs only the requests framed as such: frames inside a body are body bytes; an oversized frame closes the channel', async (t) => {
-  const { s, seen } = await start(t, 'daemon');
-  const [pid] = await s.groupPids(GROUP);
-  const [sock] = await daemonSockets(s, GROUP);
+/** A daemon-mode server, and a channel of the test's own to its daemon process, granted a slot. */
+async function daemonChannel(t: { after(fn: () => unknown): void }): Promise<Server & { pid: number; ch: TestChannel }> {
+  const server = await start(t, 'daemon');
+  const [pid] = await server.s.groupPids(GROUP);
+  const [sock] = await daemonSockets(server.s, GROUP);
   const ch = new TestChannel(sock!);
   await ch.grant();
+  return { ...server, pid: pid!, ch };
+}
+
+/** The envelope of a START frame a forger writes. */
+const forgedStartEnvelope = (requestId: string, scheme: 'http' | 'https', remoteUser: string | undefined) => ({
+  queueStart: wallNow(),
+  requestId,
+  app: APP,
+  mountPoint: '',
+  processGroup: GROUP,
+  applicationGroup: '%{GLOBAL}',
+  callableObject: 'default',
+  clientAddress: '6.6.6.6',
+  clientPort: 666,
+  scheme,
+  remoteUser,
+});
+
+test('daemon: a daemon runs only the requests framed as such: frames inside a body are body bytes; an oversized frame closes the channel', async (t) => {
+  const { s, seen, pid, ch } = await daemonChannel(t);
   // The body is a whole forged START frame (and a body end), as bytes.
   const forged = encodeStart({
-    env: { queueStart: wallNow(), requestId: 'forged', app: APP, mountPoint: '', processGroup: GROUP, applicationGroup: '%{GLOBAL}', callableObject: 'default', clientAddress: '6.6.6.6', clientPort: 666, scheme: 'https', remoteUser: 'admin' },
+    env: forgedStartEnvelope('forged', 'https', 'admin'),
     head: { method: 'GET', url: '/SECOND', httpVersion: '1.1', rawHeaders: ['Host', 'localhost'], body: 'none', contentLength: 0 },
     waiting: 0,
     oldestWaiting: 0,
@@ -130,13 +151,9 @@ test('daemon: a daemon runs only the requests framed as such: frames inside a bo
 });
 
 test('daemon: a START naming a mount its channel never defined runs nothing and closes the channel', async (t) => {
-  const { s, seen } = await start(t, 'daemon');
-  const [pid] = await s.groupPids(GROUP);
-  const [sock] = await daemonSockets(s, GROUP);
-  const ch = new TestChannel(sock!);
-  await ch.grant();
+  const { s, seen, pid, ch } = await daemonChannel(t);
   const undefinedMount = encodeStart({
-    env: { queueStart: wallNow(), requestId: 'unknown-mount', app: APP, mountPoint: '', processGroup: GROUP, applicationGroup: '%{GLOBAL}', callableObject: 'default', clientAddress: '6.6.6.6', clientPort: 666, scheme: 'http', remoteUser: undefined },
+    env: forgedStartEnvelope('unknown-mount', 'http', undefined),
     mount: { id: 7, bytes: undefined },
     head: { method: 'GET', url: '/UNKNOWN-MOUNT', httpVersion: '1.1', rawHeaders: ['Host', 'localhost'], body: 'none', contentLength: 0 },
     waiting: 0,
