@@ -65,6 +65,17 @@ test('a response that comes whole goes with a Content-Length; one that comes in 
   // A length the app set is kept as it is.
   const late = await request(`${s.url}/late-end?ms=100`);
   assert.equal(late.headers['content-length'], '5');
+  // A whole body of two pieces; every byte value in a small body of one
+  // piece (which goes with its head as one string) and in a large body
+  // (which may come whole or in parts): each arrives as the app wrote it.
+  const pieces = await request(`${s.url}/two-pieces`);
+  assert.equal(pieces.body, 'first second');
+  assert.equal(pieces.headers['content-length'], '12');
+  const small = await request(`${s.url}/bytes?n=256`);
+  assert.equal(small.headers['content-length'], '256');
+  for (const [n, reply] of [[256, small], [100_000, await request(`${s.url}/bytes?n=100000`)]] as const) {
+    assert.ok(reply.bytes.equals(Buffer.from(Array.from({ length: n }, (_, i) => i & 0xff))), `the ${n} bytes arrive as they were written`);
+  }
 });
 
 test('daemon processes carry their display-name as process title', async (t) => {

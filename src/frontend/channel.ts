@@ -87,6 +87,8 @@ export class FrontendChannel {
   private readonly framePayloads: (Buffer | undefined)[] = [];
   /** Slots the read gives back that were handed on before its frames were handled (see `handOnFreedSlots`). */
   private early = 0;
+  /** How many body frames the last `wholeBody()` counted. */
+  private wholePieces = 0;
 
   constructor(
     readonly path: string,
@@ -234,7 +236,8 @@ export class FrontendChannel {
       case RESPONSE_HEAD: {
         const head = decodeResponseHead(payload);
         if (!head) return this.broken(`a response head that does not decode (stream ${id})`);
-        return ex?.onHead(head, this.wholeBody(at, id));
+        const whole = this.wholeBody(at, id);
+        return ex?.onHead(head, whole, whole >= 0 ? this.wholePieces : 0);
       }
       case RESPONSE_BODY:
         return ex?.onBody(payload);
@@ -262,15 +265,18 @@ export class FrontendChannel {
   /**
    * The body bytes of stream `id` when the rest of its response came in
    * this read (its head at frame `at`, then its body frames and its end);
-   * -1 when more is to come.
+   * -1 when more is to come. It counts the body frames in `wholePieces`.
    */
   private wholeBody(at: number, id: number): number {
     let bytes = 0;
+    this.wholePieces = 0;
     for (let i = at + 1; i < this.frames; i++) {
       if (this.frameStreams[i] !== id) continue;
       const type = this.frameTypes[i];
-      if (type === RESPONSE_BODY) bytes += this.framePayloads[i]!.length;
-      else return type === RESPONSE_END ? bytes : -1;
+      if (type === RESPONSE_BODY) {
+        bytes += this.framePayloads[i]!.length;
+        this.wholePieces++;
+      } else return type === RESPONSE_END ? bytes : -1;
     }
     return -1;
   }

@@ -15,6 +15,8 @@
 //   /socket-end          writes part of a body, then ends its socket
 //   /head-then-end       a head without a length, then the whole body with the end
 //   /two-parts?ms=N      a head without a length, part of the body, the rest and the end N ms later
+//   /two-pieces          a head without a length, then a body in two writes and the end, all at once
+//   /bytes?n=N           a head without a length, then N bytes (0, 1, ... 255, 0, ...) with the end
 import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { requestContext } from 'sluice';
@@ -70,6 +72,13 @@ export default function lab(req: http.IncomingMessage, res: http.ServerResponse)
       setTimeout(() => res.end('second'), param(url, 'ms', 100));
       return;
     }
+    case '/two-pieces':
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first ');
+      return res.end('second');
+    case '/bytes':
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      return res.end(Buffer.from(Array.from({ length: param(url, 'n', 256) }, (_, i) => i & 0xff)));
     case '/late-end': {
       res.writeHead(200, { 'content-length': '5' });
       res.write('hello');

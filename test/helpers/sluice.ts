@@ -197,6 +197,8 @@ export interface Reply {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** The body as it came, byte for byte. */
+  bytes: Buffer;
   ms: number;
 }
 
@@ -210,7 +212,10 @@ export function request(
     const req = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString(), ms: performance.now() - t0 }));
+      res.on('end', () => {
+        const bytes = Buffer.concat(chunks);
+        resolve({ status: res.statusCode!, headers: res.headers, body: bytes.toString(), bytes, ms: performance.now() - t0 });
+      });
       res.on('error', reject);
     });
     req.setTimeout(opts.timeoutMs ?? 30000, () => req.destroy(new Error(`request to ${url} timed out`)));
