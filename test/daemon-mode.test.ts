@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { startSluice, request, sleep, alive, processTitle, APPS, BIN, Sluice, tempDir } from './helpers/sluice.js';
+import { raw } from './helpers/raw.js';
 
 const LAB = path.join(APPS, 'lab.ts');
 
@@ -76,6 +77,14 @@ test('a response that comes whole goes with a Content-Length; one that comes in 
   for (const [n, reply] of [[256, small], [100_000, await request(`${s.url}/bytes?n=100000`)]] as const) {
     assert.ok(reply.bytes.equals(Buffer.from(Array.from({ length: n }, (_, i) => i & 0xff))), `the ${n} bytes arrive as they were written`);
   }
+});
+
+test('a status message and header values beyond ASCII reach the client one byte a character, as node writes them', async (t) => {
+  const s = await startSluice(['start', LAB, '--processes', '1', '--socket-prefix', tempDir()]);
+  t.after(() => s.stop());
+  const reply = await raw(s.port, ['GET /latin1-head HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
+  assert.match(reply.data, /^HTTP\/1\.1 200 Très bien\r\n/);
+  assert.match(reply.data, /\r\nx-word: grüße\r\n/);
 });
 
 test('daemon processes carry their display-name as process title', async (t) => {

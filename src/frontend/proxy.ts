@@ -428,6 +428,7 @@ export class Exchange {
   }
 
   protected stopBody(): void {
+    if (!this.bodySent) return; // not listening yet (onAck)
     this.source.off('data', this.onReqData);
     this.source.off('end', this.onReqEnd);
   }

@@ -235,6 +235,8 @@ function isHopByHop(lowerName: string): boolean {
 //   0  status          uint16 LE
 //   2  queueMicros     float64 LE
 //   10 statusMessage, cause ("" when none), then each header name and value
+// The strings are Latin-1, one byte a character, as node writes a head: the
+// ServerResponse that stored the head refused any character above U+00FF.
 const HEAD_FIXED = 10;
 
 /** A head as Node's ServerResponse stores it ("HTTP/1.1 200 OK\r\nName: value\r\n...\r\n\r\n"), with its status and the request's queue time. */
@@ -246,7 +248,7 @@ export interface StoredHead {
 
 /** The most bytes the RESPONSE_HEAD payload of `h` can take. */
 export function storedHeadBytesMax(h: StoredHead): number {
-  return HEAD_FIXED + h.stored.length * 3;
+  return HEAD_FIXED + h.stored.length;
 }
 
 /**
@@ -279,14 +281,14 @@ export function writeStoredHead(buf: Buffer, at: number, h: StoredHead): number 
   }
   buf.writeUInt16LE(h.status, at);
   buf.writeDoubleLE(h.queueMicros, at + 2);
-  return at + HEAD_FIXED + buf.write(statusMessage + NUL + cause + headers, at + HEAD_FIXED, 'utf8');
+  return at + HEAD_FIXED + buf.write(statusMessage + NUL + cause + headers, at + HEAD_FIXED, 'latin1');
 }
 
 export function decodeResponseHead(payload: Buffer): ResponseHead | undefined {
   if (payload.length < HEAD_FIXED) return undefined;
   const status = payload.readUInt16LE(0);
   const queueMicros = payload.readDoubleLE(2);
-  const f = payload.toString('utf8', HEAD_FIXED).split(NUL);
+  const f = payload.toString('latin1', HEAD_FIXED).split(NUL);
   if (status < 100 || status > 999 || f.length < 2 || f.length % 2 !== 0 || !(queueMicros >= 0)) return undefined;
   return { status, statusMessage: f[0]!, cause: f[1] || undefined, queueMicros, headers: f.slice(2) };
 }

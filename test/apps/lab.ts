@@ -17,6 +17,7 @@
 //   /two-parts?ms=N      a head without a length, part of the body, the rest and the end N ms later
 //   /two-pieces          a head without a length, then a body in two writes and the end, all at once
 //   /bytes?n=N           a head without a length, then N bytes (0, 1, ... 255, 0, ...) with the end
+//   /latin1-head         a status message and a header value with characters beyond ASCII
 import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { requestContext } from 'sluice';
@@ -79,6 +80,9 @@ export default function lab(req: http.IncomingMessage, res: http.ServerResponse)
     case '/bytes':
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       return res.end(Buffer.from(Array.from({ length: param(url, 'n', 256) }, (_, i) => i & 0xff)));
+    case '/latin1-head':
+      res.writeHead(200, 'Très bien', { 'x-word': 'grüße' });
+      return res.end('ok');
     case '/late-end': {
       res.writeHead(200, { 'content-length': '5' });
       res.write('hello');
