@@ -213,21 +213,37 @@ export interface ResponseHead {
   queueMicros: number;
 }
 
-// Response headers that are the front end's business (it frames the response for its client).
-function isHopByHop(lowerName: string): boolean {
-  switch (lowerName.length) {
+// Response headers that are the front end's business (it frames the response
+// for its client): whether the header named by `stored` from `at` (`n`
+// characters) is one, in any case.
+function isHopByHop(stored: string, at: number, n: number): boolean {
+  switch (n) {
     case 2:
-      return lowerName === 'te';
+      return nameIs(stored, at, 'te');
     case 7:
-      return lowerName === 'upgrade' || lowerName === 'trailer';
+      return nameIs(stored, at, 'upgrade') || nameIs(stored, at, 'trailer');
     case 10:
-      return lowerName === 'connection' || lowerName === 'keep-alive';
+      return nameIs(stored, at, 'connection') || nameIs(stored, at, 'keep-alive');
     case 16:
-      return lowerName === 'proxy-connection';
+      return nameIs(stored, at, 'proxy-connection');
     case 17:
-      return lowerName === 'transfer-encoding';
+      return nameIs(stored, at, 'transfer-encoding');
   }
   return false;
+}
+
+/** Whether `stored` from `at` is `lower` (lower-case ASCII) in any case. */
+function nameIs(stored: string, at: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const c = stored.charCodeAt(at + i);
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** What String.prototype.trim() takes off, of the Latin-1 characters. */
+function isTrimmed(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 160;
 }
 
 // The RESPONSE_HEAD payload: the status and the queue time in binary, then
@@ -253,35 +269,54 @@ export function storedHeadBytesMax(h: StoredHead): number {
 
 /**
  * Writes the RESPONSE_HEAD payload of `h` into `buf` at `at` straight from
- * the stored head, the hop-by-hop headers left out in the same scan; returns
- * where it ends.
+ * the stored head, character by character, the hop-by-hop headers left out
+ * in the same scan; returns where it ends.
  */
 export function writeStoredHead(buf: Buffer, at: number, h: StoredHead): number {
   const stored = h.stored;
   const eol = stored.indexOf('\r\n');
   const space = stored.indexOf(' ', 9);
-  const statusMessage = space < 0 || space > eol ? '' : stored.slice(space + 1, eol);
-  let headers = '';
-  let cause = '';
+  buf.writeUInt16LE(h.status, at);
+  buf.writeDoubleLE(h.queueMicros, at + 2);
+  let o = at + HEAD_FIXED;
+  if (space >= 0 && space < eol) o = copyChars(buf, o, stored, space + 1, eol);
+  buf[o++] = 0;
+  // The cause's place: empty unless a sluice-cause header turns up.
+  const causeAt = o++;
+  buf[causeAt] = 0;
+  let cause: { from: number; to: number } | undefined;
   for (let i = eol + 2; i < stored.length; ) {
     const end = stored.indexOf('\r\n', i);
     if (end <= i) break;
     const colon = stored.indexOf(':', i);
-    if (colon > i && colon < end) {
-      const name = stored.slice(i, colon);
-      const n = name.length;
-      const lower = n === 2 || n === 7 || n === 10 || n === 12 || n === 16 || n === 17 ? name.toLowerCase() : '';
-      if (!isHopByHop(lower)) {
-        const value = stored.slice(stored.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1, end).trim();
-        if (lower === CAUSE_HEADER) cause = value;
-        headers += NUL + name + NUL + value;
-      }
+    if (colon > i && colon < end && !isHopByHop(stored, i, colon - i)) {
+      let from = colon + 1;
+      let to = end;
+      while (from < to && isTrimmed(stored.charCodeAt(from))) from++;
+      while (to > from && isTrimmed(stored.charCodeAt(to - 1))) to--;
+      if (colon - i === CAUSE_HEADER.length && nameIs(stored, i, CAUSE_HEADER)) cause = { from, to };
+      o = copyChars(buf, o, stored, i, colon);
+      buf[o++] = 0;
+      o = copyChars(buf, o, stored, from, to);
+      buf[o++] = 0;
     }
     i = end + 2;
   }
-  buf.writeUInt16LE(h.status, at);
-  buf.writeDoubleLE(h.queueMicros, at + 2);
-  return at + HEAD_FIXED + buf.write(statusMessage + NUL + cause + headers, at + HEAD_FIXED, 'latin1');
+  // No header: the payload ends with the status message's NUL. Else the
+  // last header's value ends it, with no NUL after it.
+  if (o === causeAt + 1) return causeAt;
+  o--;
+  if (!cause) return o;
+  const n = cause.to - cause.from;
+  buf.copyWithin(causeAt + n, causeAt, o);
+  copyChars(buf, causeAt, stored, cause.from, cause.to);
+  return o + n;
+}
+
+/** Copies the characters of `s` from `from` to `to` (all Latin-1) into `buf` at `o`, one byte each; returns where they end. */
+function copyChars(buf: Buffer, o: number, s: string, from: number, to: number): number {
+  for (let k = from; k < to; k++) buf[o++] = s.charCodeAt(k);
+  return o;
 }
 
 export function decodeResponseHead(payload: Buffer): ResponseHead | undefined {
