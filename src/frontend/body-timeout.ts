@@ -6,9 +6,9 @@
 // 408 (cause timeout) by whoever holds the request (src/frontend/frontend.ts).
 import type { IncomingMessage } from 'node:http';
 
-/** Calls `onStalled` once if the body of `req` stalls for `ms`; returns a function that stops watching. */
+/** Calls `onStalled` once if the body of `req` (which has one) stalls for `ms`; returns a function that stops watching. */
 export function watchRequestBody(req: IncomingMessage, ms: number, onStalled: () => void): () => void {
-  if (ms <= 0 || req.complete || !hasBody(req)) return noop;
+  if (ms <= 0 || req.complete) return noop;
   const socket = req.socket;
   let paused = socket.isPaused();
   const timer = setTimeout(() => {
@@ -42,8 +42,3 @@ export function watchRequestBody(req: IncomingMessage, ms: number, onStalled: ()
 }
 
 function noop(): void {}
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}

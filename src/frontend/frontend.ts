@@ -16,6 +16,7 @@ import type { GroupsState } from './main.js';
 import { badRequest, checkDeclaredLength, checkExpectation, checkFraming, checkHeaderCount, checkUpgrade, limitChunkedBody, refusalForParseError, type Refusal } from './request-limits.js';
 import { checkHost, decideTarget } from './request-target.js';
 import { watchRequestBody } from './body-timeout.js';
+import { hasRequestBody, requestFacts, type RequestFacts } from './request-facts.js';
 import { EmbeddedApps } from './embedded.js';
 import { serveStatic, STATIC_GROUP } from './static.js';
 import { Hooks, type HookClient } from './hooks/run.js';
@@ -115,6 +116,7 @@ class Transaction {
     readonly route: Route | undefined,
     /** An Upgrade request: what the client sent after its head (the connection is the tunnel's if an app takes it). */
     readonly upgradeHead: Buffer | undefined,
+    readonly facts: RequestFacts,
   ) {
     this.requestId = fe.newRequestId();
     fe.inFlight++;
@@ -129,13 +131,12 @@ class Transaction {
 
   /** The body, if the request has one: each wait for it bounded by `timeout`, a chunked one by the body limit. */
   watchBody(timeout: number, limit: number): void {
-    const h = this.req.headers;
-    if (h['transfer-encoding'] === undefined && (h['content-length'] === undefined || h['content-length'] === '0')) return;
+    if (!hasRequestBody(this.facts)) return;
     const refuse = (r: Refusal) => this.refuse(r);
     this.stopBodyWatch = watchRequestBody(this.req, timeout * 1000, () =>
       refuse({ status: 408, text: 'Request Timeout', cause: 'timeout', why: `the client sent no more of the request body for timeout ${timeout} s` }),
     );
-    limitChunkedBody(this.req, limit, refuse);
+    limitChunkedBody(this.req, this.facts, limit, refuse);
   }
 
   start(hostName: string | undefined): void {
@@ -495,10 +496,11 @@ export class Frontend {
     const sent = req.url ?? '/';
     const conn = stream ? undefined : this.connections.get(req.socket);
     const at: Arrival | undefined = stream ? { listener: stream.listener, fd: -1 } : conn;
-    const decision = this.decide(req, at?.listener);
+    const facts = requestFacts(req);
+    const decision = this.decide(req, facts, at?.listener);
     const refusal = stream?.refusal ?? decision.refusal;
     if (!refusal && !upgradeHead && (this.health?.serve(req, res) || this.statusEndpoints?.serve(req, res))) return;
-    const tx = new Transaction(this, req, res, sent, conn, at, decision.route, upgradeHead);
+    const tx = new Transaction(this, req, res, sent, conn, at, decision.route, upgradeHead, facts);
     if (conn) {
       if (conn.requests++ === 0) clearTimeout(conn.firstRequest);
       conn.active++;
@@ -514,10 +516,10 @@ export class Frontend {
     const first =
       refusal ??
       checkHeaderCount(req) ??
-      checkFraming(req) ??
-      checkExpectation(req) ??
-      checkDeclaredLength(req, this.config.limitRequestBody) ??
-      (upgradeHead ? checkUpgrade(req) : undefined);
+      checkFraming(req, facts) ??
+      checkExpectation(facts) ??
+      checkDeclaredLength(facts, this.config.limitRequestBody) ??
+      (upgradeHead ? checkUpgrade(facts) : undefined);
     if (first) return tx.refuse(first);
     // Pipelined requests: safe ones run side by side, any other waits until
     // those before it are done, and those after it wait for it (RFC 9112 9.3.2).
@@ -545,10 +547,10 @@ export class Frontend {
    * the Host, a client-sent envelope header removed. Routing, hooks, static
    * files and the app see this decision only.
    */
-  private decide(req: IncomingMessage, listener: number | undefined): { route: Route | undefined; hostName: string | undefined; refusal: Refusal | undefined } {
-    if (req.headers[ENVELOPE_HEADER] !== undefined) removeHeader(req, ENVELOPE_HEADER);
+  private decide(req: IncomingMessage, facts: RequestFacts, listener: number | undefined): { route: Route | undefined; hostName: string | undefined; refusal: Refusal | undefined } {
+    if (facts.envelope) removeHeader(req, ENVELOPE_HEADER);
     let target = req.url ?? '/';
-    let hostName = req.headers.host;
+    let hostName = facts.host;
     // An absolute-form target (GET http://host/path) names the host itself:
     // it wins over the Host header (RFC 9112 3.2.2).
     const absolute = ABSOLUTE_FORM.exec(target);
@@ -591,7 +593,7 @@ export class Frontend {
 
   /** An Upgrade request where nothing takes upgrades: 501, and the connection closes. */
   noUpgrade(tx: Transaction, group: string, why: string): void {
-    logNotice(`${tx.req.method} ${tx.req.url} with Upgrade: ${tx.req.headers.upgrade}: ${why}`, { group, request: tx.requestId, status: 501, cause: 'no-upgrade-handler' });
+    logNotice(`${tx.req.method} ${tx.req.url} with Upgrade: ${tx.facts.upgrade}: ${why}`, { group, request: tx.requestId, status: 501, cause: 'no-upgrade-handler' });
     sendError(tx.res, 501, 'no-upgrade-handler', 'Not Implemented');
     tx.done(501, 0, group, process.pid, undefined, 'no-upgrade-handler');
   }
@@ -602,7 +604,7 @@ export class Frontend {
     if (tx.upgradeHead) return this.delegateUpgrade(tx, route, mount, tx.upgradeHead);
     const { req, res } = tx;
     // The client waits for this before it sends the body: the request is accepted.
-    if (req.headers.expect !== undefined && !res.headersSent) res.writeContinue();
+    if (tx.facts.expect !== undefined && !res.headersSent) res.writeContinue();
     if (mount.processGroup === GLOBAL) {
       const bytes = countBodyBytes(res);
       tx.holder = 'embedded';

@@ -13,6 +13,7 @@
 // request (src/frontend/proxy.ts), never the client's raw bytes.
 import type { IncomingMessage } from 'node:http';
 import type { Cause } from '../protocol/causes.js';
+import type { RequestFacts } from './request-facts.js';
 
 export interface Refusal {
   status: number;
@@ -65,8 +66,8 @@ export function refusalForParseError(err: NodeJS.ErrnoException & { reason?: str
 }
 
 /** An Expect other than 100-continue cannot be met (RFC 9110 10.1.1). */
-export function checkExpectation(req: IncomingMessage): Refusal | undefined {
-  const expect = req.headers.expect;
+export function checkExpectation(facts: RequestFacts): Refusal | undefined {
+  const expect = facts.expect;
   if (expect === undefined || expect.trim().toLowerCase() === '100-continue') return undefined;
   return { status: 417, text: 'Expectation Failed', cause: 'expectation-failed', why: `Expect ${JSON.stringify(expect.slice(0, 64))} cannot be met` };
 }
@@ -76,15 +77,15 @@ export function checkExpectation(req: IncomingMessage): Refusal | undefined {
  * ALPN on HTTPS listeners, and a front end that passed h2c on would let a
  * client speak past it (h2c smuggling).
  */
-export function checkUpgrade(req: IncomingMessage): Refusal | undefined {
-  const upgrade = req.headers.upgrade ?? '';
+export function checkUpgrade(facts: RequestFacts): Refusal | undefined {
+  const upgrade = facts.upgrade ?? '';
   if (!/(^|,)\s*h2c\s*(,|$)/i.test(upgrade)) return undefined;
   return { status: 400, text: 'Bad Request', cause: 'upgrade-refused', why: `Upgrade ${JSON.stringify(upgrade.slice(0, 64))} is not served: HTTP/2 is offered by ALPN on HTTPS listeners` };
 }
 
 /** Framing Node's parser accepts but a second parser (or an app) might read otherwise. */
-export function checkFraming(req: IncomingMessage): Refusal | undefined {
-  const te = req.headers['transfer-encoding'];
+export function checkFraming(req: IncomingMessage, facts: RequestFacts): Refusal | undefined {
+  const te = facts.transferEncoding;
   if (te !== undefined) {
     // "gzip, chunked" is valid HTTP, but the daemon is handed the body
     // de-chunked and re-chunked: any other coding would be lost on the way.
@@ -95,11 +96,7 @@ export function checkFraming(req: IncomingMessage): Refusal | undefined {
     if (req.httpVersion === '1.0') return badRequest('Transfer-Encoding in an HTTP/1.0 request');
   }
   // RFC 9112 3.2: two Host lines could route one way and be read another.
-  let hosts = 0;
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host' && ++hosts > 1) return badRequest('more than one Host header');
-  }
+  if (facts.hosts > 1) return badRequest('more than one Host header');
   return undefined;
 }
 
@@ -121,9 +118,9 @@ export function badRequest(why: string): Refusal {
 }
 
 /** A Content-Length over the limit is refused before anything is read or forwarded. */
-export function checkDeclaredLength(req: IncomingMessage, limit: number): Refusal | undefined {
+export function checkDeclaredLength(facts: RequestFacts, limit: number): Refusal | undefined {
   if (limit <= 0) return undefined;
-  const cl = req.headers['content-length'];
+  const cl = facts.contentLength;
   if (cl === undefined || Number(cl) <= limit) return undefined;
   return tooLarge(`Content-Length ${cl} is over limitRequestBody ${limit}`);
 }
@@ -139,8 +136,8 @@ export function tooLarge(why: string): Refusal {
  * calling push() on the request, so that is where it is counted: a 'data'
  * listener would start the flow before the app reads.
  */
-export function limitChunkedBody(req: IncomingMessage, limit: number, onExceeded: (r: Refusal) => void): void {
-  if (limit <= 0 || req.headers['transfer-encoding'] === undefined) return;
+export function limitChunkedBody(req: IncomingMessage, facts: RequestFacts, limit: number, onExceeded: (r: Refusal) => void): void {
+  if (limit <= 0 || facts.transferEncoding === undefined) return;
   let bytes = 0;
   let exceeded = false;
   const push = req.push;
