@@ -148,6 +148,7 @@ function put(buf: Buffer, at: number, text: string): number {
 
 /** A whole number of at most 2^53, in digits. */
 function putInt(buf: Buffer, at: number, n: number): number {
+  if (n < 0x80000000) return putInt31(buf, at, n);
   let end = at + 1;
   for (let x = n; x >= 10; x = Math.floor(x / 10)) end++;
   let i = end;
@@ -158,17 +159,39 @@ function putInt(buf: Buffer, at: number, n: number): number {
   return end;
 }
 
+/**
+ * A whole number below 2^31, in digits. (n * 0.1) | 0 is n / 10 rounded
+ * down for every such n (checked for all of them), and costs a
+ * multiplication where a division costs several times that.
+ */
+function putInt31(buf: Buffer, at: number, n: number): number {
+  let end = at + 1;
+  for (let x = n; x >= 10; x = (x * 0.1) | 0) end++;
+  let i = end;
+  do {
+    const q = (n * 0.1) | 0;
+    buf[--i] = 0x30 + n - q * 10;
+    n = q;
+  } while (n > 0);
+  return end;
+}
+
 /** Milliseconds with three decimals and "ms", as toFixed(3) writes them. */
 function putMs(buf: Buffer, at: number, ms: number): number {
-  if (!(Math.abs(ms) < 1e12)) return put(buf, at, `${ms.toFixed(3)}ms`);
-  let micros = Math.round(Math.abs(ms) * 1000);
+  if (!(Math.abs(ms) < 2e6)) return put(buf, at, `${ms.toFixed(3)}ms`);
+  // Below 2^31 microseconds: whole numbers, exact in 32-bit arithmetic.
+  const micros = Math.round(Math.abs(ms) * 1000);
   if (ms < 0 && micros > 0) buf[at++] = 0x2d;
-  at = putInt(buf, at, Math.floor(micros / 1000));
-  micros %= 1000;
+  const whole = (micros / 1000) | 0;
+  const frac = micros - whole * 1000;
+  at = putInt31(buf, at, whole);
+  const hundreds = (frac * 0.01) | 0;
+  const rest = frac - hundreds * 100;
+  const tens = (rest * 0.1) | 0;
   buf[at] = 0x2e;
-  buf[at + 1] = 0x30 + Math.floor(micros / 100);
-  buf[at + 2] = 0x30 + (Math.floor(micros / 10) % 10);
-  buf[at + 3] = 0x30 + (micros % 10);
+  buf[at + 1] = 0x30 + hundreds;
+  buf[at + 2] = 0x30 + tens;
+  buf[at + 3] = 0x30 + rest - tens * 10;
   buf[at + 4] = 0x6d;
   buf[at + 5] = 0x73;
   return at + 6;
