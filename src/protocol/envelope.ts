@@ -262,9 +262,13 @@ export interface StoredHead {
   queueMicros: number;
 }
 
-/** The most bytes the RESPONSE_HEAD payload of `h` can take. */
+/**
+ * The most bytes the RESPONSE_HEAD payload of `h` can take: its fields are
+ * fewer characters than the stored head, but the cause comes twice (in its
+ * place and as a header).
+ */
 export function storedHeadBytesMax(h: StoredHead): number {
-  return HEAD_FIXED + h.stored.length;
+  return HEAD_FIXED + 2 * h.stored.length;
 }
 
 /**
