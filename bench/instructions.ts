@@ -19,10 +19,10 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startProcess } from './lib/server.js';
+import { drive } from './lib/drive.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -37,43 +37,6 @@ const { values } = parseArgs({
 if (spawnSync('valgrind', ['--version']).status !== 0) {
   process.stderr.write('bench/instructions.ts needs valgrind (apt-get install valgrind)\n');
   process.exit(2);
-}
-
-/** `n` keep-alive GETs over `conns` connections, one at a time on each. */
-async function drive(port: number, n: number, conns: number): Promise<void> {
-  let left = n;
-  const req = `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: instructions\r\nAccept: */*\r\n\r\n`;
-  await Promise.all(
-    Array.from(
-      { length: conns },
-      () =>
-        new Promise<void>((resolve, reject) => {
-          const s = net.connect(port, '127.0.0.1');
-          let buf = '';
-          const next = () => {
-            if (left <= 0) return void s.end(resolve);
-            left--;
-            s.write(req);
-          };
-          s.on('data', (d: Buffer) => {
-            buf += d.toString('latin1');
-            for (let end; (end = responseEnd(buf)) > 0; next()) buf = buf.slice(end);
-          });
-          s.on('connect', next);
-          s.on('error', reject);
-        }),
-    ),
-  );
-}
-
-/** Where the first response in `buf` ends (framed by its Content-Length, or chunked); 0 if it has not all come. */
-function responseEnd(buf: string): number {
-  const head = buf.indexOf('\r\n\r\n');
-  if (head < 0) return 0;
-  const length = /\r\ncontent-length: *(\d+)/i.exec(buf.slice(0, head));
-  if (length) return buf.length >= head + 4 + Number(length[1]) ? head + 4 + Number(length[1]) : 0;
-  const last = buf.indexOf('\r\n0\r\n\r\n', head);
-  return last < 0 ? 0 : last + 7;
 }
 
 const callgrind = (out: string) => ['valgrind', '--tool=callgrind', '--instr-atstart=no', '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${out}`];

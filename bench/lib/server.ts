@@ -10,8 +10,19 @@ export interface Started {
   stop(): Promise<void>;
 }
 
-/** Spawns `cmd args`, waits until stdout matches `ready`, and derives the URL from the match. */
-export function startProcess(cmd: string, args: readonly string[], ready: RegExp, urlOf: (m: RegExpMatchArray) => string, timeoutMs = 20000): Promise<Started> {
+/**
+ * Spawns `cmd args`, waits until stdout matches `ready`, and derives the URL
+ * from the match. What the process prints after that (both streams) goes to
+ * `onOutput`, if given, else is dropped.
+ */
+export function startProcess(
+  cmd: string,
+  args: readonly string[],
+  ready: RegExp,
+  urlOf: (m: RegExpMatchArray) => string,
+  timeoutMs = 20000,
+  onOutput?: (text: string) => void,
+): Promise<Started> {
   return new Promise((resolve, reject) => {
     // bin/sluice runs as an operator runs it (its own line starts node, with
     // the supervisor's flags), on the node that runs the benchmark.
@@ -26,7 +37,7 @@ export function startProcess(cmd: string, args: readonly string[], ready: RegExp
       reject(new Error(`${args.join(' ')} did not start within ${timeoutMs} ms:\n${out}${err}`));
     }, timeoutMs);
     child.stdout.on('data', (d) => {
-      if (up) return; // later output (if any) is drained and dropped
+      if (up) return void onOutput?.(String(d));
       out += d;
       const m = out.match(ready);
       if (!m) return;
@@ -46,6 +57,7 @@ export function startProcess(cmd: string, args: readonly string[], ready: RegExp
       });
     });
     child.stderr.on('data', (d) => {
+      if (up) onOutput?.(String(d));
       if (err.length < 65536) err += d;
     });
     child.once('exit', (code, signal) => {
