@@ -13,11 +13,10 @@ import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startProcess, type Started } from './lib/server.js';
+import { startHelloSluice, startProcess, type Started } from './lib/server.js';
 import { drive } from './lib/drive.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..');
 const { values } = parseArgs({
   options: {
     warmup: { type: 'string', default: '20000' },
@@ -80,12 +79,8 @@ async function main(): Promise<void> {
       await bare.stop();
     }
     const sluice = async (mode: string[], env: Record<string, string>, labels: string[], pidsOf: (banner: string) => number[]) => {
-      const args = ['start', path.join(HERE, 'apps', 'hello.ts'), ...mode, '--server-limit', '1', '--port', '0', '--host', '127.0.0.1'];
-      args.push('--access-log', path.join(dir, 'access.log'), '--socket-prefix', path.join(dir, 's'));
-      Object.assign(process.env, env);
       text = '';
-      const started = await startProcess(path.join(ROOT, 'bin', 'sluice'), args, /serving http:\/\/[^:]+:(\d+)/, (m) => m[1]!, 60000, collect);
-      for (const name of Object.keys(env)) delete process.env[name];
+      const started = await startHelloSluice(dir, mode, env, 60000, collect);
       try {
         const measured = await measure(started, () => text, pidsOf(started.banner));
         labels.forEach((label, i) => results.push([label, measured[i]!]));

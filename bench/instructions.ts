@@ -21,11 +21,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startProcess } from './lib/server.js';
+import { startHelloSluice, startProcess } from './lib/server.js';
 import { drive } from './lib/drive.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..');
 const { values } = parseArgs({
   options: {
     warmup: { type: 'string', default: '60000' },
@@ -66,11 +65,7 @@ async function count(pids: number[], port: number, outs: string[]): Promise<numb
 
 /** Starts sluice on the hello app with `mode` and the wrappers of `env` set, and counts the processes `pidsOf` picks from its banner. */
 async function countSluice(dir: string, mode: string[], env: Record<string, string>, pidsOf: (banner: string) => number[], outs: string[]): Promise<number[]> {
-  const args = ['start', path.join(HERE, 'apps', 'hello.ts'), ...mode, '--server-limit', '1', '--port', '0', '--host', '127.0.0.1'];
-  args.push('--access-log', path.join(dir, 'access.log'), '--socket-prefix', path.join(dir, 's'));
-  Object.assign(process.env, env);
-  const sluice = await startProcess(path.join(ROOT, 'bin', 'sluice'), args, /serving http:\/\/[^:]+:(\d+)/, (m) => m[1]!, 180000);
-  for (const name of Object.keys(env)) delete process.env[name];
+  const sluice = await startHelloSluice(dir, mode, env, 180000);
   try {
     return await count(pidsOf(sluice.banner), Number(sluice.url), outs);
   } finally {

@@ -1,6 +1,9 @@
 // Starts a server process for a benchmark run and stops it afterwards.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BENCH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface Started {
   url: string;
@@ -67,4 +70,20 @@ export function startProcess(
       }
     });
   });
+}
+
+/**
+ * `sluice start` on the hello app with `mode`, one front end, its logs and
+ * sockets in `dir`, and the variables of `env` (the process wrappers) set
+ * for it alone.
+ */
+export async function startHelloSluice(dir: string, mode: readonly string[], env: Record<string, string>, timeoutMs: number, onOutput?: (text: string) => void): Promise<Started> {
+  const args = ['start', path.join(BENCH, 'apps', 'hello.ts'), ...mode, '--server-limit', '1', '--port', '0', '--host', '127.0.0.1'];
+  args.push('--access-log', path.join(dir, 'access.log'), '--socket-prefix', path.join(dir, 's'));
+  Object.assign(process.env, env);
+  try {
+    return await startProcess(path.join(BENCH, '..', 'bin', 'sluice'), args, /serving http:\/\/[^:]+:(\d+)/, (m) => m[1]!, timeoutMs, onOutput);
+  } finally {
+    for (const name of Object.keys(env)) delete process.env[name];
+  }
 }
