@@ -134,8 +134,9 @@ export class Exchange {
   private retry: NodeJS.Timeout | undefined;
   /** Set while the client is slower than the app: stops watching its progress. */
   private clientStall: (() => void) | undefined;
-  private readonly onReqData = (chunk: Buffer) => this.sendBody(chunk);
-  private readonly onReqEnd = () => this.endBody();
+  /** The request body's listeners, made when the body starts to go (most requests have none). */
+  private onReqData: ((chunk: Buffer) => void) | undefined;
+  private onReqEnd: (() => void) | undefined;
 
   constructor(
     protected readonly req: IncomingMessage,
@@ -147,7 +148,7 @@ export class Exchange {
     const g = info.group;
     this.socketTimeoutMs = (g.socketTimeout > 0 ? g.socketTimeout : info.serverTimeout) * 1000;
     this.responseSocketTimeoutMs = g.responseSocketTimeout > 0 ? g.responseSocketTimeout * 1000 : this.socketTimeoutMs;
-    res.once('close', () => this.onClientClose());
+    res.on('close', () => this.onClientClose());
     if (framing) {
       this.rawHeaders = framing.rawHeaders;
       this.body = framing.body;
@@ -267,8 +268,8 @@ export class Exchange {
     this.arm(this.channel!.readAt);
     if (this.bodySent) return;
     this.bodySent = true;
-    this.source.on('data', this.onReqData);
-    this.source.once('end', this.onReqEnd);
+    this.source.on('data', (this.onReqData = (chunk: Buffer) => this.sendBody(chunk)));
+    this.source.once('end', (this.onReqEnd = () => this.endBody()));
   }
 
   /** Its START never reached the process (the channel was already broken): it starts again elsewhere. */
@@ -429,8 +430,8 @@ export class Exchange {
 
   protected stopBody(): void {
     if (!this.bodySent) return; // not listening yet (onAck)
-    this.source.off('data', this.onReqData);
-    this.source.off('end', this.onReqEnd);
+    this.source.off('data', this.onReqData!);
+    this.source.off('end', this.onReqEnd!);
   }
 
   /** Response bytes the client took: the daemon may send that many more. */
